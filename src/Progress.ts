@@ -1,0 +1,88 @@
+/**
+ * In-memory progress of a running task: a counter the task bumps for free, and rate and ETA derived from samples the
+ * runner takes when it flushes.
+ *
+ * @since 0.1.0
+ */
+import type * as TaskRecord from "./TaskRecord.js"
+
+/** How far back samples count for the rate. */
+const windowMs = 30_000
+const maxSamples = 64
+
+/** A mutable progress counter. Updating it is a field write; the runner reads it on its own schedule. */
+export class Tracker {
+  /** Items done. */
+  done: number
+  /** Items expected in all, if known. */
+  total: number | undefined
+  /** A short human message ("embedding batch 12"). */
+  message: string | undefined
+  /** Bumped on every change so the runner can tell whether a flush is needed. */
+  version = 0
+  private readonly samples: Array<{ readonly t: number; readonly done: number }> = []
+
+  constructor(initial?: TaskRecord.Progress) {
+    this.done = initial?.done ?? 0
+    this.total = initial?.total
+    this.message = initial?.message
+  }
+
+  /** Adds `n` items done. */
+  advance(n: number): void {
+    this.done += n
+    this.version++
+  }
+
+  /** Sets the number of items done. */
+  set(done: number): void {
+    this.done = done
+    this.version++
+  }
+
+  /** Sets the expected total. */
+  setTotal(total: number | undefined): void {
+    this.total = total
+    this.version++
+  }
+
+  /** Sets the message. */
+  setMessage(message: string | undefined): void {
+    this.message = message
+    this.version++
+  }
+
+  /** Records a sample at `now` (ms) for the rate. */
+  sample(now: number): void {
+    const last = this.samples[this.samples.length - 1]
+    if (last !== undefined && last.t === now) this.samples.pop()
+    this.samples.push({ t: now, done: this.done })
+    while (this.samples.length > maxSamples || (this.samples.length > 2 && now - this.samples[0]!.t > windowMs)) {
+      this.samples.shift()
+    }
+  }
+
+  /** Items per second over the recent samples, if there are two of them. */
+  rate(): number | undefined {
+    const first = this.samples[0]
+    const last = this.samples[this.samples.length - 1]
+    if (first === undefined || last === undefined || last.t <= first.t) return undefined
+    return Math.max(0, ((last.done - first.done) * 1000) / (last.t - first.t))
+  }
+
+  /** The progress to store: counters plus rate and ETA (ms) where they can be told. */
+  snapshot(): TaskRecord.Progress {
+    const rate = this.rate()
+    const eta =
+      rate !== undefined && rate > 0 && this.total !== undefined
+        ? Math.max(0, Math.round(((this.total - this.done) * 1000) / rate))
+        : undefined
+    return {
+      done: this.done,
+      ...(this.total === undefined ? {} : { total: this.total }),
+      ...(this.message === undefined ? {} : { message: this.message }),
+      ...(rate === undefined ? {} : { rate }),
+      ...(eta === undefined ? {} : { eta })
+    }
+  }
+}

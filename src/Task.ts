@@ -1,0 +1,174 @@
+/**
+ * Task definitions: a name, Schemas for input, state, success and error, the first state, and the work itself as an
+ * Effect that checkpoints its state and reports progress through a typed handle.
+ *
+ * @example
+ * import { Effect, Schema } from "effect"
+ * import { Task } from "@vectorlink/task"
+ *
+ * const Count = Task.make({
+ *   name: "count",
+ *   input: Schema.Struct({ to: Schema.Number }),
+ *   state: Schema.Struct({ next: Schema.Number }),
+ *   success: Schema.Number,
+ *   initial: () => ({ next: 0 }),
+ *   run: (input, task) =>
+ *     Effect.gen(function* () {
+ *       yield* task.total(input.to)
+ *       for (let i = task.state.next; i < input.to; i++) {
+ *         yield* task.progress(1)
+ *         if (i % 100 === 0) yield* task.checkpoint({ next: i + 1 })
+ *       }
+ *       return input.to
+ *     })
+ * })
+ *
+ * @since 0.1.0
+ */
+import * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import type { CheckpointError } from "./TaskError.js"
+import * as TaskCodec from "./TaskCodec.js"
+
+/** Any Schema without requirements: what a task definition takes for its input, state, success and error. */
+export type AnySchema =
+  | Schema.Schema<any, any, never>
+  | Schema.Schema<any, never, never>
+  | Schema.Schema<never, any, never>
+  | Schema.Schema<never, never, never>
+
+/** The handle a running task gets: its current state, and the steps it reports progress and checkpoints with. */
+export interface Handle<S> {
+  /** The task's id. */
+  readonly id: string
+  /** The last checkpoint, or the initial state on a first run. Updated when `checkpoint` returns. */
+  readonly state: S
+  /** 1 on the first run, 2 on the first resume, and so on. */
+  readonly attempt: number
+  /** Persists `state`; when this returns, the state survives any crash and is where a resume starts. */
+  readonly checkpoint: (state: S) => Effect.Effect<void, CheckpointError>
+  /** Adds `n` (default 1) items done. No I/O: the runner persists progress on its own schedule. */
+  readonly progress: (n?: number) => Effect.Effect<void>
+  /** Sets the number of items expected in all. */
+  readonly total: (n: number) => Effect.Effect<void>
+  /** Sets a short message shown with the progress. */
+  readonly message: (text: string) => Effect.Effect<void>
+  /** The synchronous fast path of `progress` for very hot loops: a plain field update. */
+  readonly advance: (n?: number) => void
+  /** Sets the number of items done outright (e.g. after a resume that skipped work). */
+  readonly setDone: (n: number) => void
+}
+
+/** The running task, as an ambient service for helpers that do not hold the handle. */
+export class CurrentTask extends Context.Tag("@vectorlink/task/CurrentTask")<CurrentTask, Handle<unknown>>() {}
+
+/** Options a definition may set for how it is run. */
+export interface RunOptions {
+  /** Pause the task when nobody has polled it for this long (the requester went away). */
+  readonly interestTimeout?: Duration.DurationInput | undefined
+  /** How long a runner's lease on this task lasts without a heartbeat (default: the runner's, 30 s). */
+  readonly leaseDuration?: Duration.DurationInput | undefined
+}
+
+/** A task definition. */
+export interface Task<
+  Input extends AnySchema,
+  State extends AnySchema,
+  Success extends AnySchema,
+  Error extends AnySchema,
+  R
+> extends RunOptions {
+  readonly name: string
+  readonly input: Input
+  readonly state: State
+  readonly success: Success
+  readonly error: Error
+  /** The state a first run starts from. */
+  readonly initial: (input: Input["Type"]) => State["Type"]
+  /** The work. Re-entered with the last checkpoint as `task.state` on resume. */
+  readonly run: (
+    input: Input["Type"],
+    task: Handle<State["Type"]>
+  ) => Effect.Effect<Success["Type"], Error["Type"] | CheckpointError, R | CurrentTask>
+  /** Codecs derived from the Schemas, built once. */
+  readonly codecs: {
+    readonly input: TaskCodec.Codec<Input["Type"]>
+    readonly state: TaskCodec.Codec<State["Type"]>
+    readonly success: TaskCodec.Codec<Success["Type"]>
+    readonly error: TaskCodec.Codec<Error["Type"]>
+  }
+}
+
+/** Any task definition. */
+export interface Any extends Task<AnySchema, AnySchema, AnySchema, AnySchema, any> {}
+
+/** The input type of a task definition. */
+export type Input<T> = T extends Task<infer I, any, any, any, any> ? I["Type"] : never
+/** The state type of a task definition. */
+export type State<T> = T extends Task<any, infer S, any, any, any> ? S["Type"] : never
+/** The success type of a task definition. */
+export type Success<T> = T extends Task<any, any, infer A, any, any> ? A["Type"] : never
+/** The error type of a task definition. */
+export type Error<T> = T extends Task<any, any, any, infer E, any> ? E["Type"] : never
+/** The services a task definition needs (besides `CurrentTask`, which the runner provides). */
+export type Services<T> = T extends Task<any, any, any, any, infer R> ? R : never
+
+const codec = <S extends AnySchema>(schema: S): TaskCodec.Codec<S["Type"]> =>
+  TaskCodec.json(schema as Schema.Schema<S["Type"], unknown, never>)
+
+/**
+ * Defines a task.
+ *
+ * `initial(input)` gives the first state; `run(input, task)` does the work, reading `task.state` and calling
+ * `task.checkpoint(next)` whenever it has made progress worth keeping.
+ */
+export const make = <
+  Input extends AnySchema,
+  State extends AnySchema,
+  Success extends AnySchema,
+  R,
+  Error extends AnySchema = typeof Schema.Never
+>(
+  options: {
+    readonly name: string
+    readonly input: Input
+    readonly state: State
+    readonly success: Success
+    readonly error?: Error | undefined
+    readonly initial: (input: Input["Type"]) => State["Type"]
+    readonly run: (
+      input: Input["Type"],
+      task: Handle<State["Type"]>
+    ) => Effect.Effect<Success["Type"], Error["Type"] | CheckpointError, R>
+  } & RunOptions
+): Task<Input, State, Success, Error, Exclude<R, CurrentTask>> => {
+  const error = (options.error ?? Schema.Never) as Error
+  return {
+    ...options,
+    error,
+    run: options.run as Task<Input, State, Success, Error, Exclude<R, CurrentTask>>["run"],
+    codecs: {
+      input: codec(options.input),
+      state: codec(options.state),
+      success: codec(options.success),
+      error: codec(error)
+    }
+  }
+}
+
+/** The running task's handle, from inside a task. */
+export const current: Effect.Effect<Handle<unknown>, never, CurrentTask> = CurrentTask
+
+/** Adds `n` (default 1) items done to the running task. */
+export const progress = (n = 1): Effect.Effect<void, never, CurrentTask> =>
+  Effect.map(CurrentTask, (task) => task.advance(n))
+
+/** Sets the running task's expected total. */
+export const total = (n: number): Effect.Effect<void, never, CurrentTask> =>
+  Effect.flatMap(CurrentTask, (t) => t.total(n))
+
+/** Sets the running task's message. */
+export const message = (text: string): Effect.Effect<void, never, CurrentTask> =>
+  Effect.flatMap(CurrentTask, (t) => t.message(text))

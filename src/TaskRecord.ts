@@ -1,0 +1,154 @@
+/**
+ * The stored shape of a task: metadata the system reads in the clear, and the task's own data as opaque bytes.
+ *
+ * @since 0.1.0
+ */
+import * as Schema from "effect/Schema"
+
+/** The life cycle of a task. `running` with an expired lease is *stale*: its process died, and it is resumable. */
+export const Status = Schema.Literal("pending", "running", "paused", "completed", "failed", "cancelled")
+/** @since 0.1.0 */
+export type Status = typeof Status.Type
+
+/** Statuses a task never leaves by itself. */
+export const terminal: ReadonlySet<Status> = new Set<Status>(["completed", "cancelled"])
+
+/** Who holds a lease: enough to tell, on the same host, whether the holder process still lives. */
+export const Holder = Schema.Struct({
+  host: Schema.String,
+  pid: Schema.Number,
+  /** The holder process's start time (OS clock ticks since boot on Linux), so a reused pid is not mistaken for it. */
+  processStart: Schema.String
+})
+/** @since 0.1.0 */
+export type Holder = typeof Holder.Type
+
+/** The right to run a task until `expiresAt`; every write the holder makes is checked against `token`. */
+export const Lease = Schema.Struct({
+  token: Schema.String,
+  holder: Holder,
+  expiresAt: Schema.Number
+})
+/** @since 0.1.0 */
+export type Lease = typeof Lease.Type
+
+/** Progress as last flushed by the runner. `rate` is items per second over recent samples; `eta` in ms. */
+export const Progress = Schema.Struct({
+  done: Schema.Number,
+  total: Schema.optional(Schema.Number),
+  message: Schema.optional(Schema.String),
+  rate: Schema.optional(Schema.Number),
+  eta: Schema.optional(Schema.Number)
+})
+/** @since 0.1.0 */
+export type Progress = typeof Progress.Type
+
+/** A request from anyone (another process, the CLI) to the task's owner. */
+export const Interrupt = Schema.Literal("pause", "cancel")
+/** @since 0.1.0 */
+export type Interrupt = typeof Interrupt.Type
+
+/** Why a task failed, readable without the task's Schemas. */
+export const Failure = Schema.Struct({
+  kind: Schema.Literal("error", "defect", "store"),
+  message: Schema.String
+})
+/** @since 0.1.0 */
+export type Failure = typeof Failure.Type
+
+/** Everything about a task except its data: what `list` returns and what the runner tracks. Times are ms since epoch. */
+export const TaskInfo = Schema.Struct({
+  id: Schema.String,
+  kind: Schema.String,
+  status: Status,
+  revision: Schema.Number,
+  progress: Progress,
+  lease: Schema.optional(Lease),
+  interrupt: Schema.optional(Interrupt),
+  /** A short human explanation of the current status ("paused: nobody polled for 5m", "cancelled by pid 123"). */
+  reason: Schema.optional(Schema.String),
+  failure: Schema.optional(Failure),
+  /** How many times the task was started or resumed. */
+  attempts: Schema.Number,
+  createdAt: Schema.Number,
+  updatedAt: Schema.Number,
+  startedAt: Schema.optional(Schema.Number),
+  finishedAt: Schema.optional(Schema.Number),
+  polledAt: Schema.optional(Schema.Number)
+})
+/** @since 0.1.0 */
+export type TaskInfo = typeof TaskInfo.Type
+
+/** The task's own data, encoded by its Schemas. The store never looks inside. */
+export interface TaskData {
+  readonly input: Uint8Array
+  readonly state?: Uint8Array | undefined
+  readonly result?: Uint8Array | undefined
+  readonly error?: Uint8Array | undefined
+}
+
+/** A whole stored task. */
+export type TaskRecord = TaskInfo & TaskData
+
+/** The byte fields of a record, in the order stores lay them out. */
+export const dataFields = ["input", "state", "result", "error"] as const
+
+/** Fields a write may change. A key that is present with the value `undefined` clears that field. */
+export type TaskPatch = {
+  readonly [K in Exclude<keyof TaskRecord, "id" | "kind" | "revision" | "createdAt">]?: TaskRecord[K] | undefined
+}
+
+/** Applies `patch` to `record` (a present key with `undefined` removes the field) and sets the next revision. */
+export const applyPatch = <R extends TaskInfo>(record: R, patch: TaskPatch): R => {
+  const next: Record<string, unknown> = { ...record }
+  for (const key of Object.keys(patch)) {
+    const value = (patch as Record<string, unknown>)[key]
+    if (value === undefined) delete next[key]
+    else next[key] = value
+  }
+  next.revision = record.revision + 1
+  return next as R
+}
+
+/** The metadata of a record, without its byte fields. */
+export const info = (record: TaskRecord): TaskInfo => {
+  const { input: _i, state: _s, result: _r, error: _e, ...rest } = record
+  return rest
+}
+
+/** A page of `list` results; pass `next` as `after` to get the following page. */
+export interface Page {
+  readonly items: ReadonlyArray<TaskInfo>
+  readonly next?: string | undefined
+}
+
+/** What `list` selects: by status and kind, `limit` records (default 50) after the id `after`, in id order. */
+export interface ListFilter {
+  readonly status?: Status | ReadonlyArray<Status> | undefined
+  readonly kind?: string | undefined
+  readonly limit?: number | undefined
+  readonly after?: string | undefined
+}
+
+/** Normalizes a filter's status to a set, or undefined for any. */
+export const statusSet = (filter: ListFilter): ReadonlySet<Status> | undefined =>
+  filter.status === undefined
+    ? undefined
+    : new Set(typeof filter.status === "string" ? [filter.status as Status] : (filter.status as ReadonlyArray<Status>))
+
+/** True when `record` passes `filter` (ignoring paging). */
+export const matches = (record: TaskInfo, filter: ListFilter, statuses = statusSet(filter)): boolean =>
+  (statuses === undefined || statuses.has(record.status)) && (filter.kind === undefined || record.kind === filter.kind)
+
+/** One captured log line. `seq` is assigned by the store, increasing per task. */
+export const LogLine = Schema.Struct({
+  seq: Schema.Number,
+  time: Schema.Number,
+  level: Schema.String,
+  message: Schema.String
+})
+/** @since 0.1.0 */
+export type LogLine = typeof LogLine.Type
+
+/** A log line before the store numbered it. */
+export type NewLogLine = Omit<LogLine, "seq">

@@ -1,0 +1,14 @@
+/**
+ * @vectorlink/task: durable, resumable, observable long-running tasks on Effect.
+ *
+ * @since 0.1.0
+ */
+export * as Lease from "./Lease.js"
+export * as Progress from "./Progress.js"
+export * as Task from "./Task.js"
+export * as TaskCodec from "./TaskCodec.js"
+export * as TaskError from "./TaskError.js"
+export * as TaskId from "./TaskId.js"
+export * as TaskRecord from "./TaskRecord.js"
+export * as TaskRunner from "./TaskRunner.js"
+export * as TaskStore from "./TaskStore.js"
