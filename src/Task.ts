@@ -102,7 +102,7 @@ export interface Task<
 }
 
 /** Any task definition. */
-export interface Any extends Task<AnySchema, AnySchema, AnySchema, AnySchema, any> {}
+export interface Any extends Task<any, any, any, any, any> {}
 
 /** The input type of a task definition. */
 export type Input<T> = T extends Task<infer I, any, any, any, any> ? I["Type"] : never

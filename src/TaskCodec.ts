@@ -16,8 +16,8 @@ export interface DecodeFailure {
 
 /** Encodes values of `A` to bytes and decodes them back. */
 export interface Codec<A> {
-  readonly encode: (value: A) => Effect.Effect<Uint8Array, string>
-  readonly decode: (bytes: Uint8Array) => Effect.Effect<A, DecodeFailure>
+  encode(value: A): Effect.Effect<Uint8Array, string>
+  decode(bytes: Uint8Array): Effect.Effect<A, DecodeFailure>
 }
 
 const encoder = new TextEncoder()

@@ -1,0 +1,626 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Context, Effect, Either, Exit, Fiber, Layer, Logger, Schema, Scope, TestClock } from "effect"
+import { spawnSync } from "node:child_process"
+import { hostname } from "node:os"
+import { Lease, Task, TaskRunner, TaskStore } from "../src/index.js"
+import { Boom, Counter, entry, fixed, tasks } from "./fixtures/tasks.js"
+
+type Runner = TaskRunner.TaskRunner["Type"]
+type Store = TaskStore.TaskStore["Type"]
+
+const bytes = (text: string) => new TextEncoder().encode(text)
+let counter = 0
+const freshId = (prefix: string) => `${prefix}-${++counter}-${Date.now()}`
+
+/** Lets forked fibers run until `check` holds (no clock moves). */
+const waitUntil = (check: Effect.Effect<boolean, unknown>, what: string) =>
+  Effect.gen(function* () {
+    for (let i = 0; i < 2000; i++) {
+      if (yield* check) return
+      yield* Effect.yieldNow()
+    }
+    return yield* Effect.dieMessage(`timed out waiting until ${what}`)
+  })
+
+/** Builds a runner over `store` in its own scope, so a test can close it (or not) on its own. */
+const buildRunner = (store: Store, options: Partial<TaskRunner.Options> = {}) =>
+  Effect.gen(function* () {
+    const scope = yield* Scope.make()
+    const layer = TaskRunner.layer({ tasks, ...options }).pipe(Layer.provide(Layer.succeed(TaskStore.TaskStore, store)))
+    const context = yield* Layer.buildWithScope(layer, scope)
+    return { runner: Context.get(context, TaskRunner.TaskRunner), scope }
+  })
+
+const withRunner = <A, E>(
+  f: (runner: Runner, store: Store) => Effect.Effect<A, E, Scope.Scope>,
+  options: Partial<TaskRunner.Options> = {}
+) =>
+  Effect.gen(function* () {
+    const store = yield* TaskStore.makeMemory
+    const { runner, scope } = yield* buildRunner(store, options)
+    yield* Effect.addFinalizer(() => Scope.close(scope, Exit.void))
+    return yield* f(runner, store)
+  })
+
+/** Outcomes of the updates a gated store passed on: true for accepted, false for rejected. */
+const updates: Array<boolean> = []
+
+/** A store whose every operation waits while the gate is closed: a runner cut off from its store (a "zombie"). */
+const gated = (store: Store, gate: Effect.Latch): Store => {
+  const g =
+    <Args extends Array<unknown>, A, E>(f: (...args: Args) => Effect.Effect<A, E>) =>
+    (...args: Args) =>
+      Effect.zipRight(gate.await, f(...args))
+  return {
+    create: g(store.create),
+    get: g(store.get),
+    getInfo: g(store.getInfo),
+    update: g((id: string, expected: number, patch: Parameters<Store["update"]>[2]) =>
+      store.update(id, expected, patch).pipe(
+        Effect.tapBoth({
+          onFailure: () => Effect.sync(() => updates.push(false)),
+          onSuccess: () => Effect.sync(() => updates.push(true))
+        })
+      )
+    ),
+    list: g(store.list),
+    delete: g(store.delete),
+    appendLogs: g(store.appendLogs),
+    readLogs: g(store.readLogs)
+  }
+}
+
+describe("TaskRunner", () => {
+  it.scoped("start runs a task in the background; await gives its typed success; the result is kept", () =>
+    withRunner((runner) =>
+      Effect.gen(function* () {
+        const id = yield* runner.start(Counter, { n: 10 })
+        const sum = yield* runner.await(Counter, id)
+        assert.strictEqual(sum, 45)
+        const info = yield* runner.status(id)
+        assert.strictEqual(info.status, "completed")
+        assert.deepStrictEqual([info.progress.done, info.progress.total], [10, 10])
+        assert.strictEqual(info.attempts, 1)
+        assert.isUndefined(info.lease)
+        assert.isDefined(info.finishedAt)
+        assert.strictEqual(yield* runner.result(Counter, id), 45)
+        assert.strictEqual(yield* runner.result(Counter, id), 45)
+        assert.match(id, /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
+      })
+    )
+  )
+
+  it.scoped("a timeout on run pauses the task at its last checkpoint; running the id again re-enters from it", () =>
+    withRunner((runner, store) =>
+      Effect.gen(function* () {
+        const id = freshId("timeout")
+        const input = { n: 40, every: 5, stepMs: 10 }
+        const first = yield* Effect.fork(runner.run(Counter, input, { id }).pipe(Effect.timeout("125 millis")))
+        yield* TestClock.adjust("125 millis")
+        const exit = yield* Fiber.await(first)
+        assert.isTrue(Exit.isFailure(exit), "the timeout fired")
+        const paused = yield* store.get(id)
+        assert.strictEqual(paused.status, "paused")
+        assert.isUndefined(paused.lease)
+        const checkpoint = JSON.parse(Buffer.from(paused.state!).toString()) as { i: number }
+        assert.isTrue(checkpoint.i > 0 && checkpoint.i % 5 === 0)
+        assert.isTrue(paused.progress.done >= checkpoint.i)
+        assert.strictEqual(entry(id).interrupted, 1)
+        assert.strictEqual(entry(id).finalized, 1)
+
+        const second = yield* Effect.fork(runner.run(Counter, input, { id }))
+        yield* TestClock.adjust("1 second")
+        assert.strictEqual(yield* Fiber.join(second), 780)
+        assert.deepStrictEqual(entry(id).starts, [0, checkpoint.i])
+        const secondRun = entry(id).items.slice(entry(id).items.lastIndexOf(checkpoint.i))
+        assert.deepStrictEqual(
+          secondRun,
+          Array.from({ length: 40 - checkpoint.i }, (_, k) => checkpoint.i + k)
+        )
+        const done = yield* runner.status(id)
+        assert.deepStrictEqual([done.status, done.attempts], ["completed", 2])
+        // Running a completed id again returns the kept result without running anything.
+        assert.strictEqual(yield* runner.run(Counter, input, { id }), 780)
+        assert.strictEqual(entry(id).starts.length, 2)
+      })
+    )
+  )
+
+  it.scoped("losing a race pauses the task", () =>
+    withRunner((runner) =>
+      Effect.gen(function* () {
+        const id = freshId("race")
+        const raced = yield* Effect.fork(
+          Effect.race(runner.run(Counter, { n: 100, stepMs: 10 }, { id }), Effect.as(Effect.sleep("55 millis"), -1))
+        )
+        yield* TestClock.adjust("55 millis")
+        assert.strictEqual(yield* Fiber.join(raced), -1)
+        const info = yield* runner.status(id)
+        assert.strictEqual(info.status, "paused")
+        assert.strictEqual(entry(id).interrupted, 1)
+      })
+    )
+  )
+
+  it.scoped("closing the runner's scope pauses its tasks; another runner resumes them", () =>
+    Effect.gen(function* () {
+      const store = yield* TaskStore.makeMemory
+      const a = yield* buildRunner(store)
+      const id = yield* a.runner.start(Counter, { n: 30, stepMs: 10 })
+      yield* TestClock.adjust("100 millis")
+      yield* Scope.close(a.scope, Exit.void)
+      const info = yield* store.getInfo(id)
+      assert.strictEqual(info.status, "paused")
+      assert.strictEqual(info.reason, "interrupted")
+      assert.isUndefined(info.lease)
+      assert.isTrue(info.progress.done > 0)
+      assert.strictEqual(entry(id).finalized, 1)
+
+      const b = yield* buildRunner(store)
+      yield* Effect.addFinalizer(() => Scope.close(b.scope, Exit.void))
+      yield* b.runner.resume(id)
+      yield* TestClock.adjust("1 second")
+      assert.strictEqual(yield* b.runner.await(Counter, id), 435)
+    })
+  )
+
+  it.scoped("cancel leaves the task cancelled and final, after its finalizers ran", () =>
+    withRunner((runner) =>
+      Effect.gen(function* () {
+        const id = yield* runner.start(Counter, { n: 100, stepMs: 10 })
+        yield* TestClock.adjust("50 millis")
+        const info = yield* runner.cancel(id)
+        assert.strictEqual(info.status, "cancelled")
+        assert.isDefined(info.finishedAt)
+        assert.strictEqual(entry(id).interrupted, 1)
+        assert.strictEqual(entry(id).finalized, 1)
+        const resumed = yield* Effect.either(runner.resume(id))
+        assert.isTrue(Either.isLeft(resumed) && resumed.left._tag === "TaskNotResumable")
+        if (Either.isLeft(resumed)) assert.include(resumed.left.message, "cancelled tasks are final")
+        const awaited = yield* Effect.either(runner.await(Counter, id))
+        assert.isTrue(Either.isLeft(awaited) && awaited.left._tag === "TaskCancelled")
+        // Cancelling again changes nothing.
+        assert.strictEqual((yield* runner.cancel(id)).revision, info.revision)
+      })
+    )
+  )
+
+  it.scoped("pause then resume continues from the checkpoint", () =>
+    withRunner((runner) =>
+      Effect.gen(function* () {
+        const id = yield* runner.start(Counter, { n: 20, every: 2, stepMs: 10 })
+        yield* TestClock.adjust("75 millis")
+        const paused = yield* runner.pause(id)
+        assert.strictEqual(paused.status, "paused")
+        assert.strictEqual(paused.reason, "paused on request")
+        const startedAt = entry(id).items.length
+        assert.isTrue(startedAt > 0)
+        const awaited = yield* Effect.either(runner.await(Counter, id))
+        assert.isTrue(Either.isLeft(awaited) && awaited.left._tag === "TaskPaused")
+        yield* runner.resume(id)
+        yield* TestClock.adjust("1 second")
+        assert.strictEqual(yield* runner.await(Counter, id), 190)
+        const resumedAt = entry(id).starts[1]!
+        assert.isTrue(resumedAt > 0 && resumedAt % 2 === 0)
+      })
+    )
+  )
+
+  it.scoped("a typed failure is stored; await fails with the decoded error; an explicit resume retries it", () =>
+    withRunner((runner) =>
+      Effect.gen(function* () {
+        const id = yield* runner.start(Counter, { n: 20, failAt: 12 })
+        const failed = yield* Effect.either(runner.await(Counter, id))
+        assert.isTrue(Either.isLeft(failed))
+        if (Either.isLeft(failed)) {
+          assert.instanceOf(failed.left, Boom)
+          assert.strictEqual((failed.left as Boom).at, 12)
+        }
+        const info = yield* runner.status(id)
+        assert.strictEqual(info.status, "failed")
+        assert.strictEqual(info.failure?.kind, "error")
+        // Polling with resume does not restart failed tasks; only an explicit resume does.
+        assert.strictEqual((yield* runner.poll(id, { resume: true })).status, "failed")
+        fixed.add(id)
+        yield* runner.resume(id)
+        assert.strictEqual(yield* runner.await(Counter, id), 190)
+        assert.deepStrictEqual(entry(id).starts, [0, 10])
+        const done = yield* runner.status(id)
+        assert.isUndefined(done.failure)
+      })
+    )
+  )
+
+  it.scoped("a defect fails the task as a defect; await reports TaskDefect with the cause", () =>
+    withRunner((runner) =>
+      Effect.gen(function* () {
+        const id = yield* runner.start(Counter, { n: 20, dieAt: 3 })
+        const died = yield* Effect.either(runner.await(Counter, id))
+        assert.isTrue(Either.isLeft(died) && died.left._tag === "TaskDefect")
+        if (Either.isLeft(died)) assert.include(died.left.message, "bug at 3")
+        const info = yield* runner.status(id)
+        assert.strictEqual(info.failure?.kind, "defect")
+      })
+    )
+  )
+
+  it.scoped("pause and cancel requested by another runner are carried out at the owner's next heartbeat", () =>
+    Effect.gen(function* () {
+      const store = yield* TaskStore.makeMemory
+      const a = yield* buildRunner(store, { host: "host-a" })
+      const b = yield* buildRunner(store, { host: "host-b" })
+      yield* Effect.addFinalizer(() =>
+        Effect.zipRight(Scope.close(a.scope, Exit.void), Scope.close(b.scope, Exit.void))
+      )
+      const id = yield* a.runner.start(Counter, { n: 1000, stepMs: 100 })
+      yield* TestClock.adjust("300 millis")
+      const requested = yield* b.runner.pause(id)
+      assert.deepStrictEqual([requested.status, requested.interrupt], ["running", "pause"])
+      yield* TestClock.adjust("1 second")
+      yield* waitUntil(
+        Effect.map(store.getInfo(id), (i) => i.status === "paused"),
+        "paused"
+      )
+      assert.strictEqual(entry(id).interrupted, 1)
+      assert.isUndefined((yield* store.getInfo(id)).interrupt)
+
+      yield* a.runner.resume(id)
+      yield* TestClock.adjust("300 millis")
+      const cancel = yield* b.runner.cancel(id)
+      assert.strictEqual(cancel.interrupt, "cancel")
+      yield* TestClock.adjust("1 second")
+      yield* waitUntil(
+        Effect.map(store.getInfo(id), (i) => i.status === "cancelled"),
+        "cancelled"
+      )
+      assert.strictEqual(entry(id).finalized, 2)
+    })
+  )
+
+  it.scoped("a zombie whose lease expired and was taken over cannot write, and stops itself", () =>
+    Effect.gen(function* () {
+      const store = yield* TaskStore.makeMemory
+      const gate = yield* Effect.makeLatch(true)
+      const zombie = yield* buildRunner(gated(store, gate), { host: "host-a", leaseDuration: "10 seconds" })
+      const b = yield* buildRunner(store, { host: "host-b", leaseDuration: "10 seconds" })
+      yield* Effect.addFinalizer(() =>
+        Effect.zipRight(
+          Scope.close(b.scope, Exit.void),
+          Effect.zipRight(gate.open, Scope.close(zombie.scope, Exit.void))
+        )
+      )
+      const id = yield* zombie.runner.start(Counter, { n: 400, every: 1, stepMs: 100 })
+      yield* TestClock.adjust("1 second")
+      // Cut the zombie off from the store, as a partition or a long GC pause would.
+      yield* gate.close
+      yield* TestClock.adjust("2 seconds")
+      const early = yield* Effect.either(b.runner.resume(id))
+      assert.isTrue(Either.isLeft(early) && early.left._tag === "TaskNotResumable")
+      if (Either.isLeft(early)) assert.include(early.left.message, "host-a")
+
+      yield* TestClock.adjust("10 seconds")
+      const takeover = yield* b.runner.resume(id)
+      assert.strictEqual(takeover.lease?.holder.host, "host-b")
+      const token = takeover.lease!.token
+      yield* TestClock.adjust("500 millis")
+      const before = yield* store.get(id)
+
+      // The zombie comes back: each of its pending writes is rejected and it interrupts its own fiber.
+      const zombieItems = entry(id).items.length
+      updates.length = 0
+      yield* gate.open
+      yield* TestClock.adjust("2 seconds")
+      yield* waitUntil(
+        Effect.sync(() => entry(id).finalized >= 1),
+        "the zombie stopped its task"
+      )
+      assert.isTrue(updates.length >= 1, "the zombie tried to write")
+      assert.deepStrictEqual(
+        updates.filter((accepted) => accepted),
+        [],
+        "every write of the zombie was rejected"
+      )
+      const after = yield* store.get(id)
+      assert.strictEqual(after.lease?.token, token)
+      assert.strictEqual(after.lease?.holder.host, "host-b")
+      assert.strictEqual(after.status, "running")
+      assert.isTrue(after.revision > before.revision)
+      // Every checkpoint since the takeover came from b: its state never went backwards.
+      const stateOf = (r: typeof before) => (JSON.parse(Buffer.from(r.state!).toString()) as { i: number }).i
+      assert.isTrue(stateOf(after) >= stateOf(before))
+      assert.isTrue(entry(id).items.length > zombieItems)
+      yield* TestClock.adjust("60 seconds")
+      assert.strictEqual(yield* b.runner.await(Counter, id), (400 * 399) / 2)
+    })
+  )
+
+  it.scoped("a lease held by a dead process on this host is taken over at once", () =>
+    withRunner((runner, store) =>
+      Effect.gen(function* () {
+        const child = spawnSync(process.execPath, ["-e", "process.exit(0)"])
+        const deadPid = child.pid!
+        const id = freshId("dead-holder")
+        const now = yield* TestClock.currentTimeMillis
+        yield* store.create({
+          id,
+          kind: "counter",
+          status: "running",
+          progress: { done: 5, total: 10 },
+          attempts: 1,
+          createdAt: now,
+          updatedAt: now,
+          lease: {
+            token: "old",
+            holder: { host: hostname(), pid: deadPid, processStart: "12345" },
+            expiresAt: now + 3_600_000
+          },
+          input: bytes(JSON.stringify({ n: 10, every: 5 })),
+          state: bytes(JSON.stringify({ i: 5, sum: 10 }))
+        })
+        const resumed = yield* runner.resume(id)
+        assert.notStrictEqual(resumed.lease?.token, "old")
+        assert.strictEqual(yield* runner.await(Counter, id), 45)
+        assert.deepStrictEqual(entry(id).starts, [5])
+      })
+    )
+  )
+
+  it.scoped("a lease held by a live process on this host is not taken over before it expires", () =>
+    withRunner((runner, store) =>
+      Effect.gen(function* () {
+        const id = freshId("live-holder")
+        const now = yield* TestClock.currentTimeMillis
+        const me = Lease.self()
+        yield* store.create({
+          id,
+          kind: "counter",
+          status: "running",
+          progress: { done: 0 },
+          attempts: 1,
+          createdAt: now,
+          updatedAt: now,
+          lease: { token: "other", holder: { ...me, pid: process.ppid, processStart: "" }, expiresAt: now + 5000 },
+          input: bytes(JSON.stringify({ n: 10 }))
+        })
+        const refused = yield* Effect.either(runner.resume(id))
+        assert.isTrue(Either.isLeft(refused) && refused.left._tag === "TaskNotResumable")
+        yield* TestClock.adjust("6 seconds")
+        yield* runner.resume(id)
+        assert.strictEqual(yield* runner.await(Counter, id), 45)
+      })
+    )
+  )
+
+  it.scoped("interest timeout: a task nobody polls is paused; polling keeps it going; poll can resume it", () =>
+    withRunner(
+      (runner) =>
+        Effect.gen(function* () {
+          const id = yield* runner.start(Counter, { n: 10_000, stepMs: 100 })
+          for (let k = 0; k < 6; k++) {
+            yield* TestClock.adjust("1 second")
+            yield* runner.poll(id)
+          }
+          assert.strictEqual((yield* runner.status(id)).status, "running")
+          yield* TestClock.adjust("5 seconds")
+          yield* waitUntil(
+            Effect.map(runner.status(id), (i) => i.status === "paused"),
+            "paused for lack of interest"
+          )
+          const info = yield* runner.status(id)
+          assert.match(info.reason ?? "", /nobody polled it for/)
+          const polled = yield* runner.poll(id, { resume: true })
+          assert.strictEqual(polled.status, "running")
+          assert.strictEqual(polled.attempts, 2)
+          yield* runner.cancel(id)
+        }),
+      { interestTimeout: "3 seconds" }
+    )
+  )
+
+  it.scoped("a poll from another runner counts as interest", () =>
+    Effect.gen(function* () {
+      const store = yield* TaskStore.makeMemory
+      const a = yield* buildRunner(store, { host: "host-a", interestTimeout: "3 seconds" })
+      const b = yield* buildRunner(store, { host: "host-b" })
+      yield* Effect.addFinalizer(() =>
+        Effect.zipRight(Scope.close(a.scope, Exit.void), Scope.close(b.scope, Exit.void))
+      )
+      const id = yield* a.runner.start(Counter, { n: 10_000, stepMs: 100 })
+      for (let k = 0; k < 8; k++) {
+        yield* TestClock.adjust("1 second")
+        yield* b.runner.poll(id)
+      }
+      assert.strictEqual((yield* store.getInfo(id)).status, "running")
+      yield* TestClock.adjust("5 seconds")
+      yield* waitUntil(
+        Effect.map(store.getInfo(id), (i) => i.status === "paused"),
+        "paused"
+      )
+    })
+  )
+
+  it.scoped("Effect.log inside a task is kept in the task's log, bounded, and still reaches the normal logger", () =>
+    Effect.gen(function* () {
+      const seen: Array<string> = []
+      const collect = Logger.make<unknown, void>(({ message }) => {
+        seen.push(String(Array.isArray(message) ? message[0] : message))
+      })
+      yield* withRunner(
+        (runner) =>
+          Effect.gen(function* () {
+            const id = yield* runner.start(Counter, { n: 25, logEach: true })
+            yield* runner.await(Counter, id)
+            const lines = yield* runner.logs(id)
+            assert.deepStrictEqual(
+              lines.map((l) => l.message),
+              Array.from({ length: 10 }, (_, k) => `item ${15 + k}`)
+            )
+            assert.isTrue(lines.every((l) => l.level === "INFO"))
+            assert.isTrue(seen.includes("item 0") && seen.includes("item 24"))
+          }),
+        { keepLogs: 10 }
+      ).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, collect)))
+    })
+  )
+
+  it.scoped("progress costs no store write; it is flushed coalesced, with rate and ETA", () =>
+    withRunner((runner, store) =>
+      Effect.gen(function* () {
+        const Steady = Task.make({
+          name: "steady",
+          input: Schema.Struct({ n: Schema.Int }),
+          state: Schema.Struct({}),
+          success: Schema.Int,
+          initial: () => ({}),
+          run: (input, task) =>
+            Effect.gen(function* () {
+              yield* task.total(input.n)
+              for (let s = 0; s < input.n / 10; s++) {
+                for (let k = 0; k < 10; k++) yield* task.progress(1)
+                yield* Effect.sleep("100 millis")
+              }
+              return input.n
+            })
+        })
+        const id = yield* runner.start(Steady, { n: 1000 })
+        yield* waitUntil(
+          Effect.map(runner.status(id), (i) => i.progress.done === 10),
+          "the first 10 items"
+        )
+        yield* TestClock.adjust("900 millis")
+        const stored = yield* store.getInfo(id)
+        // 100 progress calls, yet the store has seen only the create and the claim.
+        assert.strictEqual((yield* runner.status(id)).progress.done, 100)
+        assert.deepStrictEqual([stored.revision, stored.progress.done], [2, 0])
+        yield* TestClock.adjust("100 millis")
+        yield* waitUntil(
+          Effect.map(store.getInfo(id), (i) => i.progress.done >= 100),
+          "a flush"
+        )
+        yield* TestClock.adjust("5 seconds")
+        const later = yield* store.getInfo(id)
+        assert.isTrue(later.revision <= 2 + 6, `revision ${later.revision}: at most one write a second`)
+        assert.isTrue(later.progress.done >= 500)
+        assert.approximately(later.progress.rate ?? 0, 100, 10)
+        assert.isDefined(later.progress.eta)
+        const expectedEta = ((1000 - later.progress.done) / 100) * 1000
+        assert.approximately(later.progress.eta!, expectedEta, expectedEta * 0.15)
+        yield* TestClock.adjust("10 seconds")
+        assert.strictEqual(yield* runner.await(Steady, id), 1000)
+      })
+    )
+  )
+
+  it.scoped("the ambient free functions report progress for helpers that do not hold the handle", () =>
+    withRunner((runner) =>
+      Effect.gen(function* () {
+        const { Ambient } = yield* Effect.promise(() => import("./fixtures/tasks.js"))
+        const id = yield* runner.start(Ambient, { n: 7 })
+        assert.strictEqual(yield* runner.await(Ambient, id), 7)
+        const info = yield* runner.status(id)
+        assert.deepStrictEqual(info.progress, { done: 14, total: 7, message: "helper done" })
+      })
+    )
+  )
+
+  it.scoped("state that no longer decodes is a typed error naming task and field, and nothing is changed", () =>
+    withRunner((runner, store) =>
+      Effect.gen(function* () {
+        const id = yield* runner.start(Counter, { n: 100, stepMs: 10 })
+        yield* TestClock.adjust("100 millis")
+        const paused = yield* runner.pause(id)
+        const damaged = yield* store.update(id, paused.revision, { state: bytes('{"i":"seven","sum":0}') })
+        const result = yield* Effect.either(runner.resume(id))
+        assert.isTrue(Either.isLeft(result) && result.left._tag === "TaskDecodeError")
+        if (Either.isLeft(result) && result.left._tag === "TaskDecodeError") {
+          assert.strictEqual(result.left.field, "state")
+          assert.include(result.left.message, id)
+          assert.include(result.left.message, "counter")
+          assert.include(result.left.found, "seven")
+        }
+        const after = yield* store.get(id)
+        assert.strictEqual(after.revision, damaged.revision)
+        assert.strictEqual(Buffer.from(after.state!).toString(), '{"i":"seven","sum":0}')
+      })
+    )
+  )
+
+  it.scoped("typed errors for unknown kinds, wrong definitions, bad ids, taken ids and missing tasks", () =>
+    withRunner((runner, store) =>
+      Effect.gen(function* () {
+        yield* store.create({
+          id: "alien",
+          kind: "alien-kind",
+          status: "paused",
+          progress: { done: 0 },
+          attempts: 1,
+          createdAt: 0,
+          updatedAt: 0,
+          input: bytes("{}")
+        })
+        const unknown = yield* Effect.either(runner.resume("alien"))
+        assert.isTrue(Either.isLeft(unknown) && unknown.left._tag === "UnknownTaskKind")
+        if (Either.isLeft(unknown)) assert.include(unknown.left.message, '"counter", "ambient"')
+
+        const id = yield* runner.start(Counter, { n: 3 })
+        yield* runner.await(Counter, id)
+        const { Ambient } = yield* Effect.promise(() => import("./fixtures/tasks.js"))
+        const mismatch = yield* Effect.either(runner.await(Ambient, id))
+        assert.isTrue(Either.isLeft(mismatch) && mismatch.left._tag === "TaskKindMismatch")
+
+        const bad = yield* Effect.either(runner.start(Counter, { n: 1 }, { id: "../etc/passwd" }))
+        assert.isTrue(Either.isLeft(bad) && bad.left._tag === "InvalidTaskId")
+        const taken = yield* Effect.either(runner.start(Counter, { n: 1 }, { id }))
+        assert.isTrue(Either.isLeft(taken) && taken.left._tag === "TaskAlreadyExists")
+        const missing = yield* Effect.either(runner.status("no-such-task"))
+        assert.isTrue(Either.isLeft(missing) && missing.left._tag === "TaskNotFound")
+        const completed = yield* Effect.either(runner.resume(id))
+        assert.isTrue(Either.isLeft(completed) && completed.left._tag === "TaskNotResumable")
+        const notDone = yield* Effect.either(
+          Effect.flatMap(runner.start(Counter, { n: 10, stepMs: 1000 }), (running) => runner.result(Counter, running))
+        )
+        assert.isTrue(Either.isLeft(notDone) && notDone.left._tag === "TaskNotCompleted")
+      })
+    )
+  )
+
+  it.scoped("forget deletes a task; a task running elsewhere must be stopped first", () =>
+    Effect.gen(function* () {
+      const store = yield* TaskStore.makeMemory
+      const a = yield* buildRunner(store, { host: "host-a" })
+      const b = yield* buildRunner(store, { host: "host-b" })
+      yield* Effect.addFinalizer(() =>
+        Effect.zipRight(Scope.close(a.scope, Exit.void), Scope.close(b.scope, Exit.void))
+      )
+      const id = yield* a.runner.start(Counter, { n: 1000, stepMs: 100 })
+      const refused = yield* Effect.either(b.runner.forget(id))
+      assert.isTrue(Either.isLeft(refused) && refused.left._tag === "TaskStillRunning")
+      yield* a.runner.forget(id)
+      const gone = yield* Effect.either(store.getInfo(id))
+      assert.isTrue(Either.isLeft(gone) && gone.left._tag === "TaskNotFound")
+      assert.strictEqual(entry(id).finalized, 1)
+    })
+  )
+
+  it.scoped("list pages through tasks by status and kind", () =>
+    withRunner((runner) =>
+      Effect.gen(function* () {
+        const ids = yield* Effect.forEach(
+          Array.from({ length: 5 }, (_, k) => k),
+          (k) => runner.start(Counter, { n: 2 }, { id: `list-${k}` })
+        )
+        yield* Effect.forEach(ids, (id) => runner.await(Counter, id))
+        const page = yield* runner.list({ status: "completed", kind: "counter", limit: 3 })
+        assert.deepStrictEqual(
+          page.items.map((i) => i.id),
+          ["list-0", "list-1", "list-2"]
+        )
+        const rest = yield* runner.list({ status: "completed", after: page.next })
+        assert.deepStrictEqual(
+          rest.items.map((i) => i.id),
+          ["list-3", "list-4"]
+        )
+      })
+    )
+  )
+})

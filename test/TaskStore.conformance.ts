@@ -1,0 +1,276 @@
+/**
+ * The TaskStore conformance suite: every backend runs it. `makeLayer` must give a fresh, empty store each call.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Either, Layer } from "effect"
+import { randomBytes } from "node:crypto"
+import type * as TaskRecord from "../src/TaskRecord.js"
+import { TaskStore } from "../src/TaskStore.js"
+
+const bytes = (text: string) => new TextEncoder().encode(text)
+
+export const record = (
+  id: string,
+  overrides: Partial<Omit<TaskRecord.TaskRecord, "revision">> = {}
+): Omit<TaskRecord.TaskRecord, "revision"> => ({
+  id,
+  kind: "test",
+  status: "pending",
+  progress: { done: 0 },
+  attempts: 0,
+  createdAt: 1_000,
+  updatedAt: 1_000,
+  input: bytes(`{"id":"${id}"}`),
+  ...overrides
+})
+
+/** Increments `progress.done` by compare-and-swap, retrying on conflicts. */
+const increment = (store: TaskStore["Type"], id: string): Effect.Effect<void, unknown> =>
+  Effect.gen(function* () {
+    const info = yield* store.getInfo(id)
+    yield* store.update(id, info.revision, { progress: { done: info.progress.done + 1 } })
+  }).pipe(Effect.catchTag("RevisionConflict", () => increment(store, id)))
+
+export const conformance = <E>(name: string, makeLayer: () => Layer.Layer<TaskStore, E>) => {
+  const withStore = <A, X>(f: (store: TaskStore["Type"]) => Effect.Effect<A, X>) =>
+    Effect.flatMap(TaskStore, f).pipe(Effect.provide(makeLayer()))
+
+  describe(`TaskStore conformance: ${name}`, () => {
+    it.effect("create then get round-trips every field; revision starts at 1", () =>
+      withStore((store) =>
+        Effect.gen(function* () {
+          const full = record("a", {
+            status: "running",
+            progress: { done: 3, total: 10, message: "hi", rate: 1.5, eta: 4000 },
+            lease: { token: "t", holder: { host: "h", pid: 1, processStart: "9" }, expiresAt: 5000 },
+            interrupt: "pause",
+            reason: "because",
+            failure: { kind: "error", message: "boom" },
+            attempts: 2,
+            startedAt: 1500,
+            finishedAt: 2500,
+            polledAt: 1700,
+            state: bytes("state"),
+            result: bytes("result"),
+            error: bytes("error")
+          })
+          const info = yield* store.create(full)
+          assert.strictEqual(info.revision, 1)
+          const got = yield* store.get("a")
+          const { input, state, result, error, ...meta } = got
+          const { input: i0, state: s0, result: r0, error: e0, ...meta0 } = full
+          assert.deepStrictEqual(meta, { ...meta0, revision: 1 })
+          assert.deepStrictEqual(
+            [input, state, result, error].map((b) => Buffer.from(b!).toString()),
+            [Buffer.from(i0).toString(), "state", "result", "error"]
+          )
+          const onlyInfo = yield* store.getInfo("a")
+          assert.isFalse("input" in onlyInfo)
+          assert.isFalse("state" in onlyInfo)
+          assert.deepStrictEqual(onlyInfo, { ...meta0, revision: 1 })
+        })
+      )
+    )
+
+    it.effect("create fails when the id exists; get of a missing id is TaskNotFound", () =>
+      withStore((store) =>
+        Effect.gen(function* () {
+          yield* store.create(record("a"))
+          const again = yield* Effect.either(store.create(record("a")))
+          assert.isTrue(Either.isLeft(again) && again.left._tag === "TaskAlreadyExists")
+          const missing = yield* Effect.either(store.get("zzz"))
+          assert.isTrue(Either.isLeft(missing) && missing.left._tag === "TaskNotFound")
+          const missingInfo = yield* Effect.either(store.getInfo("zzz"))
+          assert.isTrue(Either.isLeft(missingInfo) && missingInfo.left._tag === "TaskNotFound")
+        })
+      )
+    )
+
+    it.effect("rejects unsafe ids on every operation", () =>
+      withStore((store) =>
+        Effect.gen(function* () {
+          for (const id of ["", "..", "../x", "a/b", "a\\b", "a\0b", "x".repeat(201), "a\nb", ".hidden"]) {
+            const results: Array<Either.Either<unknown, { readonly _tag: string }>> = [
+              yield* Effect.either(store.create(record(id))),
+              yield* Effect.either(store.get(id)),
+              yield* Effect.either(store.getInfo(id)),
+              yield* Effect.either(store.update(id, 1, { reason: "x" })),
+              yield* Effect.either(store.delete(id)),
+              yield* Effect.either(store.appendLogs(id, [{ time: 1, level: "INFO", message: "m" }])),
+              yield* Effect.either(store.readLogs(id))
+            ]
+            for (const result of results) {
+              assert.isTrue(Either.isLeft(result) && result.left._tag === "InvalidTaskId", `id ${JSON.stringify(id)}`)
+            }
+          }
+        })
+      )
+    )
+
+    it.effect("update is compare-and-swap on revision, and a patch key with undefined clears the field", () =>
+      withStore((store) =>
+        Effect.gen(function* () {
+          yield* store.create(record("a", { reason: "first", state: bytes("s1") }))
+          const next = yield* store.update("a", 1, { status: "running", reason: undefined, state: bytes("s2") })
+          assert.strictEqual(next.revision, 2)
+          assert.strictEqual(next.status, "running")
+          assert.isFalse("reason" in next)
+          const stale = yield* Effect.either(store.update("a", 1, { status: "paused" }))
+          assert.isTrue(Either.isLeft(stale))
+          if (Either.isLeft(stale)) {
+            assert.strictEqual(stale.left._tag, "RevisionConflict")
+            if (stale.left._tag === "RevisionConflict") assert.strictEqual(stale.left.found, 2)
+          }
+          const got = yield* store.get("a")
+          assert.strictEqual(got.status, "running")
+          assert.strictEqual(Buffer.from(got.state!).toString(), "s2")
+          const cleared = yield* store.update("a", 2, { state: undefined })
+          assert.strictEqual(cleared.revision, 3)
+          assert.isUndefined((yield* store.get("a")).state)
+          const missing = yield* Effect.either(store.update("nope", 1, { status: "paused" }))
+          assert.isTrue(Either.isLeft(missing) && missing.left._tag === "TaskNotFound")
+        })
+      )
+    )
+
+    it.effect("concurrent writers racing compare-and-swap lose no update", () =>
+      withStore((store) =>
+        Effect.gen(function* () {
+          yield* store.create(record("counter"))
+          yield* Effect.forEach(
+            Array.from({ length: 20 }, (_, i) => i),
+            () => Effect.repeatN(increment(store, "counter"), 9),
+            { concurrency: "unbounded", discard: true }
+          )
+          const info = yield* store.getInfo("counter")
+          assert.strictEqual(info.progress.done, 200)
+          assert.strictEqual(info.revision, 201)
+        })
+      )
+    )
+
+    it.effect("lists by status and kind, a page at a time, in id order, without data", () =>
+      withStore((store) =>
+        Effect.gen(function* () {
+          const statuses: Array<TaskRecord.Status> = ["pending", "running", "paused", "completed", "failed"]
+          for (let i = 0; i < 130; i++) {
+            const id = `t${String(i).padStart(4, "0")}`
+            yield* store.create(
+              record(id, { status: statuses[i % statuses.length]!, kind: i % 2 === 0 ? "even" : "odd" })
+            )
+          }
+          const all: Array<string> = []
+          let after: string | undefined = undefined
+          for (;;) {
+            const page: TaskRecord.Page = yield* store.list({ limit: 50, after })
+            all.push(...page.items.map((i) => i.id))
+            for (const item of page.items) assert.isFalse("input" in item)
+            if (page.next === undefined) break
+            after = page.next
+          }
+          assert.strictEqual(all.length, 130)
+          assert.deepStrictEqual(all, [...all].sort())
+          const paused = yield* store.list({ status: "paused", limit: 100 })
+          assert.strictEqual(paused.items.length, 26)
+          assert.isUndefined(paused.next)
+          assert.isTrue(paused.items.every((i) => i.status === "paused"))
+          const evenFailed = yield* store.list({ status: "failed", kind: "even" })
+          assert.isTrue(evenFailed.items.length > 0)
+          assert.isTrue(evenFailed.items.every((i) => i.status === "failed" && i.kind === "even"))
+          assert.strictEqual(evenFailed.items.length, 13)
+          const two = yield* store.list({ status: ["paused", "failed"], limit: 10 })
+          assert.strictEqual(two.items.length, 10)
+          assert.isDefined(two.next)
+          assert.isTrue(two.items.every((i) => i.status === "paused" || i.status === "failed"))
+          const none = yield* store.list({ kind: "nothing" })
+          assert.deepStrictEqual(none.items, [])
+        })
+      )
+    )
+
+    it.effect("logs are numbered, read after a sequence number, bounded per task, and deleted with the task", () =>
+      withStore((store) =>
+        Effect.gen(function* () {
+          yield* store.create(record("a"))
+          yield* store.create(record("b"))
+          const lines = (from: number, n: number) =>
+            Array.from({ length: n }, (_, i) => ({ time: from + i, level: "INFO", message: `line ${from + i}` }))
+          yield* store.appendLogs("a", lines(0, 5), { keep: 8 })
+          yield* store.appendLogs("b", lines(100, 2), { keep: 8 })
+          yield* store.appendLogs("a", lines(5, 5), { keep: 8 })
+          const a = yield* store.readLogs("a")
+          assert.deepStrictEqual(
+            a.map((l) => l.seq),
+            [3, 4, 5, 6, 7, 8, 9, 10]
+          )
+          assert.deepStrictEqual(
+            a.map((l) => l.message),
+            Array.from({ length: 8 }, (_, i) => `line ${i + 2}`)
+          )
+          const after = yield* store.readLogs("a", { after: 8 })
+          assert.deepStrictEqual(
+            after.map((l) => l.message),
+            ["line 8", "line 9"]
+          )
+          const limited = yield* store.readLogs("a", { after: 4, limit: 2 })
+          assert.deepStrictEqual(
+            limited.map((l) => l.seq),
+            [5, 6]
+          )
+          assert.strictEqual((yield* store.readLogs("b")).length, 2)
+          assert.deepStrictEqual(yield* store.readLogs("never-logged"), [])
+          yield* store.delete("a")
+          assert.deepStrictEqual(yield* store.readLogs("a"), [])
+          assert.strictEqual((yield* store.readLogs("b")).length, 2)
+        })
+      )
+    )
+
+    it.effect("delete removes the record; with an expected revision it is compare-and-swap", () =>
+      withStore((store) =>
+        Effect.gen(function* () {
+          yield* store.create(record("a"))
+          yield* store.update("a", 1, { status: "completed" })
+          const stale = yield* Effect.either(store.delete("a", 1))
+          assert.isTrue(Either.isLeft(stale) && stale.left._tag === "RevisionConflict")
+          yield* store.delete("a", 2)
+          const gone = yield* Effect.either(store.get("a"))
+          assert.isTrue(Either.isLeft(gone) && gone.left._tag === "TaskNotFound")
+          const again = yield* Effect.either(store.delete("a"))
+          assert.isTrue(Either.isLeft(again) && again.left._tag === "TaskNotFound")
+          assert.deepStrictEqual((yield* store.list()).items, [])
+          // The id is free again.
+          yield* store.create(record("a"))
+        })
+      )
+    )
+
+    it.effect("16 MiB byte fields round-trip exactly", () =>
+      withStore((store) =>
+        Effect.gen(function* () {
+          const big = new Uint8Array(randomBytes(16 * 1024 * 1024))
+          const big2 = new Uint8Array(randomBytes(16 * 1024 * 1024))
+          yield* store.create(record("big", { input: big }))
+          yield* store.update("big", 1, { state: big2 })
+          const got = yield* store.get("big")
+          assert.strictEqual(got.input.length, big.length)
+          assert.isTrue(Buffer.from(got.input).equals(Buffer.from(big)))
+          assert.isTrue(Buffer.from(got.state!).equals(Buffer.from(big2)))
+          assert.isTrue(got.input instanceof Uint8Array)
+        })
+      )
+    )
+
+    it.effect("empty byte fields round-trip as empty, distinct from absent", () =>
+      withStore((store) =>
+        Effect.gen(function* () {
+          yield* store.create(record("e", { input: new Uint8Array(0), state: new Uint8Array(0) }))
+          const got = yield* store.get("e")
+          assert.strictEqual(got.input.length, 0)
+          assert.strictEqual(got.state?.length, 0)
+          assert.isUndefined(got.result)
+        })
+      )
+    )
+  })
+}
