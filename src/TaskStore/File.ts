@@ -1,0 +1,555 @@
+/**
+ * The atomic file store: one file per task in a directory, replaced atomically and durably on every write. The
+ * embedded default: no database, crash-proof on a local file system.
+ *
+ * Layout of `directory`:
+ *
+ * - `tasks/<id>.task`: the record (format in `RecordFile.ts`), replaced by write-temp, fsync, rename, fsync(dir).
+ * - `tasks/<id>.log`: the task's log lines, one JSON object per line, appended.
+ * - `tasks/<id>.lock`: present while one process reads-checks-writes the record; holds its host, pid and start time.
+ * - `tasks/.tmp-<pid>-<start>-<n>`: a record being written; swept when a store opens if its writer is gone.
+ *
+ * @since 0.1.0
+ */
+import * as FileSystem from "@effect/platform/FileSystem"
+import type * as PlatformError from "@effect/platform/Error"
+import { SystemError } from "@effect/platform/Error"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import type * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Scope from "effect/Scope"
+import { randomBytes } from "node:crypto"
+import { join } from "node:path"
+import * as Lease from "../Lease.js"
+import { RevisionConflict, TaskAlreadyExists, TaskNotFound, TaskStoreError } from "../TaskError.js"
+import * as TaskId from "../TaskId.js"
+import * as TaskRecord from "../TaskRecord.js"
+import { defaultKeepLogs, page, TaskStore } from "../TaskStore.js"
+import type { Service } from "../TaskStore.js"
+import * as RecordFile from "./RecordFile.js"
+
+/** Options of the file store. */
+export interface Options {
+  /** The store's directory; created if missing. */
+  readonly directory: string
+  /** How long to wait for another live process's lock on a task before failing (default 30 s). */
+  readonly lockTimeout?: Duration.DurationInput | undefined
+  /** Bytes of recently written records kept in memory to skip re-reading them (default 64 MiB). */
+  readonly cacheBytes?: number | undefined
+}
+
+const recordSuffix = ".task"
+const logSuffix = ".log"
+const lockSuffix = ".lock"
+const tempPrefix = ".tmp-"
+const breakPrefix = ".break-"
+
+/** The errno of a platform error, from the Node error underneath or from its reason. */
+const errnoOf = (error: PlatformError.PlatformError): string | undefined => {
+  if (error._tag === "SystemError") {
+    const code = (error.cause as NodeJS.ErrnoException | undefined)?.code
+    if (typeof code === "string") return code
+    switch (error.reason) {
+      case "NotFound":
+        return "ENOENT"
+      case "AlreadyExists":
+        return "EEXIST"
+      case "PermissionDenied":
+        return "EACCES"
+      case "WriteZero":
+        return "ENOSPC"
+      default:
+        return undefined
+    }
+  }
+  return undefined
+}
+
+const isNotFound = (error: PlatformError.PlatformError) => errnoOf(error) === "ENOENT"
+const isExists = (error: PlatformError.PlatformError) => errnoOf(error) === "EEXIST"
+
+/** Builds a file store over the `FileSystem` in context. Sweeps temp files and locks left by dead processes. */
+export const make = (options: Options): Effect.Effect<Service, TaskStoreError, FileSystem.FileSystem | Scope.Scope> =>
+  Effect.gen(function* () {
+    const fs = yield* FileSystem.FileSystem
+    const dir = join(options.directory, "tasks")
+    const me = Lease.self()
+    const lockTimeoutMs = Duration.toMillis(Duration.decode(options.lockTimeout ?? "30 seconds"))
+    const cacheLimit = options.cacheBytes ?? 64 * 1024 * 1024
+    let tempCounter = 0
+
+    const io =
+      (operation: string, path: string, id?: string) =>
+      (error: PlatformError.PlatformError): TaskStoreError => {
+        const errno = errnoOf(error)
+        return new TaskStoreError({
+          reason: "Io",
+          operation,
+          path,
+          detail: error.message,
+          cause: error,
+          ...(errno === undefined ? {} : { errno }),
+          ...(id === undefined ? {} : { id })
+        })
+      }
+
+    yield* fs.makeDirectory(dir, { recursive: true }).pipe(Effect.mapError(io("open", dir)))
+    const dirHandle = yield* fs.open(dir, { flag: "r" }).pipe(Effect.mapError(io("open", dir)))
+    const syncDir = (operation: string, id: string) => dirHandle.sync.pipe(Effect.mapError(io(operation, dir, id)))
+
+    const recordPath = (id: string) => join(dir, id + recordSuffix)
+    const logPath = (id: string) => join(dir, id + logSuffix)
+    const lockPath = (id: string) => join(dir, id + lockSuffix)
+
+    // ---- locks ---------------------------------------------------------------------------------------------------
+
+    // One fiber per process and task goes for the file lock; the others queue here instead of spinning on the disk.
+    const stripes = Array.from({ length: 64 }, () => Effect.unsafeMakeSemaphore(1))
+    const stripe = (id: string) => {
+      let h = 0
+      for (let i = 0; i < id.length; i++) h = (h * 31 + id.charCodeAt(i)) | 0
+      return stripes[Math.abs(h) % stripes.length]!
+    }
+
+    interface LockOwner {
+      readonly holder: TaskRecord.Holder
+      readonly nonce: string
+    }
+    const lockContent = (nonce: string) => `${JSON.stringify({ holder: me, nonce })}\n`
+    const parseLock = (text: string): LockOwner | undefined => {
+      try {
+        const parsed = JSON.parse(text) as LockOwner
+        return typeof parsed?.nonce === "string" && typeof parsed.holder?.pid === "number" ? parsed : undefined
+      } catch {
+        return undefined
+      }
+    }
+
+    // Lock waits are in real time whatever clock the caller runs under: other processes do not share a TestClock.
+    const pause = (ms: number) => Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, ms)))
+
+    /**
+     * Removes a lock whose holder is gone. It is renamed aside first (atomic), then checked: if what was moved is not
+     * the stale lock that was judged (another process replaced it meanwhile), it is put back where it was.
+     */
+    const breakLock = (path: string, judged: string) =>
+      Effect.gen(function* () {
+        const aside = join(dir, `${breakPrefix}${me.pid}-${me.processStart}-${randomBytes(6).toString("hex")}`)
+        const moved = yield* fs.rename(path, aside).pipe(
+          Effect.as(true),
+          Effect.catchIf(isNotFound, () => Effect.succeed(false))
+        )
+        if (!moved) return
+        const text = yield* fs.readFileString(aside).pipe(Effect.catchAll(() => Effect.succeed("")))
+        if (parseLock(text)?.nonce !== judged && text !== judged) {
+          yield* fs.link(aside, path).pipe(Effect.catchAll(() => Effect.void))
+        }
+        yield* fs.remove(aside).pipe(Effect.catchAll(() => Effect.void))
+      })
+
+    const acquireLock = (id: string): Effect.Effect<void, TaskStoreError> => {
+      const path = lockPath(id)
+      const started = Date.now()
+      const attempt = (delay: number): Effect.Effect<void, TaskStoreError> =>
+        Effect.scoped(
+          Effect.gen(function* () {
+            const file = yield* fs.open(path, { flag: "wx", mode: 0o644 })
+            yield* file.writeAll(Buffer.from(lockContent(randomBytes(8).toString("hex"))))
+          })
+        ).pipe(
+          Effect.catchIf(isExists, () =>
+            Effect.gen(function* () {
+              const text = yield* fs.readFileString(path).pipe(Effect.catchAll(() => Effect.succeed(undefined)))
+              if (text === undefined) return yield* attempt(1) // released meanwhile
+              const owner = parseLock(text)
+              if (owner === undefined) {
+                // Empty or torn: its writer is between create and write, or died there. Give it a moment.
+                const age = yield* fs.stat(path).pipe(
+                  Effect.map((s) => Date.now() - Option.getOrElse(s.mtime, () => new Date()).getTime()),
+                  Effect.catchAll(() => Effect.succeed(0))
+                )
+                if (age > 2000) yield* breakLock(path, text)
+              } else {
+                // Our own process holds no lock here except through the stripe semaphore, which this fiber has:
+                // a lock of ours is a leftover of a failed release.
+                const ours = owner.holder.pid === me.pid && owner.holder.processStart === me.processStart
+                if (ours || !Lease.holderMayBeAlive(owner.holder, me)) yield* breakLock(path, owner.nonce)
+                else if (Date.now() - started > lockTimeoutMs) {
+                  return yield* new TaskStoreError({
+                    reason: "Io",
+                    operation: "lock",
+                    id,
+                    path,
+                    detail: `the task is locked by ${Lease.describe(owner.holder)} for over ${Duration.format(
+                      Duration.millis(lockTimeoutMs)
+                    )}`
+                  })
+                } else yield* pause(delay)
+              }
+              return yield* attempt(Math.min(delay * 2, 20))
+            })
+          ),
+          Effect.catchIf(
+            (e): e is PlatformError.PlatformError => e._tag !== "TaskStoreError",
+            (e) => Effect.fail(io("lock", path, id)(e))
+          )
+        )
+      return attempt(1)
+    }
+
+    const releaseLock = (id: string) =>
+      fs.remove(lockPath(id)).pipe(
+        // A lock we failed to remove is ours; the next lock of this task in this process breaks it.
+        Effect.catchAll((e) => Effect.logWarning(`Could not remove the lock of task ${id}`, e))
+      )
+
+    const withLock = <A, E>(id: string, effect: Effect.Effect<A, E>): Effect.Effect<A, E | TaskStoreError> =>
+      stripe(id).withPermits(1)(
+        Effect.acquireUseRelease(
+          acquireLock(id),
+          () => effect,
+          () => releaseLock(id)
+        )
+      )
+
+    // ---- records -------------------------------------------------------------------------------------------------
+
+    const cache = new Map<string, { nonce: string; record: TaskRecord.TaskRecord; bytes: number }>()
+    let cached = 0
+    const remember = (id: string, nonce: string, record: TaskRecord.TaskRecord, bytes: number) => {
+      forget(id)
+      if (bytes > cacheLimit) return
+      cache.set(id, { nonce, record, bytes })
+      cached += bytes
+      for (const [key, value] of cache) {
+        if (cached <= cacheLimit) break
+        cache.delete(key)
+        cached -= value.bytes
+      }
+    }
+    const forget = (id: string) => {
+      const old = cache.get(id)
+      if (old !== undefined) {
+        cache.delete(id)
+        cached -= old.bytes
+      }
+    }
+
+    const corrupt = (id: string, path: string, detail: string) =>
+      new TaskStoreError({
+        reason: "Corrupt",
+        operation: "read",
+        id,
+        path,
+        detail: `the record file is corrupt: ${detail}`
+      })
+
+    /** Reads the first `n` bytes of a file (fewer if it is shorter). */
+    const readHead = (path: string, n: number) =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const file = yield* fs.open(path, { flag: "r" })
+          const buffer = new Uint8Array(n)
+          let filled = 0
+          while (filled < n) {
+            const got = Number(yield* file.read(buffer.subarray(filled)))
+            if (got === 0) break
+            filled += got
+          }
+          return buffer.subarray(0, filled)
+        })
+      )
+
+    /** Reads a record: from the cache when the file's write nonce says it is unchanged, else from disk. */
+    const readRecord = (id: string): Effect.Effect<TaskRecord.TaskRecord, TaskNotFound | TaskStoreError> =>
+      Effect.gen(function* () {
+        const path = recordPath(id)
+        const hit = cache.get(id)
+        if (hit !== undefined) {
+          const head = yield* readHead(path, RecordFile.preambleSize)
+          const preamble = RecordFile.readPreamble(head)
+          if (Either.isRight(preamble) && preamble.right.nonce === hit.nonce) return hit.record
+        }
+        const bytes = yield* fs.readFile(path)
+        const decoded = RecordFile.decode(bytes)
+        if (Either.isLeft(decoded)) return yield* corrupt(id, path, decoded.left)
+        remember(id, decoded.right.nonce, decoded.right.record, bytes.length)
+        return decoded.right.record
+      }).pipe(
+        Effect.catchIf(
+          (e): e is PlatformError.PlatformError => e._tag === "SystemError" || e._tag === "BadArgument",
+          (e): Effect.Effect<never, TaskNotFound | TaskStoreError> =>
+            isNotFound(e) ? Effect.fail(new TaskNotFound({ id })) : Effect.fail(io("read", recordPath(id), id)(e))
+        )
+      )
+
+    const writeFully = (file: FileSystem.File, chunk: Uint8Array): Effect.Effect<void, PlatformError.PlatformError> =>
+      Effect.gen(function* () {
+        let offset = 0
+        while (offset < chunk.length) {
+          const written = Number(yield* file.write(chunk.subarray(offset)))
+          if (written <= 0) {
+            return yield* Effect.fail(
+              new SystemError({
+                reason: "WriteZero",
+                module: "FileSystem",
+                method: "write",
+                description: "write returned 0 bytes: the disk is probably full"
+              })
+            )
+          }
+          offset += written
+        }
+      })
+
+    /**
+     * Replaces a record durably: a new temp file is written in full, fsynced, closed, renamed over the record, and
+     * the directory fsynced. On any failure the temp file is removed and nothing is retried: a failed fsync may
+     * have dropped the written pages, so its data is never trusted.
+     */
+    const writeRecord = (id: string, record: TaskRecord.TaskRecord, operation: string) =>
+      Effect.gen(function* () {
+        const target = recordPath(id)
+        const temp = join(dir, `${tempPrefix}${me.pid}-${me.processStart}-${++tempCounter}`)
+        const encoded = RecordFile.encode(record)
+        let renamed = false
+        yield* Effect.scoped(
+          Effect.gen(function* () {
+            const file = yield* fs.open(temp, { flag: "wx", mode: 0o644 })
+            for (const chunk of encoded.chunks) yield* writeFully(file, chunk)
+            yield* file.sync
+          })
+        ).pipe(
+          Effect.zipRight(fs.rename(temp, target)),
+          Effect.tap(() => {
+            renamed = true
+          }),
+          Effect.mapError(io(operation, target, id)),
+          Effect.zipRight(syncDir(operation, id)),
+          Effect.tapError(() => {
+            forget(id)
+            return renamed ? Effect.void : fs.remove(temp).pipe(Effect.catchAll(() => Effect.void))
+          })
+        )
+        remember(id, encoded.nonce, record, encoded.size)
+      })
+
+    // ---- logs ----------------------------------------------------------------------------------------------------
+
+    const parseLog = (text: string): Array<TaskRecord.LogLine> => {
+      const lines: Array<TaskRecord.LogLine> = []
+      for (const line of text.split("\n")) {
+        if (line === "") continue
+        try {
+          const parsed = JSON.parse(line) as TaskRecord.LogLine
+          if (typeof parsed.seq === "number" && typeof parsed.message === "string") lines.push(parsed)
+        } catch {
+          // A line torn by a crash mid-append: skipped.
+        }
+      }
+      return lines
+    }
+
+    const readLogText = (id: string) =>
+      fs.readFileString(logPath(id)).pipe(
+        Effect.catchIf(isNotFound, () => Effect.succeed("")),
+        Effect.mapError(io("readLogs", logPath(id), id))
+      )
+
+    // ---- sweeping ------------------------------------------------------------------------------------------------
+
+    const sweep = Effect.gen(function* () {
+      const names = yield* fs.readDirectory(dir)
+      for (const name of names) {
+        const path = join(dir, name)
+        if (name.startsWith(tempPrefix) || name.startsWith(breakPrefix)) {
+          const [pid, start] = name.slice(name.indexOf("-") + 1).split("-")
+          const holder = { host: me.host, pid: Number(pid), processStart: start ?? "" }
+          if (holder.pid === me.pid || Lease.holderMayBeAlive(holder, me)) continue
+          yield* fs.remove(path).pipe(Effect.catchAll(() => Effect.void))
+        } else if (name.endsWith(lockSuffix)) {
+          const text = yield* fs.readFileString(path).pipe(Effect.catchAll(() => Effect.succeed(undefined)))
+          const owner = text === undefined ? undefined : parseLock(text)
+          if (owner !== undefined && !Lease.holderMayBeAlive(owner.holder, me)) yield* breakLock(path, owner.nonce)
+        }
+      }
+    }).pipe(Effect.mapError(io("open", dir)))
+    yield* sweep
+
+    // ---- the service ---------------------------------------------------------------------------------------------
+
+    const exists = (id: string) => fs.exists(recordPath(id)).pipe(Effect.mapError(io("create", recordPath(id), id)))
+
+    const service: Service = {
+      create: (record) =>
+        Effect.flatMap(TaskId.validate(record.id), (id) =>
+          withLock(
+            id,
+            Effect.gen(function* () {
+              if (yield* exists(id)) return yield* new TaskAlreadyExists({ id })
+              // An orphan log of a deleted task with the same id must not show up in the new one.
+              yield* fs.remove(logPath(id)).pipe(
+                Effect.catchIf(isNotFound, () => Effect.void),
+                Effect.mapError(io("create", logPath(id), id))
+              )
+              const stored = { ...record, revision: 1 } as TaskRecord.TaskRecord
+              yield* writeRecord(id, stored, "create")
+              return TaskRecord.info(stored)
+            })
+          )
+        ),
+      get: (id) => Effect.flatMap(TaskId.validate(id), readRecord),
+      getInfo: (id) => Effect.flatMap(TaskId.validate(id), (id) => Effect.map(readRecord(id), TaskRecord.info)),
+      update: (id, expected, patch) =>
+        Effect.flatMap(TaskId.validate(id), (id) =>
+          withLock(
+            id,
+            Effect.gen(function* () {
+              const current = yield* readRecord(id)
+              if (current.revision !== expected) {
+                return yield* new RevisionConflict({ id, expected, found: current.revision })
+              }
+              const next = TaskRecord.applyPatch(current, patch)
+              yield* writeRecord(id, next, "update")
+              return TaskRecord.info(next)
+            })
+          )
+        ),
+      list: (filter = {}) =>
+        Effect.gen(function* () {
+          const names = yield* fs.readDirectory(dir).pipe(Effect.mapError(io("list", dir)))
+          const ids = names
+            .filter((n) => n.endsWith(recordSuffix) && !n.startsWith("."))
+            .map((n) => n.slice(0, -recordSuffix.length))
+            .filter((id) => filter.after === undefined || id > filter.after)
+            .sort()
+          const limit = Math.max(1, filter.limit ?? 50)
+          const statuses = TaskRecord.statusSet(filter)
+          const items: Array<TaskRecord.TaskInfo> = []
+          for (const id of ids) {
+            const info = yield* readInfo(id)
+            if (info === undefined || !TaskRecord.matches(info, filter, statuses)) continue
+            items.push(info)
+            // One more than a page tells whether there is a next page.
+            if (items.length > limit) break
+          }
+          return page(items, filter)
+        }),
+      delete: (id, expected) =>
+        Effect.flatMap(TaskId.validate(id), (id) =>
+          withLock(
+            id,
+            Effect.gen(function* () {
+              const current = yield* readRecord(id).pipe(
+                // A corrupt record can still be deleted (when no revision is asked for): that is how it is cleared.
+                Effect.catchIf(
+                  (e) => e._tag === "TaskStoreError" && e.reason === "Corrupt" && expected === undefined,
+                  () => Effect.succeed(undefined)
+                )
+              )
+              if (expected !== undefined && current !== undefined && current.revision !== expected) {
+                return yield* new RevisionConflict({ id, expected, found: current.revision })
+              }
+              yield* fs.remove(recordPath(id)).pipe(Effect.mapError(io("delete", recordPath(id), id)))
+              forget(id)
+              yield* fs.remove(logPath(id)).pipe(
+                Effect.catchIf(isNotFound, () => Effect.void),
+                Effect.mapError(io("delete", logPath(id), id))
+              )
+              yield* syncDir("delete", id)
+            })
+          )
+        ),
+      appendLogs: (id, lines, logOptions) =>
+        Effect.flatMap(TaskId.validate(id), (id) =>
+          withLock(
+            id,
+            Effect.gen(function* () {
+              if (lines.length === 0) return
+              const keep = logOptions?.keep ?? defaultKeepLogs
+              const text = yield* readLogText(id)
+              const existing = parseLog(text)
+              let seq = existing[existing.length - 1]?.seq ?? 0
+              const added = lines.map((l) => ({ ...l, seq: ++seq }))
+              const path = logPath(id)
+              if (existing.length + added.length > keep) {
+                // Over the bound: keep the newest `keep` lines, replacing the file atomically.
+                const kept = [...existing, ...added].slice(-keep)
+                const temp = join(dir, `${tempPrefix}${me.pid}-${me.processStart}-${++tempCounter}`)
+                yield* fs
+                  .writeFileString(temp, kept.map((l) => JSON.stringify(l)).join("\n") + "\n", { flag: "wx" })
+                  .pipe(
+                    Effect.zipRight(fs.rename(temp, path)),
+                    Effect.tapError(() => fs.remove(temp).pipe(Effect.catchAll(() => Effect.void))),
+                    Effect.mapError(io("appendLogs", path, id))
+                  )
+              } else {
+                // A line torn by a crash has no newline: start on a fresh line.
+                const prefix = text.length > 0 && !text.endsWith("\n") ? "\n" : ""
+                const body = prefix + added.map((l) => JSON.stringify(l)).join("\n") + "\n"
+                yield* fs.writeFileString(path, body, { flag: "a" }).pipe(Effect.mapError(io("appendLogs", path, id)))
+              }
+            })
+          )
+        ),
+      readLogs: (id, logOptions) =>
+        Effect.flatMap(TaskId.validate(id), (id) =>
+          Effect.gen(function* () {
+            const all = parseLog(yield* readLogText(id))
+            const after = logOptions?.after
+            const lines = after === undefined ? all : all.filter((l) => l.seq > after)
+            return logOptions?.limit === undefined ? lines : lines.slice(0, logOptions.limit)
+          })
+        )
+    }
+
+    /** The metadata of a record from its head only; `undefined` (with a warning) if it is missing or corrupt. */
+    function readInfo(id: string): Effect.Effect<TaskRecord.TaskInfo | undefined> {
+      const path = recordPath(id)
+      const hit = cache.get(id)
+      return Effect.gen(function* () {
+        const head = yield* readHead(path, 4096)
+        const preamble = RecordFile.readPreamble(head)
+        if (Either.isLeft(preamble)) return yield* Effect.fail(preamble.left)
+        if (hit !== undefined && preamble.right.nonce === hit.nonce) return TaskRecord.info(hit.record)
+        const full =
+          head.length >= RecordFile.preambleSize + preamble.right.metaLength
+            ? head
+            : yield* readHead(path, RecordFile.preambleSize + preamble.right.metaLength)
+        const info = RecordFile.readInfo(preamble.right, full)
+        return Either.isRight(info) ? info.right : yield* Effect.fail(info.left)
+      }).pipe(
+        Effect.catchAll((e) =>
+          typeof e !== "string" && isNotFound(e)
+            ? Effect.succeed(undefined)
+            : Effect.as(
+                Effect.logWarning(
+                  `Skipping task ${id} in list: ${typeof e === "string" ? corrupt(id, path, e).message : e.message}`
+                ),
+                undefined
+              )
+        )
+      )
+    }
+
+    return service
+  })
+
+/** The file store over a `FileSystem` of your choosing (tests wrap it to inject faults). */
+export const layerFileSystem = (options: Options): Layer.Layer<TaskStore, TaskStoreError, FileSystem.FileSystem> =>
+  Layer.scoped(TaskStore, make(options))
+
+/** The file store on the local disk. */
+export const layer = (options: Options): Layer.Layer<TaskStore, TaskStoreError> =>
+  layerFileSystem(options).pipe(Layer.provide(NodeFileSystem.layer))
+
+/** The file store with its directory from `Config` (e.g. `Config.string("VLTASK_DIR")`). */
+export const layerConfig = (
+  directory: Config.Config<string>
+): Layer.Layer<TaskStore, TaskStoreError | ConfigError.ConfigError> =>
+  Layer.unwrapEffect(Effect.map(directory, (directory) => layer({ directory })))
