@@ -6,7 +6,8 @@
  *
  * - `tasks/<id>.task`: the record (format in `RecordFile.ts`), replaced by write-temp, fsync, rename, fsync(dir).
  * - `tasks/<id>.log`: the task's log lines, one JSON object per line, appended.
- * - `tasks/<id>.lock`: present while one process reads-checks-writes the record; holds its host, pid and start time.
+ * - `tasks/<id>.lock`: a symbolic link, present while one process reads-checks-writes the record; its target names
+ *   the holder's host, pid and start time.
  * - `tasks/.tmp-<pid>-<start>-<n>`: a record being written; swept when a store opens if its writer is gone.
  *
  * @since 0.1.0
@@ -21,7 +22,6 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import { randomBytes } from "node:crypto"
 import { join } from "node:path"
@@ -120,7 +120,7 @@ export const make = (options: Options): Effect.Effect<Service, TaskStoreError, F
       readonly holder: TaskRecord.Holder
       readonly nonce: string
     }
-    const lockContent = (nonce: string) => `${JSON.stringify({ holder: me, nonce })}\n`
+    const lockContent = (nonce: string) => JSON.stringify({ holder: me, nonce })
     const parseLock = (text: string): LockOwner | undefined => {
       try {
         const parsed = JSON.parse(text) as LockOwner
@@ -145,52 +145,42 @@ export const make = (options: Options): Effect.Effect<Service, TaskStoreError, F
           Effect.catchIf(isNotFound, () => Effect.succeed(false))
         )
         if (!moved) return
-        const text = yield* fs.readFileString(aside).pipe(Effect.catchAll(() => Effect.succeed("")))
-        if (parseLock(text)?.nonce !== judged && text !== judged) {
-          yield* fs.link(aside, path).pipe(Effect.catchAll(() => Effect.void))
-        }
+        const text = yield* fs.readLink(aside).pipe(Effect.catchAll(() => Effect.succeed("")))
+        if (text !== judged) yield* fs.link(aside, path).pipe(Effect.catchAll(() => Effect.void))
         yield* fs.remove(aside).pipe(Effect.catchAll(() => Effect.void))
       })
 
+    /**
+     * Takes the task's lock: a symbolic link whose target names the holder, created in one atomic step (so a lock is
+     * never seen half-written). A lock whose holder process is gone is broken; a live one is waited for.
+     */
     const acquireLock = (id: string): Effect.Effect<void, TaskStoreError> => {
       const path = lockPath(id)
       const started = Date.now()
       const attempt = (delay: number): Effect.Effect<void, TaskStoreError> =>
-        Effect.scoped(
-          Effect.gen(function* () {
-            const file = yield* fs.open(path, { flag: "wx", mode: 0o644 })
-            yield* file.writeAll(Buffer.from(lockContent(randomBytes(8).toString("hex"))))
-          })
-        ).pipe(
+        fs.symlink(lockContent(randomBytes(8).toString("hex")), path).pipe(
           Effect.catchIf(isExists, () =>
             Effect.gen(function* () {
-              const text = yield* fs.readFileString(path).pipe(Effect.catchAll(() => Effect.succeed(undefined)))
+              const text = yield* fs.readLink(path).pipe(Effect.catchAll(() => Effect.succeed(undefined)))
               if (text === undefined) return yield* attempt(1) // released meanwhile
               const owner = parseLock(text)
-              if (owner === undefined) {
-                // Empty or torn: its writer is between create and write, or died there. Give it a moment.
-                const age = yield* fs.stat(path).pipe(
-                  Effect.map((s) => Date.now() - Option.getOrElse(s.mtime, () => new Date()).getTime()),
-                  Effect.catchAll(() => Effect.succeed(0))
-                )
-                if (age > 2000) yield* breakLock(path, text)
-              } else {
-                // Our own process holds no lock here except through the stripe semaphore, which this fiber has:
-                // a lock of ours is a leftover of a failed release.
-                const ours = owner.holder.pid === me.pid && owner.holder.processStart === me.processStart
-                if (ours || !Lease.holderMayBeAlive(owner.holder, me)) yield* breakLock(path, owner.nonce)
-                else if (Date.now() - started > lockTimeoutMs) {
-                  return yield* new TaskStoreError({
-                    reason: "Io",
-                    operation: "lock",
-                    id,
-                    path,
-                    detail: `the task is locked by ${Lease.describe(owner.holder)} for over ${Duration.format(
-                      Duration.millis(lockTimeoutMs)
-                    )}`
-                  })
-                } else yield* pause(delay)
-              }
+              // Our own process holds no lock here except through the stripe semaphore, which this fiber has:
+              // a lock of ours is a leftover of a failed release. A lock we cannot read is not one of ours.
+              const ours =
+                owner !== undefined && owner.holder.pid === me.pid && owner.holder.processStart === me.processStart
+              if (owner === undefined || ours || !Lease.holderMayBeAlive(owner.holder, me)) {
+                yield* breakLock(path, text)
+              } else if (Date.now() - started > lockTimeoutMs) {
+                return yield* new TaskStoreError({
+                  reason: "Io",
+                  operation: "lock",
+                  id,
+                  path,
+                  detail: `the task is locked by ${Lease.describe(owner.holder)} for over ${Duration.format(
+                    Duration.millis(lockTimeoutMs)
+                  )}`
+                })
+              } else yield* pause(delay)
               return yield* attempt(Math.min(delay * 2, 20))
             })
           ),
@@ -373,9 +363,11 @@ export const make = (options: Options): Effect.Effect<Service, TaskStoreError, F
           if (holder.pid === me.pid || Lease.holderMayBeAlive(holder, me)) continue
           yield* fs.remove(path).pipe(Effect.catchAll(() => Effect.void))
         } else if (name.endsWith(lockSuffix)) {
-          const text = yield* fs.readFileString(path).pipe(Effect.catchAll(() => Effect.succeed(undefined)))
+          const text = yield* fs.readLink(path).pipe(Effect.catchAll(() => Effect.succeed(undefined)))
           const owner = text === undefined ? undefined : parseLock(text)
-          if (owner !== undefined && !Lease.holderMayBeAlive(owner.holder, me)) yield* breakLock(path, owner.nonce)
+          if (text !== undefined && (owner === undefined || !Lease.holderMayBeAlive(owner.holder, me))) {
+            yield* breakLock(path, text)
+          }
         }
       }
     }).pipe(Effect.mapError(io("open", dir)))

@@ -1,0 +1,92 @@
+/**
+ * The SIGKILL harness: a child checkpoints in a loop and prints "ACK n" after each checkpoint returns; we kill it at
+ * random moments, reopen the store, and check that the stored state is readable and at least the last ACK.
+ */
+import { Effect, Either, Layer } from "effect"
+import { readdirSync } from "node:fs"
+import { join } from "node:path"
+import { TaskStore } from "../../src/index.js"
+import * as File from "../../src/TaskStore/File.js"
+import { spawnChild } from "../helpers/child.js"
+
+export interface CrashResult {
+  readonly kills: number
+  readonly unreadable: number
+  readonly lost_acked: number
+  readonly orphans: number
+}
+
+export type StoreKind = "file"
+
+const storeLayer = (kind: StoreKind, location: string): Layer.Layer<TaskStore.TaskStore, unknown> => {
+  switch (kind) {
+    case "file":
+      return File.layer({ directory: location })
+  }
+}
+
+const spec = (kind: StoreKind, location: string) => `${kind}:${location}`
+
+/** Files a crashed writer can leave behind that a reopened store must have cleaned up. */
+const orphansIn = (kind: StoreKind, location: string): number => {
+  switch (kind) {
+    case "file":
+      return readdirSync(join(location, "tasks")).filter(
+        (n) => n.startsWith(".tmp-") || n.startsWith(".break-") || n.endsWith(".lock")
+      ).length
+  }
+}
+
+/** Reopens the store and reads the task's checkpoint: its n, or a description of why it is unreadable. */
+const readBack = (kind: StoreKind, location: string, id: string) =>
+  Effect.runPromise(
+    Effect.gen(function* () {
+      const store = yield* TaskStore.TaskStore
+      const record = yield* Effect.either(store.get(id))
+      if (Either.isLeft(record)) return Either.left(record.left.message)
+      try {
+        const state = JSON.parse(Buffer.from(record.right.state!).toString("utf8")) as { n: number; pad: string }
+        if (typeof state.n !== "number" || state.pad.length !== 1024) return Either.left("state has the wrong shape")
+        return Either.right(state.n)
+      } catch (e) {
+        return Either.left(`state does not parse: ${String(e)}`)
+      }
+    }).pipe(Effect.provide(storeLayer(kind, location)), Effect.scoped)
+  )
+
+/** Runs `kills` crash rounds against one store; `onRound` sees each round's figures. */
+export const runCrashes = async (options: {
+  readonly kind: StoreKind
+  readonly location: string
+  readonly kills: number
+  readonly maxDelayMs?: number
+  readonly onRound?: (round: number, ack: number, stored: number | string) => void
+}): Promise<CrashResult> => {
+  const id = "crash-task"
+  let unreadable = 0
+  let lost = 0
+  let orphans = 0
+  const maxDelay = options.maxDelayMs ?? 25
+  for (let round = 0; round < options.kills; round++) {
+    const child = await spawnChild(["checkpoint", spec(options.kind, options.location), id])
+    await child.waitFor((l) => l.startsWith("ACK "))
+    // A random moment inside the checkpoint loop, at sub-millisecond resolution.
+    const delay = Math.random() * maxDelay
+    await new Promise((r) => setTimeout(r, delay))
+    child.process.kill("SIGKILL")
+    await child.exited
+    const ack = child.lastAck()
+    const stored = await readBack(options.kind, options.location, id)
+    if (Either.isLeft(stored)) unreadable++
+    else if (stored.right < ack) lost++
+    const left = orphansIn(options.kind, options.location)
+    if (left > 0) process.stderr.write(`round ${round}: ${readdirSync(join(options.location, "tasks")).join(" ")}\n`)
+    orphans += left
+    options.onRound?.(round, ack, Either.isLeft(stored) ? stored.left : stored.right)
+  }
+  return { kills: options.kills, unreadable, lost_acked: lost, orphans }
+}
+
+/** The one-line summary `npm run test:crash` ends with. */
+export const summary = (kind: StoreKind, r: CrashResult) =>
+  `crash ${kind}: kills=${r.kills} unreadable=${r.unreadable} lost_acked=${r.lost_acked} orphans=${r.orphans}`

@@ -1,0 +1,90 @@
+/**
+ * Spawning the test child (`test/child/main.ts`) as a real process: bundled once with esbuild so it starts fast.
+ */
+import { type ChildProcess, spawn } from "node:child_process"
+import { tmpdir } from "node:os"
+import { join, resolve } from "node:path"
+import { build } from "esbuild"
+
+let bundled: Promise<string> | undefined
+
+/** The path of the bundled child script, built on first use. */
+export const childScript = (): Promise<string> =>
+  (bundled ??= (async () => {
+    const outfile = join(tmpdir(), `vltask-child-${process.pid}-${Date.now()}.mjs`)
+    await build({
+      entryPoints: [resolve(import.meta.dirname, "../child/main.ts")],
+      bundle: true,
+      platform: "node",
+      format: "esm",
+      target: "node20",
+      outfile,
+      logLevel: "warning",
+      banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" }
+    })
+    return outfile
+  })())
+
+/** A running child with its stdout split into lines. */
+export class Child {
+  readonly lines: Array<string> = []
+  readonly exited: Promise<number | null>
+  private waiters: Array<() => void> = []
+  stderr = ""
+
+  constructor(readonly process: ChildProcess) {
+    let partial = ""
+    process.stdout!.setEncoding("utf8")
+    process.stdout!.on("data", (chunk: string) => {
+      partial += chunk
+      const parts = partial.split("\n")
+      partial = parts.pop()!
+      this.lines.push(...parts)
+      for (const w of this.waiters.splice(0)) w()
+    })
+    process.stderr!.setEncoding("utf8")
+    process.stderr!.on("data", (chunk: string) => {
+      this.stderr += chunk
+    })
+    this.exited = new Promise((resolveExit) =>
+      process.on("close", (code) => {
+        for (const w of this.waiters.splice(0)) w()
+        resolveExit(code)
+      })
+    )
+  }
+
+  /** Resolves with the first line (from `from` on) that matches, or rejects after `timeoutMs`. */
+  async waitFor(match: (line: string) => boolean, timeoutMs = 15_000, from = 0): Promise<string> {
+    const deadline = Date.now() + timeoutMs
+    for (;;) {
+      const found = this.lines.slice(from).find(match)
+      if (found !== undefined) return found
+      if (this.process.exitCode !== null || this.process.signalCode !== null) {
+        throw new Error(`child exited (${this.process.exitCode ?? this.process.signalCode}) before: ${this.stderr}`)
+      }
+      const left = deadline - Date.now()
+      if (left <= 0) throw new Error(`timed out waiting for a line; stderr: ${this.stderr}`)
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, Math.min(left, 200))
+        this.waiters.push(() => {
+          clearTimeout(t)
+          r()
+        })
+      })
+    }
+  }
+
+  /** The highest n of the "ACK n" lines seen so far (0 if none). */
+  lastAck(): number {
+    let n = 0
+    for (const line of this.lines) if (line.startsWith("ACK ")) n = Math.max(n, Number(line.slice(4)))
+    return n
+  }
+}
+
+/** Spawns the bundled child with `args`. */
+export const spawnChild = async (args: ReadonlyArray<string>): Promise<Child> => {
+  const script = await childScript()
+  return new Child(spawn(process.execPath, [script, ...args], { stdio: ["ignore", "pipe", "pipe"] }))
+}
