@@ -239,7 +239,7 @@ export const make = (options: Options): Effect.Effect<Service, TaskStoreError, F
         detail: `the record file is corrupt: ${detail}`
       })
 
-    /** Reads the first `n` bytes of a file (fewer if it is shorter). */
+    /** Reads the first `n` bytes of a file (fewer if it is shorter), and the file's size. */
     const readHead = (path: string, n: number) =>
       Effect.scoped(
         Effect.gen(function* () {
@@ -251,17 +251,29 @@ export const make = (options: Options): Effect.Effect<Service, TaskStoreError, F
             if (got === 0) break
             filled += got
           }
-          return buffer.subarray(0, filled)
+          const size = filled < n ? filled : Number((yield* file.stat).size)
+          return { head: buffer.subarray(0, filled), size }
         })
       )
 
-    /** Reads a record: from the cache when the file's write nonce says it is unchanged, else from disk. */
-    const readRecord = (id: string): Effect.Effect<TaskRecord.TaskRecord, TaskNotFound | TaskStoreError> =>
+    const notFoundOr =
+      (operation: string, id: string) =>
+      (e: PlatformError.PlatformError): Effect.Effect<never, TaskNotFound | TaskStoreError> =>
+        isNotFound(e) ? Effect.fail(new TaskNotFound({ id })) : Effect.fail(io(operation, recordPath(id), id)(e))
+
+    /**
+     * Reads a whole record and checks its checksum. With `cached`, a record this process wrote or read is taken
+     * from memory when the file's write nonce shows it unchanged (the hot path of `update`).
+     */
+    const readRecord = (
+      id: string,
+      cached: boolean
+    ): Effect.Effect<TaskRecord.TaskRecord, TaskNotFound | TaskStoreError> =>
       Effect.gen(function* () {
         const path = recordPath(id)
-        const hit = cache.get(id)
+        const hit = cached ? cache.get(id) : undefined
         if (hit !== undefined) {
-          const head = yield* readHead(path, RecordFile.preambleSize)
+          const { head } = yield* readHead(path, RecordFile.preambleSize)
           const preamble = RecordFile.readPreamble(head)
           if (Either.isRight(preamble) && preamble.right.nonce === hit.nonce) return hit.record
         }
@@ -273,8 +285,32 @@ export const make = (options: Options): Effect.Effect<Service, TaskStoreError, F
       }).pipe(
         Effect.catchIf(
           (e): e is PlatformError.PlatformError => e._tag === "SystemError" || e._tag === "BadArgument",
-          (e): Effect.Effect<never, TaskNotFound | TaskStoreError> =>
-            isNotFound(e) ? Effect.fail(new TaskNotFound({ id })) : Effect.fail(io("read", recordPath(id), id)(e))
+          notFoundOr("read", id)
+        )
+      )
+
+    /** Reads a record's metadata from the head of its file only (its data, possibly large, is not read). */
+    const readInfo = (id: string): Effect.Effect<TaskRecord.TaskInfo, TaskNotFound | TaskStoreError> =>
+      Effect.gen(function* () {
+        const path = recordPath(id)
+        const { head, size } = yield* readHead(path, 4096)
+        const preamble = RecordFile.readPreamble(head)
+        if (Either.isLeft(preamble)) return yield* corrupt(id, path, preamble.left)
+        if (size !== preamble.right.size) {
+          return yield* corrupt(id, path, `it is ${size} bytes but its preamble says ${preamble.right.size}`)
+        }
+        const hit = cache.get(id)
+        if (hit !== undefined && preamble.right.nonce === hit.nonce) return TaskRecord.info(hit.record)
+        const full =
+          head.length >= RecordFile.preambleSize + preamble.right.metaLength
+            ? head
+            : (yield* readHead(path, RecordFile.preambleSize + preamble.right.metaLength)).head
+        const info = RecordFile.readInfo(preamble.right, full)
+        return Either.isRight(info) ? info.right : yield* corrupt(id, path, info.left)
+      }).pipe(
+        Effect.catchIf(
+          (e): e is PlatformError.PlatformError => e._tag === "SystemError" || e._tag === "BadArgument",
+          notFoundOr("read", id)
         )
       )
 
@@ -395,14 +431,14 @@ export const make = (options: Options): Effect.Effect<Service, TaskStoreError, F
             })
           )
         ),
-      get: (id) => Effect.flatMap(TaskId.validate(id), readRecord),
-      getInfo: (id) => Effect.flatMap(TaskId.validate(id), (id) => Effect.map(readRecord(id), TaskRecord.info)),
+      get: (id) => Effect.flatMap(TaskId.validate(id), (id) => readRecord(id, false)),
+      getInfo: (id) => Effect.flatMap(TaskId.validate(id), readInfo),
       update: (id, expected, patch) =>
         Effect.flatMap(TaskId.validate(id), (id) =>
           withLock(
             id,
             Effect.gen(function* () {
-              const current = yield* readRecord(id)
+              const current = yield* readRecord(id, true)
               if (current.revision !== expected) {
                 return yield* new RevisionConflict({ id, expected, found: current.revision })
               }
@@ -424,7 +460,13 @@ export const make = (options: Options): Effect.Effect<Service, TaskStoreError, F
           const statuses = TaskRecord.statusSet(filter)
           const items: Array<TaskRecord.TaskInfo> = []
           for (const id of ids) {
-            const info = yield* readInfo(id)
+            const info = yield* readInfo(id).pipe(
+              Effect.catchAll((e) =>
+                e._tag === "TaskNotFound"
+                  ? Effect.succeed(undefined) // deleted since the directory was read
+                  : Effect.as(Effect.logWarning(`Skipping task ${id} in list: ${e.message}`), undefined)
+              )
+            )
             if (info === undefined || !TaskRecord.matches(info, filter, statuses)) continue
             items.push(info)
             // One more than a page tells whether there is a next page.
@@ -437,7 +479,7 @@ export const make = (options: Options): Effect.Effect<Service, TaskStoreError, F
           withLock(
             id,
             Effect.gen(function* () {
-              const current = yield* readRecord(id).pipe(
+              const current = yield* readRecord(id, true).pipe(
                 // A corrupt record can still be deleted (when no revision is asked for): that is how it is cleared.
                 Effect.catchIf(
                   (e) => e._tag === "TaskStoreError" && e.reason === "Corrupt" && expected === undefined,
@@ -498,35 +540,6 @@ export const make = (options: Options): Effect.Effect<Service, TaskStoreError, F
             return logOptions?.limit === undefined ? lines : lines.slice(0, logOptions.limit)
           })
         )
-    }
-
-    /** The metadata of a record from its head only; `undefined` (with a warning) if it is missing or corrupt. */
-    function readInfo(id: string): Effect.Effect<TaskRecord.TaskInfo | undefined> {
-      const path = recordPath(id)
-      const hit = cache.get(id)
-      return Effect.gen(function* () {
-        const head = yield* readHead(path, 4096)
-        const preamble = RecordFile.readPreamble(head)
-        if (Either.isLeft(preamble)) return yield* Effect.fail(preamble.left)
-        if (hit !== undefined && preamble.right.nonce === hit.nonce) return TaskRecord.info(hit.record)
-        const full =
-          head.length >= RecordFile.preambleSize + preamble.right.metaLength
-            ? head
-            : yield* readHead(path, RecordFile.preambleSize + preamble.right.metaLength)
-        const info = RecordFile.readInfo(preamble.right, full)
-        return Either.isRight(info) ? info.right : yield* Effect.fail(info.left)
-      }).pipe(
-        Effect.catchAll((e) =>
-          typeof e !== "string" && isNotFound(e)
-            ? Effect.succeed(undefined)
-            : Effect.as(
-                Effect.logWarning(
-                  `Skipping task ${id} in list: ${typeof e === "string" ? corrupt(id, path, e).message : e.message}`
-                ),
-                undefined
-              )
-        )
-      )
     }
 
     return service

@@ -1,0 +1,167 @@
+/**
+ * The file store under injected I/O faults, byte-level corruption and hostile ids, through a wrapped real FileSystem.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Either } from "effect"
+import { readdirSync, readFileSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
+import type { TaskStore } from "../src/index.js"
+import * as File from "../src/TaskStore/File.js"
+import { Faults, type Fault, layer as faultyLayer, type Plan } from "./helpers/faultyFileSystem.js"
+import { tempDir } from "./helpers/tempDir.js"
+import { record } from "./TaskStore.conformance.js"
+
+const bytes = (text: string) => new TextEncoder().encode(text)
+const text = (b: Uint8Array | undefined) => (b === undefined ? undefined : Buffer.from(b).toString("utf8"))
+
+const openStore = (dir: string, faults: Faults) =>
+  File.make({ directory: dir }).pipe(Effect.provide(faultyLayer(faults)))
+
+/** One checkpoint (an update of the state) with `plan` applied, then the disk inspected and reread cleanly. */
+const checkpointWith = (plan: Plan | undefined) =>
+  Effect.gen(function* () {
+    const dir = yield* tempDir
+    const faults = new Faults()
+    const store = yield* openStore(dir, faults)
+    yield* store.create(record("t", { state: bytes("A".repeat(300)) }))
+    faults.arm(plan)
+    const result = yield* Effect.either(store.update("t", 1, { state: bytes("B".repeat(300)), status: "running" }))
+    const log = [...faults.log]
+    faults.disarm()
+    const names = readdirSync(join(dir, "tasks"))
+    const fresh = yield* openStore(dir, new Faults())
+    const reread = yield* Effect.either(fresh.get("t"))
+    return { result, log, names, reread, fresh }
+  })
+
+const isTemp = (line: string) => line.includes("/.tmp-")
+
+describe("file store under faults", () => {
+  it.scoped("a checkpoint is write, fsync(file), rename, fsync(dir), in that order", () =>
+    Effect.gen(function* () {
+      const { result, log } = yield* checkpointWith(undefined)
+      assert.isTrue(Either.isRight(result))
+      const lastWrite = log.findLastIndex((l: string) => l.startsWith("write ") && isTemp(l))
+      const syncFile = log.findIndex((l) => l.startsWith("sync ") && isTemp(l))
+      const rename = log.findIndex((l) => l.startsWith("rename ") && isTemp(l))
+      const syncDir = log.findIndex((l) => l.startsWith("sync ") && l.endsWith("/tasks"))
+      assert.isTrue(lastWrite >= 0 && syncFile > lastWrite && rename > syncFile && syncDir > rename, log.join("\n"))
+    })
+  )
+
+  it.scoped("failing each step of a checkpoint, once and persistently, never damages the previous one", () =>
+    Effect.gen(function* () {
+      const clean = yield* checkpointWith(undefined)
+      const steps = clean.log.length
+      const renameAt = clean.log.findIndex((l) => l.startsWith("rename ") && isTemp(l)) + 1
+      assert.isTrue(steps >= 8, clean.log.join("\n"))
+      const faults: Array<Fault> = ["EIO", "ENOSPC", "EROFS", "short"]
+      let failures = 0
+      for (const fault of faults) {
+        for (const persistent of [false, true]) {
+          for (let at = 1; at <= steps; at++) {
+            const where = `${fault}${persistent ? " (persistent)" : ""} at step ${at}: ${clean.log[at - 1]}`
+            const { names, reread, result, fresh } = yield* checkpointWith({ at, fault, persistent })
+            assert.deepStrictEqual(
+              names.filter((n) => n.startsWith(".tmp-")),
+              [],
+              `no temp file left: ${where}`
+            )
+            assert.isTrue(Either.isRight(reread), `still readable: ${where}`)
+            const state = Either.isRight(reread) ? text(reread.right.state) : undefined
+            assert.include(["A".repeat(300), "B".repeat(300)], state, `not damaged: ${where}`)
+            if (Either.isLeft(result)) {
+              failures++
+              const error = result.left
+              assert.strictEqual(error._tag, "TaskStoreError", where)
+              if (error._tag === "TaskStoreError") {
+                assert.strictEqual(error.errno, fault, `carries the errno: ${where}`)
+                assert.include(error.message, fault)
+              }
+              if (at < renameAt) assert.strictEqual(state, "A".repeat(300), `the old state stays: ${where}`)
+            } else {
+              // Only a short write (which is retried) or a failed lock release may go unnoticed by the caller.
+              const step = clean.log[at - 1]!
+              assert.isTrue(fault === "short" || step.startsWith("remove "), `a fault was swallowed: ${where}`)
+              assert.strictEqual(state, "B".repeat(300), where)
+            }
+            // Nothing is wedged: a clean store can checkpoint again.
+            const info = yield* fresh.getInfo("t")
+            yield* fresh.update("t", info.revision, { state: bytes("C") })
+          }
+        }
+      }
+      assert.isTrue(failures > steps * 4, `most injected faults surfaced (${failures})`)
+    })
+  )
+
+  it.scoped("a flipped byte or a truncation anywhere is a typed corrupt-record error naming the file", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const store = yield* openStore(dir, new Faults())
+      yield* store.create(record("victim", { status: "paused", state: bytes(JSON.stringify({ n: 41 })) }))
+      yield* store.create(record("healthy", { status: "paused" }))
+      const path = join(dir, "tasks", "victim.task")
+      const original = readFileSync(path)
+      const expectCorrupt = (what: string) =>
+        Effect.gen(function* () {
+          const got = yield* Effect.either(store.get("victim"))
+          assert.isTrue(Either.isLeft(got), `${what}: read back silently`)
+          if (Either.isLeft(got)) {
+            assert.strictEqual(got.left._tag, "TaskStoreError", what)
+            if (got.left._tag === "TaskStoreError") {
+              assert.strictEqual(got.left.reason, "Corrupt", what)
+              assert.strictEqual(got.left.path, path, what)
+              assert.include(got.left.message, "victim.task")
+            }
+          }
+        })
+      for (let i = 0; i < original.length; i++) {
+        const flipped = Buffer.from(original)
+        flipped[i] = flipped[i]! ^ 0xff
+        writeFileSync(path, flipped)
+        yield* expectCorrupt(`byte ${i} flipped`)
+      }
+      for (let length = 0; length < original.length; length++) {
+        writeFileSync(path, original.subarray(0, length))
+        yield* expectCorrupt(`truncated to ${length}`)
+        if (length % 50 === 0) {
+          const listed = yield* store.list({ status: "paused" })
+          assert.deepStrictEqual(
+            listed.items.map((i) => i.id),
+            ["healthy"],
+            "the truncated record is not listed, the others stay listable"
+          )
+        }
+      }
+      writeFileSync(path, original)
+      assert.strictEqual(text((yield* store.get("victim")).state), JSON.stringify({ n: 41 }))
+      readdirSync(join(dir, "tasks")).forEach((n) => assert.isFalse(n.startsWith(".tmp-")))
+      const missing = yield* Effect.either(store.get("absent"))
+      assert.isTrue(Either.isLeft(missing) && missing.left._tag === "TaskNotFound", "missing is not corrupt")
+    })
+  )
+
+  it.scoped("unsafe ids are rejected before any file-system call", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const faults = new Faults()
+      const store: TaskStore.Service = yield* openStore(dir, faults)
+      const bad = ["", "..", "../x", "a/b", "a\\b", "a\0b", "x".repeat(201), "a\u0001b", "é".repeat(101)]
+      for (const id of bad) {
+        faults.arm()
+        const results: Array<Either.Either<unknown, { readonly _tag: string }>> = [
+          yield* Effect.either(store.create(record(id))),
+          yield* Effect.either(store.get(id)),
+          yield* Effect.either(store.getInfo(id)),
+          yield* Effect.either(store.update(id, 1, { reason: "x" })),
+          yield* Effect.either(store.delete(id)),
+          yield* Effect.either(store.appendLogs(id, [{ time: 0, level: "INFO", message: "m" }])),
+          yield* Effect.either(store.readLogs(id))
+        ]
+        assert.deepStrictEqual(faults.log, [], `id ${JSON.stringify(id)} reached the file system`)
+        for (const r of results) assert.isTrue(Either.isLeft(r) && r.left._tag === "InvalidTaskId")
+      }
+    })
+  )
+})
