@@ -104,6 +104,9 @@ export interface Task<
 /** Any task definition. */
 export interface Any extends Task<any, any, any, any, any> {}
 
+/** Any task definition that needs no services besides the runner's. */
+export interface AnyNoContext extends Task<any, any, any, any, never> {}
+
 /** The input type of a task definition. */
 export type Input<T> = T extends Task<infer I, any, any, any, any> ? I["Type"] : never
 /** The state type of a task definition. */
@@ -113,7 +116,7 @@ export type Success<T> = T extends Task<any, any, infer A, any, any> ? A["Type"]
 /** The error type of a task definition. */
 export type Error<T> = T extends Task<any, any, any, infer E, any> ? E["Type"] : never
 /** The services a task definition needs (besides `CurrentTask`, which the runner provides). */
-export type Services<T> = T extends Task<any, any, any, any, infer R> ? R : never
+export type Services<T> = T extends Task<any, any, any, any, infer R> ? Exclude<R, CurrentTask> : never
 
 const codec = <S extends AnySchema>(schema: S): TaskCodec.Codec<S["Type"]> =>
   TaskCodec.json(schema as Schema.Schema<S["Type"], unknown, never>)

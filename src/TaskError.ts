@@ -53,7 +53,7 @@ export class UnknownTaskKind extends Schema.TaggedError<UnknownTaskKind>()("Unkn
   override get message(): string {
     const where = this.id === undefined ? "" : ` (task ${JSON.stringify(this.id)})`
     const known = this.known.length === 0 ? "none" : this.known.map((k) => JSON.stringify(k)).join(", ")
-    return `Unknown task kind ${JSON.stringify(this.kind)}${where}. Registered kinds: ${known}. Add its definition to TaskRunner.layer({ tasks }).`
+    return `Unknown task kind ${JSON.stringify(this.kind)}${where}. Registered kinds: ${known}. Add its definition to the runner's tasks (TaskRunner.layer({ tasks }), or vltask.config.ts for the CLI).`
   }
 }
 

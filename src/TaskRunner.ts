@@ -100,6 +100,12 @@ export class TaskRunner extends Context.Tag("@vectorlink/task/TaskRunner")<
       input: Task.Input<T>,
       options?: StartOptions
     ) => Effect.Effect<string, StartError, Task.Services<T>>
+    /** Stores a task as `pending` without running it; any runner that knows its kind can resume it. */
+    readonly submit: <T extends Task.Any>(
+      task: T,
+      input: Task.Input<T>,
+      options?: StartOptions
+    ) => Effect.Effect<string, StartError>
     /**
      * Runs a task in the foreground to its result. With an `id` that exists, re-enters it from its checkpoint (or
      * returns its stored result). Interrupting the caller pauses the task.
@@ -237,7 +243,7 @@ export const make = (options: Options): Effect.Effect<TaskRunner["Type"], never,
      * Compare-and-swap from the last metadata this runner saw; on a conflict, re-read and retry only while the lease
      * token is still ours. Another runner's takeover therefore rejects every later write of this one (fencing).
      */
-    const write = (
+    const writeUnlocked = (
       r: Running,
       patch: (info: TaskRecord.TaskInfo, now: number) => TaskRecord.TaskPatch
     ): Effect.Effect<TaskRecord.TaskInfo, LeaseLost | TaskStoreError> => {
@@ -246,9 +252,10 @@ export const make = (options: Options): Effect.Effect<TaskRunner["Type"], never,
         return Effect.flatMap(Clock.currentTimeMillis, (now) =>
           store.update(r.id, r.info.revision, patch(r.info, now)).pipe(
             Effect.tap((info) =>
-              Effect.sync(() => {
+              Effect.suspend(() => {
                 r.info = info
                 r.renewedAt = now
+                return noticeRequests(r)
               })
             ),
             Effect.catchTags({
@@ -268,15 +275,23 @@ export const make = (options: Options): Effect.Effect<TaskRunner["Type"], never,
           )
         )
       }).pipe(Effect.catchTag("InvalidTaskId", (e) => Effect.die(e)))
-      return r.lock.withPermits(1)(attempt)
+      return attempt
     }
 
-    const renewed = (r: Running, now: number): TaskRecord.TaskPatch => ({
-      lease: { ...(r.info.lease ?? Lease.make(me, now, r.leaseMs)), token: r.token, expiresAt: now + r.leaseMs },
-      progress: r.tracker.snapshot(),
-      updatedAt: now,
-      ...(r.polledAt > (r.info.polledAt ?? 0) ? { polledAt: r.polledAt } : {})
-    })
+    const write = (
+      r: Running,
+      patch: (info: TaskRecord.TaskInfo, now: number) => TaskRecord.TaskPatch
+    ): Effect.Effect<TaskRecord.TaskInfo, LeaseLost | TaskStoreError> => r.lock.withPermits(1)(writeUnlocked(r, patch))
+
+    const renewed = (r: Running, now: number): TaskRecord.TaskPatch => {
+      r.tracker.sample(now)
+      return {
+        lease: { ...(r.info.lease ?? Lease.make(me, now, r.leaseMs)), token: r.token, expiresAt: now + r.leaseMs },
+        progress: r.tracker.snapshot(),
+        updatedAt: now,
+        ...(r.polledAt > (r.info.polledAt ?? 0) ? { polledAt: r.polledAt } : {})
+      }
+    }
 
     const requestStop = (r: Running, kind: Stop["kind"], reason: string) =>
       Effect.suspend(() => {
@@ -337,8 +352,10 @@ export const make = (options: Options): Effect.Effect<TaskRunner["Type"], never,
           now - r.renewedAt >= r.leaseMs / 3
         if (due) {
           const version = r.tracker.version
-          yield* write(r, (_, t) => renewed(r, t))
-          r.flushedVersion = version
+          // A write in progress (a checkpoint) renews the lease and flushes progress itself: skip this beat rather
+          // than queue behind the task, which may take the lock again before this fiber gets to run.
+          const wrote = yield* r.lock.withPermitsIfAvailable(1)(writeUnlocked(r, (_, t) => renewed(r, t)))
+          if (Option.isSome(wrote)) r.flushedVersion = version
           // Logs follow a successful fenced write, so a runner that lost its lease stops adding to them.
           yield* flushLogs(r)
         } else {
@@ -377,10 +394,17 @@ export const make = (options: Options): Effect.Effect<TaskRunner["Type"], never,
         attempt,
         checkpoint: (next) =>
           encodeField(codec, r.id, r.task.name, "state", next).pipe(
-            Effect.flatMap((bytes) => write(r, (_, now) => ({ ...renewed(r, now), state: bytes }))),
-            Effect.tap(() =>
+            Effect.flatMap((bytes) => {
+              const version = tracker.version
+              return Effect.as(
+                write(r, (_, now) => ({ ...renewed(r, now), state: bytes })),
+                version
+              )
+            }),
+            Effect.tap((version) =>
               Effect.sync(() => {
                 state = next
+                r.flushedVersion = version
               })
             ),
             Effect.tapError((e) => (e._tag === "LeaseLost" ? onWriteError(r)(e) : Effect.void)),
@@ -602,7 +626,7 @@ export const make = (options: Options): Effect.Effect<TaskRunner["Type"], never,
 
     const resume = (id: string) => resumeWith(id, captured)
 
-    const start = <T extends Task.Any>(task: T, input: Task.Input<T>, startOptions?: StartOptions) =>
+    const submit = <T extends Task.Any>(task: T, input: Task.Input<T>, startOptions?: StartOptions) =>
       Effect.gen(function* () {
         const now = yield* Clock.currentTimeMillis
         const id = startOptions?.id ?? TaskId.make(now)
@@ -619,6 +643,12 @@ export const make = (options: Options): Effect.Effect<TaskRunner["Type"], never,
           updatedAt: now,
           input: bytes
         })
+        return id
+      })
+
+    const start = <T extends Task.Any>(task: T, input: Task.Input<T>, startOptions?: StartOptions) =>
+      Effect.gen(function* () {
+        const id = yield* submit(task, input, startOptions)
         const record = yield* store.get(id).pipe(Effect.catchTag("TaskNotFound", (e) => Effect.die(e)))
         const context = yield* Effect.context<Task.Services<T>>()
         yield* claim(record, task, Context.merge(captured, context) as Context.Context<never>).pipe(
@@ -808,6 +838,7 @@ export const make = (options: Options): Effect.Effect<TaskRunner["Type"], never,
       }).pipe(Effect.catchTag("RevisionConflict", () => forget(id)))
 
     return TaskRunner.of({
+      submit,
       start,
       run,
       resume,

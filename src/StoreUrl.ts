@@ -1,0 +1,72 @@
+/**
+ * Choosing a store by a short string, as the CLI and configuration do: `file:DIR`, `memory:`, `sqlite:FILE`,
+ * `postgres://…`.
+ *
+ * @since 0.1.0
+ */
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Schema from "effect/Schema"
+import { resolve } from "node:path"
+import type { TaskStoreError } from "./TaskError.js"
+import * as File from "./TaskStore/File.js"
+import { layerMemory, type TaskStore } from "./TaskStore.js"
+
+/** The store used when none is given: the file store in `./.vltask`. */
+export const defaultUrl = "file:.vltask"
+
+/** The store string could not be understood or names a backend that is not available. */
+export class InvalidStoreUrl extends Schema.TaggedError<InvalidStoreUrl>()("InvalidStoreUrl", {
+  url: Schema.String,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `Invalid store ${JSON.stringify(this.url)}: ${this.reason}. Use file:DIR, sqlite:FILE, postgres://… or memory:.`
+  }
+}
+
+/** A parsed store string. */
+export type Parsed =
+  | { readonly _tag: "file"; readonly directory: string }
+  | { readonly _tag: "memory" }
+  | { readonly _tag: "sqlite"; readonly filename: string }
+  | { readonly _tag: "postgres"; readonly url: string }
+
+/** Parses a store string; relative paths are resolved against the working directory. */
+export const parse = (url: string): Effect.Effect<Parsed, InvalidStoreUrl> => {
+  const fail = (reason: string) => Effect.fail(new InvalidStoreUrl({ url, reason }))
+  if (url.startsWith("file:")) {
+    const directory = url.slice("file:".length).replace(/^\/\/(?=\/)/, "")
+    return directory === ""
+      ? fail("the directory is missing")
+      : Effect.succeed({ _tag: "file", directory: resolve(directory) })
+  }
+  if (url.startsWith("sqlite:")) {
+    const filename = url.slice("sqlite:".length).replace(/^\/\/(?=\/)/, "")
+    return filename === ""
+      ? fail("the file name is missing")
+      : Effect.succeed({ _tag: "sqlite", filename: resolve(filename) })
+  }
+  if (url.startsWith("postgres://") || url.startsWith("postgresql://")) return Effect.succeed({ _tag: "postgres", url })
+  if (url === "memory:" || url === "memory") return Effect.succeed({ _tag: "memory" })
+  return fail("unknown scheme")
+}
+
+/** The store layer a string names. */
+export const layer = (url: string): Layer.Layer<TaskStore, InvalidStoreUrl | TaskStoreError> =>
+  Layer.unwrapEffect(
+    Effect.flatMap(parse(url), (parsed): Effect.Effect<Layer.Layer<TaskStore, TaskStoreError>, InvalidStoreUrl> => {
+      switch (parsed._tag) {
+        case "file":
+          return Effect.succeed(File.layer({ directory: parsed.directory }))
+        case "memory":
+          return Effect.succeed(layerMemory)
+        case "sqlite":
+          return Effect.fail(new InvalidStoreUrl({ url, reason: "the SQLite store is not available in this version" }))
+        case "postgres":
+          return Effect.fail(
+            new InvalidStoreUrl({ url, reason: "the Postgres store is not available in this version" })
+          )
+      }
+    })
+  )

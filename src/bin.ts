@@ -1,0 +1,28 @@
+/**
+ * The `vltask` executable: the CLI on Node, with `runMain` so that Ctrl-C interrupts the running fibers (which pauses
+ * the tasks they run at their last checkpoint).
+ *
+ * @since 0.1.0
+ */
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import * as Effect from "effect/Effect"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
+import { cli, report } from "./Cli.js"
+
+const verbose = process.argv.includes("--verbose")
+
+cli(process.argv).pipe(
+  Effect.catchAll((error) => report(error, verbose)),
+  Effect.catchAllDefect((defect) => report(defect, true)),
+  // Task logs are kept in the store (`vltask logs`); the terminal shows the progress bar and warnings.
+  Logger.withMinimumLogLevel(verbose ? LogLevel.Debug : LogLevel.Warning),
+  Effect.provide(NodeContext.layer),
+  NodeRuntime.runMain({
+    disableErrorReporting: true,
+    // Commands set process.exitCode (distinct codes per kind of error); runMain would otherwise exit with 0 or 1.
+    teardown: (exit, onExit) =>
+      onExit(typeof process.exitCode === "number" ? process.exitCode : exit._tag === "Failure" ? 1 : 0)
+  })
+)

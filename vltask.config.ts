@@ -1,0 +1,25 @@
+/**
+ * The tasks the `vltask` CLI knows in this repository: the two stages of the demo pipeline and the small examples.
+ */
+import { defineConfig } from "./src/Cli.js"
+import { BuildIndex } from "./examples/build-index.js"
+import { defaults as embedDefaults, EmbedCorpus } from "./examples/embed-corpus.js"
+import { SumSquares } from "./examples/checkpoint-resume.js"
+
+const documents = Number(process.env.VLTASK_DEMO_DOCS ?? 60_000)
+const outputDir = process.env.VLTASK_DEMO_OUT ?? ".vltask/demo"
+
+export default defineConfig({
+  tasks: [EmbedCorpus, BuildIndex, SumSquares],
+  inputs: {
+    "embed-corpus": embedDefaults({ documents, output: `${outputDir}/vectors.f32` }),
+    "build-index": {
+      vectors: `${outputDir}/vectors.f32`,
+      dimensions: embedDefaults().dimensions,
+      clusters: 16,
+      iterations: 12,
+      output: `${outputDir}/index.json`
+    },
+    "sum-squares": { upTo: 1000 }
+  }
+})
