@@ -8,6 +8,7 @@
  * - `tasks/<id>.log`: the task's log lines, one JSON object per line, appended.
  * - `tasks/<id>.lock`: a symbolic link, present while one process reads-checks-writes the record; its target names
  *   the holder's host, pid and start time.
+ * - `tasks/<id>.want`: a hint left by a process waiting for the lock, so the holder lets it in (fairness).
  * - `tasks/.tmp-<pid>-<start>-<n>`: a record being written; swept when a store opens if its writer is gone.
  *
  * @since 0.1.0
@@ -46,6 +47,7 @@ export interface Options {
 const recordSuffix = ".task"
 const logSuffix = ".log"
 const lockSuffix = ".lock"
+const wantSuffix = ".want"
 const tempPrefix = ".tmp-"
 const breakPrefix = ".break-"
 
@@ -105,6 +107,7 @@ export const make = (options: Options): Effect.Effect<Service, TaskStoreError, F
     const recordPath = (id: string) => join(dir, id + recordSuffix)
     const logPath = (id: string) => join(dir, id + logSuffix)
     const lockPath = (id: string) => join(dir, id + lockSuffix)
+    const wantPath = (id: string) => join(dir, id + wantSuffix)
 
     // ---- locks ---------------------------------------------------------------------------------------------------
 
@@ -119,8 +122,19 @@ export const make = (options: Options): Effect.Effect<Service, TaskStoreError, F
     interface LockOwner {
       readonly holder: TaskRecord.Holder
       readonly nonce: string
+      readonly store?: string
     }
-    const lockContent = (nonce: string) => JSON.stringify({ holder: me, nonce })
+    // Tells this store instance's locks from those of another instance in the same process.
+    const instance = randomBytes(8).toString("hex")
+    const lockContent = (nonce: string) => JSON.stringify({ holder: me, store: instance, nonce })
+    const parseWant = (text: string): { readonly store: string; readonly time: number } | undefined => {
+      try {
+        const parsed = JSON.parse(text) as { store: string; time: number }
+        return typeof parsed?.store === "string" && typeof parsed.time === "number" ? parsed : undefined
+      } catch {
+        return undefined
+      }
+    }
     const parseLock = (text: string): LockOwner | undefined => {
       try {
         const parsed = JSON.parse(text) as LockOwner
@@ -153,21 +167,38 @@ export const make = (options: Options): Effect.Effect<Service, TaskStoreError, F
     /**
      * Takes the task's lock: a symbolic link whose target names the holder, created in one atomic step (so a lock is
      * never seen half-written). A lock whose holder process is gone is broken; a live one is waited for.
+     *
+     * Fairness: a waiter leaves a `<id>.want` hint; a process about to take the lock again first gives a fresh hint
+     * of another store a moment, so a task checkpointing back to back cannot starve a `pause` from elsewhere.
      */
     const acquireLock = (id: string): Effect.Effect<void, TaskStoreError> => {
       const path = lockPath(id)
+      const want = wantPath(id)
       const started = Date.now()
+      let announced = false
+      const yieldToWaiter = fs.readLink(want).pipe(
+        Effect.flatMap((text) => {
+          const hint = parseWant(text)
+          return hint !== undefined && hint.store !== instance && Date.now() - hint.time < 2000 ? pause(3) : Effect.void
+        }),
+        Effect.catchAll(() => Effect.void)
+      )
       const attempt = (delay: number): Effect.Effect<void, TaskStoreError> =>
         fs.symlink(lockContent(randomBytes(8).toString("hex")), path).pipe(
           Effect.catchIf(isExists, () =>
             Effect.gen(function* () {
+              if (!announced) {
+                announced = true
+                yield* fs
+                  .symlink(JSON.stringify({ store: instance, time: Date.now() }), want)
+                  .pipe(Effect.catchAll(() => Effect.void))
+              }
               const text = yield* fs.readLink(path).pipe(Effect.catchAll(() => Effect.succeed(undefined)))
               if (text === undefined) return yield* attempt(1) // released meanwhile
               const owner = parseLock(text)
-              // Our own process holds no lock here except through the stripe semaphore, which this fiber has:
-              // a lock of ours is a leftover of a failed release. A lock we cannot read is not one of ours.
-              const ours =
-                owner !== undefined && owner.holder.pid === me.pid && owner.holder.processStart === me.processStart
+              // This store instance holds no lock here except through the stripe semaphore, which this fiber has:
+              // a lock of ours is a leftover of a failed release. A lock we cannot read is nobody's.
+              const ours = owner !== undefined && owner.store === instance
               if (owner === undefined || ours || !Lease.holderMayBeAlive(owner.holder, me)) {
                 yield* breakLock(path, text)
               } else if (Date.now() - started > lockTimeoutMs) {
@@ -189,7 +220,15 @@ export const make = (options: Options): Effect.Effect<Service, TaskStoreError, F
             (e) => Effect.fail(io("lock", path, id)(e))
           )
         )
-      return attempt(1)
+      const clearWant = Effect.suspend(() =>
+        announced
+          ? fs.readLink(want).pipe(
+              Effect.flatMap((text) => (parseWant(text)?.store === instance ? fs.remove(want) : Effect.void)),
+              Effect.catchAll(() => Effect.void)
+            )
+          : Effect.void
+      )
+      return yieldToWaiter.pipe(Effect.zipRight(attempt(1)), Effect.zipRight(clearWant))
     }
 
     const releaseLock = (id: string) =>
@@ -398,6 +437,12 @@ export const make = (options: Options): Effect.Effect<Service, TaskStoreError, F
           const holder = { host: me.host, pid: Number(pid), processStart: start ?? "" }
           if (holder.pid === me.pid || Lease.holderMayBeAlive(holder, me)) continue
           yield* fs.remove(path).pipe(Effect.catchAll(() => Effect.void))
+        } else if (name.endsWith(wantSuffix)) {
+          const text = yield* fs.readLink(path).pipe(Effect.catchAll(() => Effect.succeed("")))
+          const hint = parseWant(text)
+          if (hint === undefined || Date.now() - hint.time > 2000) {
+            yield* fs.remove(path).pipe(Effect.catchAll(() => Effect.void))
+          }
         } else if (name.endsWith(lockSuffix)) {
           const text = yield* fs.readLink(path).pipe(Effect.catchAll(() => Effect.succeed(undefined)))
           const owner = text === undefined ? undefined : parseLock(text)
