@@ -79,6 +79,7 @@ const isExists = (error: PlatformError.PlatformError) => errnoOf(error) === "EEX
 export const make = (options: Options): Effect.Effect<Service, TaskStoreError, FileSystem.FileSystem | Scope.Scope> =>
   Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem
+    const layerScope = yield* Effect.scope
     const dir = join(options.directory, "tasks")
     const me = Lease.self()
     const lockTimeoutMs = Duration.toMillis(Duration.decode(options.lockTimeout ?? "30 seconds"))
@@ -171,7 +172,7 @@ export const make = (options: Options): Effect.Effect<Service, TaskStoreError, F
      * Fairness: a waiter leaves a `<id>.want` hint; a process about to take the lock again first gives a fresh hint
      * of another store a moment, so a task checkpointing back to back cannot starve a `pause` from elsewhere.
      */
-    const acquireLock = (id: string): Effect.Effect<void, TaskStoreError> => {
+    const acquireLock = (id: string): Effect.Effect<string, TaskStoreError> => {
       const path = lockPath(id)
       const want = wantPath(id)
       const started = Date.now()
@@ -183,8 +184,9 @@ export const make = (options: Options): Effect.Effect<Service, TaskStoreError, F
         }),
         Effect.catchAll(() => Effect.void)
       )
+      const content = lockContent(randomBytes(8).toString("hex"))
       const attempt = (delay: number): Effect.Effect<void, TaskStoreError> =>
-        fs.symlink(lockContent(randomBytes(8).toString("hex")), path).pipe(
+        fs.symlink(content, path).pipe(
           Effect.catchIf(isExists, () =>
             Effect.gen(function* () {
               if (!announced) {
@@ -228,21 +230,44 @@ export const make = (options: Options): Effect.Effect<Service, TaskStoreError, F
             )
           : Effect.void
       )
-      return yieldToWaiter.pipe(Effect.zipRight(attempt(1)), Effect.zipRight(clearWant))
+      return yieldToWaiter.pipe(Effect.zipRight(attempt(1)), Effect.zipRight(clearWant), Effect.as(content))
     }
 
-    const releaseLock = (id: string) =>
-      fs.remove(lockPath(id)).pipe(
-        // A lock we failed to remove is ours; the next lock of this task in this process breaks it.
-        Effect.catchAll((e) => Effect.logWarning(`Could not remove the lock of task ${id}`, e))
+    /**
+     * Removes our lock. If that fails, the lock would hold up other processes for as long as this one lives: keep
+     * trying in the background (only while the lock is still this one) and tell the user.
+     */
+    const releaseLock = (id: string, content: string) => {
+      const path = lockPath(id)
+      const stillOurs = fs.readLink(path).pipe(
+        Effect.map((text) => text === content),
+        Effect.catchAll(() => Effect.succeed(false))
       )
+      const retry = Effect.gen(function* () {
+        for (let delay = 10; delay < 60_000; delay *= 2) {
+          yield* pause(delay)
+          if (!(yield* stillOurs)) return
+          const removed = yield* Effect.either(fs.remove(path))
+          if (removed._tag === "Right") return
+        }
+      })
+      return fs.remove(path).pipe(
+        Effect.catchAll((e) =>
+          Effect.zipRight(
+            Effect.logWarning(`Could not remove the lock of task ${id}; retrying in the background`, e),
+            Effect.forkIn(retry, layerScope)
+          )
+        ),
+        Effect.asVoid
+      )
+    }
 
     const withLock = <A, E>(id: string, effect: Effect.Effect<A, E>): Effect.Effect<A, E | TaskStoreError> =>
       stripe(id).withPermits(1)(
         Effect.acquireUseRelease(
           acquireLock(id),
           () => effect,
-          () => releaseLock(id)
+          (content) => releaseLock(id, content)
         )
       )
 
