@@ -16,8 +16,16 @@ const verbose = process.argv.includes("--verbose")
 cli(process.argv).pipe(
   Effect.catchAll((error) => report(error, verbose)),
   Effect.catchAllDefect((defect) => report(defect, true)),
-  // Task logs are kept in the store (`vltask logs`); the terminal shows the progress bar and warnings.
-  Logger.withMinimumLogLevel(verbose ? LogLevel.Debug : LogLevel.Warning),
+  // Task logs are kept in the store (`vltask logs`); the terminal shows the progress bar and only warnings and
+  // errors (the level filter is on the terminal's logger alone, so tasks still capture every line).
+  Effect.provide(
+    Logger.replace(
+      Logger.defaultLogger,
+      Logger.filterLogLevel(Logger.prettyLogger({ stderr: true }), (level) =>
+        LogLevel.greaterThanEqual(level, verbose ? LogLevel.Debug : LogLevel.Warning)
+      )
+    )
+  ),
   Effect.provide(NodeContext.layer),
   NodeRuntime.runMain({
     disableErrorReporting: true,

@@ -1,0 +1,197 @@
+/**
+ * End-to-end tests of the real `vltask` executable: spawned as a process, talking to a real file store.
+ */
+import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { type ChildProcess, spawn } from "node:child_process"
+import { mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join, resolve } from "node:path"
+import { TaskStore } from "../src/index.js"
+import * as File from "../src/TaskStore/File.js"
+
+const repo = resolve(import.meta.dirname, "..")
+const bin = join(repo, "bin", "vltask.mjs")
+let work: string
+
+beforeAll(() => {
+  work = mkdtempSync(join(tmpdir(), "vltask-cli-"))
+})
+afterAll(() => rmSync(work, { recursive: true, force: true }))
+
+interface Run {
+  readonly child: ChildProcess
+  readonly output: () => string
+  readonly errors: () => string
+  readonly done: Promise<number | null>
+}
+
+const env = (out: string, docs: number) => ({
+  ...process.env,
+  VLTASK_DEMO_OUT: join(work, out),
+  VLTASK_DEMO_DOCS: String(docs),
+  VLTASK_STORE: `file:${join(work, "store")}`,
+  VLTASK_CONFIG: join(repo, "vltask.config.ts")
+})
+
+const start = (args: ReadonlyArray<string>, options: { out?: string; docs?: number } = {}): Run => {
+  const child = spawn(process.execPath, [bin, ...args], {
+    cwd: work,
+    env: env(options.out ?? "out", options.docs ?? 2000),
+    stdio: ["ignore", "pipe", "pipe"]
+  })
+  let stdout = ""
+  let stderr = ""
+  child.stdout!.on("data", (d: Buffer) => (stdout += d.toString()))
+  child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()))
+  return {
+    child,
+    output: () => stdout,
+    errors: () => stderr,
+    done: new Promise((r) => child.on("close", (code) => r(code)))
+  }
+}
+
+const vltask = async (args: ReadonlyArray<string>, options: { out?: string; docs?: number } = {}) => {
+  const run = start(args, options)
+  const code = await run.done
+  return { code, stdout: run.output(), stderr: run.errors() }
+}
+
+/** Reads a task's metadata straight from the store directory. */
+const info = (id: string) =>
+  Effect.runPromise(
+    Effect.flatMap(TaskStore.TaskStore, (s) => s.getInfo(id)).pipe(
+      Effect.provide(File.layer({ directory: join(work, "store") }))
+    )
+  )
+
+const waitUntil = async (check: () => Promise<boolean>, what: string, timeoutMs = 30_000) => {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    if (await check().catch(() => false)) return
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  throw new Error(`timed out waiting until ${what}`)
+}
+
+describe("vltask CLI", () => {
+  it("run, Ctrl-C pauses with progress, resume completes, and the output equals an uninterrupted run's", async () => {
+    const docs = 8000
+    const first = start(["run", "embed-corpus", "--id", "interrupted"], { out: "interrupted", docs })
+    await waitUntil(async () => (await info("interrupted")).progress.done >= 1500, "progress")
+    first.child.kill("SIGINT")
+    assert.strictEqual(await first.done, 130, first.errors())
+    assert.include(first.output(), "Paused interrupted")
+    const paused = await info("interrupted")
+    assert.strictEqual(paused.status, "paused")
+    assert.isTrue(paused.progress.done > 0 && paused.progress.done < docs)
+
+    const resumed = await vltask(["resume", "interrupted"], { out: "interrupted", docs })
+    assert.strictEqual(resumed.code, 0, resumed.stderr)
+    assert.include(resumed.stdout, "Completed interrupted")
+    assert.strictEqual((await info("interrupted")).attempts, 2)
+
+    const straight = await vltask(["run", "embed-corpus", "--id", "straight"], { out: "straight", docs })
+    assert.strictEqual(straight.code, 0, straight.stderr)
+    const a = readFileSync(join(work, "interrupted", "vectors.f32"))
+    const b = readFileSync(join(work, "straight", "vectors.f32"))
+    assert.strictEqual(a.length, docs * 128 * 4)
+    assert.isTrue(a.equals(b), "the resumed output is byte for byte the uninterrupted one")
+
+    // Running the same command again after completion prints the kept result instead of working again.
+    const again = await vltask(["run", "embed-corpus", "--id", "straight"], { out: "straight", docs })
+    assert.strictEqual(again.code, 0)
+    assert.include(again.stdout, `"documents":${docs}`)
+    assert.strictEqual((await info("straight")).attempts, 1)
+
+    const result = await vltask(["result", "straight"])
+    assert.strictEqual(result.code, 0)
+    assert.strictEqual((JSON.parse(result.stdout) as { documents: number }).documents, docs)
+  }, 120_000)
+
+  it("cancel from a second process stops a task the first process runs; watch follows a task from anywhere", async () => {
+    const runner = start(["run", "embed-corpus", "--id", "victim"], { out: "victim", docs: 200_000 })
+    await waitUntil(async () => (await info("victim")).progress.done > 0, "progress")
+    const watcher = start(["watch", "victim"])
+    await waitUntil(async () => watcher.output().includes("victim running"), "the watcher shows progress")
+    const cancel = await vltask(["cancel", "victim"])
+    assert.strictEqual(cancel.code, 0, cancel.stderr)
+    assert.include(cancel.stdout, "victim is cancelled")
+    assert.strictEqual(await runner.done, 5, "the running process reports the cancellation")
+    assert.include(runner.errors(), "cancelled")
+    assert.strictEqual(await watcher.done, 5)
+    const end = await info("victim")
+    assert.strictEqual(end.status, "cancelled")
+    const resume = await vltask(["resume", "victim"])
+    assert.strictEqual(resume.code, 4)
+    assert.include(resume.stderr, "cancelled tasks are final")
+  }, 120_000)
+
+  it("watch exits 0 when the task it follows completes in another process", async () => {
+    const runner = start(["run", "embed-corpus", "--id", "watched"], { out: "watched", docs: 6000 })
+    await waitUntil(async () => (await info("watched")).status === "running", "running")
+    const watched = await vltask(["watch", "watched"])
+    assert.strictEqual(watched.code, 0, watched.stderr)
+    assert.include(watched.stdout, "completed")
+    assert.strictEqual(await runner.done, 0)
+  }, 120_000)
+
+  it("--json gives machine-readable shapes for list, show, logs", async () => {
+    const list = await vltask(["list", "--json"])
+    assert.strictEqual(list.code, 0, list.stderr)
+    const items = JSON.parse(list.stdout) as Array<Record<string, unknown>>
+    assert.isArray(items)
+    assert.isTrue(items.length >= 1)
+    for (const item of items) {
+      for (const key of ["id", "kind", "status", "createdAt", "updatedAt", "progress"]) assert.property(item, key)
+      assert.isNumber((item.progress as { done: number }).done)
+    }
+    const show = await vltask(["show", "straight", "--json"])
+    const shown = JSON.parse(show.stdout) as { id: string; progress: { done: number; total: number }; status: string }
+    assert.deepStrictEqual([shown.id, shown.status, shown.progress.done, shown.progress.total], [
+      "straight",
+      "completed",
+      8000,
+      8000
+    ])
+    const logs = await vltask(["logs", "straight", "--json"])
+    const lines = JSON.parse(logs.stdout) as Array<{ seq: number; message: string }>
+    assert.isTrue(lines.some((l) => l.message.includes("embedded 8000 documents")))
+    const filtered = await vltask(["list", "--json", "--status", "cancelled"])
+    assert.isTrue((JSON.parse(filtered.stdout) as Array<{ status: string }>).every((i) => i.status === "cancelled"))
+  }, 60_000)
+
+  it("errors are one line with a hint and distinct exit codes", async () => {
+    const badId = await vltask(["show", "../etc/passwd"])
+    assert.strictEqual(badId.code, 2)
+    assert.match(badId.stderr, /^vltask: Invalid task id/)
+    assert.notInclude(badId.stderr, "    at ")
+    const missing = await vltask(["show", "no-such-task"])
+    assert.strictEqual(missing.code, 3)
+    assert.include(missing.stderr, "hint:")
+    const unknown = await vltask(["run", "no-such-kind"])
+    assert.strictEqual(unknown.code, 2)
+    assert.include(unknown.stderr, '"embed-corpus"')
+    const done = await vltask(["resume", "straight"])
+    assert.strictEqual(done.code, 4)
+    const usage = await vltask(["frobnicate"])
+    assert.strictEqual(usage.code, 2)
+    const badStore = await vltask(["list", "--store", "ftp://x"])
+    assert.strictEqual(badStore.code, 2)
+    assert.include(badStore.stderr, "Invalid store")
+  }, 60_000)
+
+  it("delete and gc remove finished tasks", async () => {
+    const dry = await vltask(["gc", "--older-than", "0s", "--status", "cancelled", "--dry-run"])
+    assert.include(dry.stdout, "would delete victim")
+    const gc = await vltask(["gc", "--older-than", "0s", "--status", "cancelled"])
+    assert.strictEqual(gc.code, 0, gc.stderr)
+    assert.include(gc.stdout, "deleted victim")
+    const gone = await vltask(["show", "victim"])
+    assert.strictEqual(gone.code, 3)
+    const deleted = await vltask(["delete", "watched"])
+    assert.strictEqual(deleted.code, 0, deleted.stderr)
+    assert.strictEqual((await vltask(["show", "watched"])).code, 3)
+  }, 60_000)
+})
