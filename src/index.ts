@@ -5,6 +5,7 @@
  */
 export * as Lease from "./Lease.js"
 export * as Progress from "./Progress.js"
+export * as StoreUrl from "./StoreUrl.js"
 export * as Task from "./Task.js"
 export * as TaskCodec from "./TaskCodec.js"
 export * as TaskError from "./TaskError.js"

@@ -149,12 +149,10 @@ describe("vltask CLI", () => {
     }
     const show = await vltask(["show", "straight", "--json"])
     const shown = JSON.parse(show.stdout) as { id: string; progress: { done: number; total: number }; status: string }
-    assert.deepStrictEqual([shown.id, shown.status, shown.progress.done, shown.progress.total], [
-      "straight",
-      "completed",
-      8000,
-      8000
-    ])
+    assert.deepStrictEqual(
+      [shown.id, shown.status, shown.progress.done, shown.progress.total],
+      ["straight", "completed", 8000, 8000]
+    )
     const logs = await vltask(["logs", "straight", "--json"])
     const lines = JSON.parse(logs.stdout) as Array<{ seq: number; message: string }>
     assert.isTrue(lines.some((l) => l.message.includes("embedded 8000 documents")))
