@@ -10,6 +10,7 @@ import * as Schema from "effect/Schema"
 import { resolve } from "node:path"
 import type { TaskStoreError } from "./TaskError.js"
 import * as File from "./TaskStore/File.js"
+import * as Sqlite from "./TaskStore/Sqlite.js"
 import { layerMemory, type TaskStore } from "./TaskStore.js"
 
 /** The store used when none is given: the file store in `./.vltask`. */
@@ -62,7 +63,7 @@ export const layer = (url: string): Layer.Layer<TaskStore, InvalidStoreUrl | Tas
         case "memory":
           return Effect.succeed(layerMemory)
         case "sqlite":
-          return Effect.fail(new InvalidStoreUrl({ url, reason: "the SQLite store is not available in this version" }))
+          return Effect.succeed(Sqlite.layer({ filename: parsed.filename }))
         case "postgres":
           return Effect.fail(
             new InvalidStoreUrl({ url, reason: "the Postgres store is not available in this version" })

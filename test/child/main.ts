@@ -9,15 +9,11 @@
  *   resume <store> <id>          resume <id> as soon as it is resumable, then checkpoint like `zombie`
  */
 import { Effect, Layer, Schema } from "effect"
-import { Task, TaskRunner, TaskStore } from "../../src/index.js"
-import * as File from "../../src/TaskStore/File.js"
+import { StoreUrl, Task, TaskRunner, TaskStore } from "../../src/index.js"
 
 const [mode, spec = "", id = "t", arg = "0"] = process.argv.slice(2)
 
-const storeLayer = (s: string): Layer.Layer<TaskStore.TaskStore, unknown> => {
-  if (s.startsWith("file:")) return File.layer({ directory: s.slice("file:".length) })
-  throw new Error(`unknown store ${s}`)
-}
+const storeLayer = (s: string): Layer.Layer<TaskStore.TaskStore, unknown> => StoreUrl.layer(s)
 
 const say = (line: string) => Effect.sync(() => process.stdout.write(line + "\n"))
 

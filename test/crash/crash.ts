@@ -5,15 +5,15 @@ import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { parseArgs } from "node:util"
-import { runCrashes, type StoreKind, summary } from "./harness.js"
+import { locationIn, runCrashes, type StoreKind, summary } from "./harness.js"
 
 const { values } = parseArgs({
   options: { kills: { type: "string", default: "1000" }, store: { type: "string", default: "file" } },
   allowPositionals: true
 })
 const kind = values.store as StoreKind
-if (kind !== "file") {
-  process.stderr.write(`unknown store ${JSON.stringify(values.store)}; use --store file\n`)
+if (kind !== "file" && kind !== "sqlite") {
+  process.stderr.write(`unknown store ${JSON.stringify(values.store)}; use --store file or --store sqlite\n`)
   process.exit(2)
 }
 const kills = Number(values.kills)
@@ -21,7 +21,7 @@ const directory = mkdtempSync(join(tmpdir(), "vltask-crash-"))
 try {
   const result = await runCrashes({
     kind,
-    location: directory,
+    location: locationIn(kind, directory),
     kills,
     onRound: (round) => {
       if ((round + 1) % 100 === 0) process.stderr.write(`${round + 1}/${kills} kills\n`)

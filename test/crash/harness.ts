@@ -4,9 +4,8 @@
  */
 import { Effect, Either, Layer } from "effect"
 import { readdirSync } from "node:fs"
-import { join } from "node:path"
-import { TaskStore } from "../../src/index.js"
-import * as File from "../../src/TaskStore/File.js"
+import { dirname, join } from "node:path"
+import { StoreUrl, TaskStore } from "../../src/index.js"
 import { spawnChild } from "../helpers/child.js"
 
 export interface CrashResult {
@@ -16,24 +15,28 @@ export interface CrashResult {
   readonly orphans: number
 }
 
-export type StoreKind = "file"
+export type StoreKind = "file" | "sqlite"
 
-const storeLayer = (kind: StoreKind, location: string): Layer.Layer<TaskStore.TaskStore, unknown> => {
-  switch (kind) {
-    case "file":
-      return File.layer({ directory: location })
-  }
-}
+/** Where a store of `kind` lives inside the directory `dir`. */
+export const locationIn = (kind: StoreKind, dir: string) => (kind === "file" ? dir : join(dir, "tasks.db"))
 
-const spec = (kind: StoreKind, location: string) => `${kind}:${location}`
+export const spec = (kind: StoreKind, location: string) => `${kind}:${location}`
 
-/** Files a crashed writer can leave behind that a reopened store must have cleaned up. */
+const storeLayer = (kind: StoreKind, location: string): Layer.Layer<TaskStore.TaskStore, unknown> =>
+  StoreUrl.layer(spec(kind, location))
+
+/**
+ * Files a crashed writer can leave behind that a reopened store must have cleaned up. For SQLite, the WAL and shared
+ * memory files are the database's own (not orphans); a rollback journal would be a crashed transaction's.
+ */
 const orphansIn = (kind: StoreKind, location: string): number => {
   switch (kind) {
     case "file":
       return readdirSync(join(location, "tasks")).filter(
         (n) => n.startsWith(".tmp-") || n.startsWith(".break-") || n.endsWith(".lock")
       ).length
+    case "sqlite":
+      return readdirSync(dirname(location)).filter((n) => n.endsWith("-journal")).length
   }
 }
 
@@ -80,7 +83,6 @@ export const runCrashes = async (options: {
     if (Either.isLeft(stored)) unreadable++
     else if (stored.right < ack) lost++
     const left = orphansIn(options.kind, options.location)
-    if (left > 0) process.stderr.write(`round ${round}: ${readdirSync(join(options.location, "tasks")).join(" ")}\n`)
     orphans += left
     options.onRound?.(round, ack, Either.isLeft(stored) ? stored.left : stored.right)
   }

@@ -2,7 +2,7 @@
  * Spawning the test child (`test/child/main.ts`) as a real process: bundled once with esbuild so it starts fast.
  */
 import { type ChildProcess, spawn } from "node:child_process"
-import { tmpdir } from "node:os"
+import { mkdirSync } from "node:fs"
 import { join, resolve } from "node:path"
 import { build } from "esbuild"
 
@@ -11,7 +11,10 @@ let bundled: Promise<string> | undefined
 /** The path of the bundled child script, built on first use. */
 export const childScript = (): Promise<string> =>
   (bundled ??= (async () => {
-    const outfile = join(tmpdir(), `vltask-child-${process.pid}-${Date.now()}.mjs`)
+    // Inside the repository's node_modules, so the native drivers left out of the bundle resolve from there.
+    const dir = resolve(import.meta.dirname, "../../node_modules/.cache/vltask-test")
+    mkdirSync(dir, { recursive: true })
+    const outfile = join(dir, `child-${process.pid}-${Date.now()}.mjs`)
     await build({
       entryPoints: [resolve(import.meta.dirname, "../child/main.ts")],
       bundle: true,
@@ -20,6 +23,7 @@ export const childScript = (): Promise<string> =>
       target: "node20",
       outfile,
       logLevel: "warning",
+      external: ["better-sqlite3", "pg", "pg-native"],
       banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" }
     })
     return outfile

@@ -1,0 +1,491 @@
+/**
+ * The SQLite store: durable, queryable, safe for many processes on one host, through `@effect/sql-sqlite-node`
+ * (better-sqlite3). It migrates its own schema (tables prefixed `vltask_`, so it can share a database with yours).
+ *
+ * Durability: WAL with `synchronous = FULL` on the connection (better-sqlite3 would leave WAL databases at NORMAL,
+ * which can lose acknowledged commits on power loss); `NORMAL` is an explicit opt-in. Concurrency: a busy timeout, and
+ * every multi-statement write runs in a transaction that begins `IMMEDIATE`, so it waits for the write lock instead
+ * of failing with SQLITE_BUSY on the upgrade from read to write.
+ *
+ * @since 0.1.0
+ */
+import * as SqlClient from "@effect/sql/SqlClient"
+import type * as SqlConnection from "@effect/sql/SqlConnection"
+import type { SqlError } from "@effect/sql/SqlError"
+import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import type * as Scope from "effect/Scope"
+import { mkdirSync } from "node:fs"
+import { dirname } from "node:path"
+import { RevisionConflict, TaskAlreadyExists, TaskNotFound, TaskStoreError } from "../TaskError.js"
+import * as TaskId from "../TaskId.js"
+import type * as TaskRecord from "../TaskRecord.js"
+import { defaultKeepLogs, TaskStore } from "../TaskStore.js"
+import type { Service } from "../TaskStore.js"
+
+/** Options of the SQLite store. */
+export interface Options {
+  /** The database file; created (with its directory) if missing. */
+  readonly filename: string
+  /**
+   * `FULL` (default) makes every acknowledged commit survive power loss. `NORMAL` is faster but may lose the last
+   * commits on power loss (never on a process crash); choose it only knowingly.
+   */
+  readonly synchronous?: "FULL" | "NORMAL" | undefined
+  /** How long a write waits for another process's write lock (default 30 s). */
+  readonly busyTimeoutMs?: number | undefined
+}
+
+/** The prefix of every table this store creates. */
+export const tablePrefix = "vltask_"
+
+/** Schema migrations, applied in order inside one IMMEDIATE transaction, recorded in `vltask_migrations`. */
+export const migrations: ReadonlyArray<{
+  readonly id: number
+  readonly name: string
+  readonly sql: ReadonlyArray<string>
+}> = [
+  {
+    id: 1,
+    name: "create_tasks",
+    sql: [
+      `CREATE TABLE vltask_tasks (
+        id TEXT NOT NULL PRIMARY KEY,
+        kind TEXT NOT NULL,
+        status TEXT NOT NULL,
+        revision INTEGER NOT NULL,
+        progress TEXT NOT NULL,
+        lease TEXT,
+        lease_token TEXT,
+        lease_expires_at INTEGER,
+        interrupt TEXT,
+        reason TEXT,
+        failure TEXT,
+        attempts INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        started_at INTEGER,
+        finished_at INTEGER,
+        polled_at INTEGER,
+        input BLOB NOT NULL,
+        state BLOB,
+        result BLOB,
+        error BLOB
+      )`,
+      `CREATE INDEX vltask_tasks_status_id ON vltask_tasks (status, id)`,
+      `CREATE INDEX vltask_tasks_kind_status_id ON vltask_tasks (kind, status, id)`,
+      `CREATE TABLE vltask_logs (
+        task_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        time INTEGER NOT NULL,
+        level TEXT NOT NULL,
+        message TEXT NOT NULL,
+        PRIMARY KEY (task_id, seq)
+      ) WITHOUT ROWID`
+    ]
+  }
+]
+
+const metaColumns =
+  "id, kind, status, revision, progress, lease, interrupt, reason, failure, attempts, created_at, updated_at, started_at, finished_at, polled_at"
+
+interface MetaRow {
+  readonly id: string
+  readonly kind: string
+  readonly status: TaskRecord.Status
+  readonly revision: number
+  readonly progress: string
+  readonly lease: string | null
+  readonly interrupt: TaskRecord.Interrupt | null
+  readonly reason: string | null
+  readonly failure: string | null
+  readonly attempts: number
+  readonly created_at: number
+  readonly updated_at: number
+  readonly started_at: number | null
+  readonly finished_at: number | null
+  readonly polled_at: number | null
+}
+
+interface FullRow extends MetaRow {
+  readonly input: Uint8Array
+  readonly state: Uint8Array | null
+  readonly result: Uint8Array | null
+  readonly error: Uint8Array | null
+}
+
+const toInfo = (row: MetaRow): TaskRecord.TaskInfo => {
+  const info: Record<string, unknown> = {
+    id: row.id,
+    kind: row.kind,
+    status: row.status,
+    revision: row.revision,
+    progress: JSON.parse(row.progress),
+    attempts: row.attempts,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at
+  }
+  if (row.lease !== null) info.lease = JSON.parse(row.lease)
+  if (row.interrupt !== null) info.interrupt = row.interrupt
+  if (row.reason !== null) info.reason = row.reason
+  if (row.failure !== null) info.failure = JSON.parse(row.failure)
+  if (row.started_at !== null) info.startedAt = row.started_at
+  if (row.finished_at !== null) info.finishedAt = row.finished_at
+  if (row.polled_at !== null) info.polledAt = row.polled_at
+  return info as TaskRecord.TaskInfo
+}
+
+/** better-sqlite3 binds Buffers as BLOBs: a view, not a copy. */
+const blob = (bytes: Uint8Array | undefined): Buffer | null =>
+  bytes === undefined ? null : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+const json = (value: unknown): string | null => (value === undefined ? null : JSON.stringify(value))
+const orNull = <A>(value: A | undefined): A | null => (value === undefined ? null : value)
+
+/** The columns and values a patch sets. */
+const assignments = (patch: TaskRecord.TaskPatch): Array<readonly [string, unknown]> => {
+  const out: Array<readonly [string, unknown]> = []
+  const has = (key: keyof TaskRecord.TaskPatch) => Object.prototype.hasOwnProperty.call(patch, key)
+  if (has("status")) out.push(["status", patch.status])
+  if (has("progress")) out.push(["progress", json(patch.progress ?? { done: 0 })])
+  if (has("lease")) {
+    out.push(["lease", json(patch.lease)])
+    out.push(["lease_token", orNull(patch.lease?.token)])
+    out.push(["lease_expires_at", orNull(patch.lease?.expiresAt)])
+  }
+  if (has("interrupt")) out.push(["interrupt", orNull(patch.interrupt)])
+  if (has("reason")) out.push(["reason", orNull(patch.reason)])
+  if (has("failure")) out.push(["failure", json(patch.failure)])
+  if (has("attempts")) out.push(["attempts", patch.attempts])
+  if (has("updatedAt")) out.push(["updated_at", patch.updatedAt])
+  if (has("startedAt")) out.push(["started_at", orNull(patch.startedAt)])
+  if (has("finishedAt")) out.push(["finished_at", orNull(patch.finishedAt)])
+  if (has("polledAt")) out.push(["polled_at", orNull(patch.polledAt)])
+  if (has("input") && patch.input !== undefined) out.push(["input", blob(patch.input)])
+  if (has("state")) out.push(["state", blob(patch.state)])
+  if (has("result")) out.push(["result", blob(patch.result)])
+  if (has("error")) out.push(["error", blob(patch.error)])
+  return out
+}
+
+const errorCode = (error: SqlError): string | undefined => (error.cause as { code?: string } | undefined)?.code
+
+/** A database written by a newer version of this library than the one running. */
+export class SchemaTooNew extends TaskStoreError {}
+
+/**
+ * Builds the store over the `SqlClient` in context (a SQLite one): sets the connection's pragmas, migrates, and
+ * returns the service.
+ */
+export const make = (
+  options: Omit<Options, "filename"> = {}
+): Effect.Effect<Service, TaskStoreError, SqlClient.SqlClient | Scope.Scope> =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+
+    const fail =
+      (operation: string, id?: string) =>
+      (error: SqlError): TaskStoreError => {
+        const code = errorCode(error)
+        return new TaskStoreError({
+          reason:
+            code === "SQLITE_BUSY" || code === "SQLITE_LOCKED"
+              ? "Unavailable"
+              : code === "SQLITE_CORRUPT"
+                ? "Corrupt"
+                : "Io",
+          operation,
+          detail: String((error.cause as Error | undefined)?.message ?? error.message),
+          cause: error,
+          ...(code === undefined ? {} : { errno: code }),
+          ...(id === undefined ? {} : { id })
+        })
+      }
+
+    const run = <A = Record<string, unknown>>(text: string, params: ReadonlyArray<unknown> = []) =>
+      sql.unsafe<A & object>(text, params as Array<unknown>).withoutTransform
+
+    /** Runs `f` in a transaction that takes the write lock first (waiting on the busy timeout if it must). */
+    const immediate = <A, E>(f: (conn: SqlConnection.Connection) => Effect.Effect<A, E>) =>
+      Effect.scoped(
+        Effect.flatMap(sql.reserve, (conn) =>
+          Effect.acquireUseRelease(
+            conn.executeRaw("BEGIN IMMEDIATE", []),
+            () => Effect.tap(f(conn), () => conn.executeRaw("COMMIT", [])),
+            (_, exit) => (Exit.isSuccess(exit) ? Effect.void : Effect.ignore(conn.executeRaw("ROLLBACK", [])))
+          )
+        )
+      )
+    const exec = <A = Record<string, unknown>>(
+      conn: SqlConnection.Connection,
+      text: string,
+      params: ReadonlyArray<unknown> = []
+    ) => conn.execute(text, params, undefined) as Effect.Effect<ReadonlyArray<A>, SqlError>
+
+    // ---- connection and schema -----------------------------------------------------------------------------------
+
+    const synchronous = options.synchronous ?? "FULL"
+    yield* run(`PRAGMA busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 30_000))}`).pipe(
+      Effect.zipRight(run(`PRAGMA synchronous = ${synchronous}`)),
+      Effect.mapError(fail("open"))
+    )
+    const mode = yield* run<{ journal_mode: string }>("PRAGMA journal_mode").pipe(Effect.mapError(fail("open")))
+    if (mode[0]?.journal_mode !== "wal" && mode[0]?.journal_mode !== "memory") {
+      yield* run("PRAGMA journal_mode = WAL").pipe(Effect.mapError(fail("open")))
+    }
+
+    yield* immediate((conn) =>
+      Effect.gen(function* () {
+        yield* exec(
+          conn,
+          `CREATE TABLE IF NOT EXISTS vltask_migrations (
+            migration_id INTEGER PRIMARY KEY NOT NULL,
+            name TEXT NOT NULL,
+            created_at INTEGER NOT NULL
+          )`
+        )
+        const latest = (yield* exec<{ id: number | null }>(
+          conn,
+          "SELECT MAX(migration_id) AS id FROM vltask_migrations"
+        ))[0]?.id
+        const known = migrations[migrations.length - 1]!.id
+        if (latest !== null && latest !== undefined && latest > known) {
+          return yield* new SchemaTooNew({
+            reason: "Io",
+            operation: "open",
+            detail: `the database has schema version ${latest}, newer than this version of @vectorlink/task knows (${known}); upgrade the library`
+          })
+        }
+        for (const migration of migrations) {
+          if (latest !== null && latest !== undefined && migration.id <= latest) continue
+          for (const statement of migration.sql) yield* exec(conn, statement)
+          yield* exec(conn, "INSERT INTO vltask_migrations (migration_id, name, created_at) VALUES (?, ?, ?)", [
+            migration.id,
+            migration.name,
+            Date.now()
+          ])
+        }
+      })
+    ).pipe(Effect.mapError((e) => (e._tag === "SqlError" ? fail("migrate")(e) : e)))
+
+    // ---- the service ---------------------------------------------------------------------------------------------
+
+    const getInfo = (id: string) =>
+      Effect.gen(function* () {
+        const rows = yield* run<MetaRow>(`SELECT ${metaColumns} FROM vltask_tasks WHERE id = ?`, [id]).pipe(
+          Effect.mapError(fail("read", id))
+        )
+        const row = rows[0]
+        return row === undefined ? yield* new TaskNotFound({ id }) : toInfo(row)
+      })
+
+    const service: Service = {
+      create: (record) =>
+        Effect.flatMap(TaskId.validate(record.id), (id) =>
+          immediate((conn) =>
+            Effect.gen(function* () {
+              const rows = yield* exec<MetaRow>(
+                conn,
+                `INSERT INTO vltask_tasks (id, kind, status, revision, progress, lease, lease_token, lease_expires_at,
+                  interrupt, reason, failure, attempts, created_at, updated_at, started_at, finished_at, polled_at,
+                  input, state, result, error)
+                 VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                 RETURNING ${metaColumns}`,
+                [
+                  id,
+                  record.kind,
+                  record.status,
+                  json(record.progress),
+                  json(record.lease),
+                  orNull(record.lease?.token),
+                  orNull(record.lease?.expiresAt),
+                  orNull(record.interrupt),
+                  orNull(record.reason),
+                  json(record.failure),
+                  record.attempts,
+                  record.createdAt,
+                  record.updatedAt,
+                  orNull(record.startedAt),
+                  orNull(record.finishedAt),
+                  orNull(record.polledAt),
+                  blob(record.input),
+                  blob(record.state),
+                  blob(record.result),
+                  blob(record.error)
+                ]
+              )
+              // Logs left by a deleted task of the same id must not show up in the new one.
+              yield* exec(conn, "DELETE FROM vltask_logs WHERE task_id = ?", [id])
+              return toInfo(rows[0]!)
+            })
+          ).pipe(
+            Effect.catchTag("SqlError", (e) =>
+              Effect.fail(
+                errorCode(e)?.startsWith("SQLITE_CONSTRAINT") === true
+                  ? new TaskAlreadyExists({ id })
+                  : fail("create", id)(e)
+              )
+            )
+          )
+        ),
+      get: (id) =>
+        Effect.flatMap(TaskId.validate(id), (id) =>
+          Effect.gen(function* () {
+            const rows = yield* run<FullRow>(`SELECT * FROM vltask_tasks WHERE id = ?`, [id]).pipe(
+              Effect.mapError(fail("read", id))
+            )
+            const row = rows[0]
+            if (row === undefined) return yield* new TaskNotFound({ id })
+            const record: Record<string, unknown> = { ...toInfo(row), input: row.input }
+            if (row.state !== null) record.state = row.state
+            if (row.result !== null) record.result = row.result
+            if (row.error !== null) record.error = row.error
+            return record as unknown as TaskRecord.TaskRecord
+          })
+        ),
+      getInfo: (id) => Effect.flatMap(TaskId.validate(id), getInfo),
+      update: (id, expected, patch) =>
+        Effect.flatMap(TaskId.validate(id), (id) =>
+          Effect.gen(function* () {
+            const sets = assignments(patch)
+            // One statement: compare-and-swap on the revision, atomically, without a read first.
+            const rows = yield* run<MetaRow>(
+              `UPDATE vltask_tasks SET ${[...sets.map(([c]) => `${c} = ?`), "revision = revision + 1"].join(", ")}
+               WHERE id = ? AND revision = ? RETURNING ${metaColumns}`,
+              [...sets.map(([, v]) => v), id, expected]
+            ).pipe(Effect.mapError(fail("update", id)))
+            if (rows[0] !== undefined) return toInfo(rows[0])
+            const current = yield* getInfo(id)
+            return yield* new RevisionConflict({ id, expected, found: current.revision })
+          })
+        ),
+      list: (filter = {}) =>
+        Effect.gen(function* () {
+          const where: Array<string> = []
+          const params: Array<unknown> = []
+          const statuses =
+            filter.status === undefined ? [] : typeof filter.status === "string" ? [filter.status] : filter.status
+          if (statuses.length > 0) {
+            where.push(`status IN (${statuses.map(() => "?").join(", ")})`)
+            params.push(...statuses)
+          }
+          if (filter.kind !== undefined) {
+            where.push("kind = ?")
+            params.push(filter.kind)
+          }
+          if (filter.after !== undefined) {
+            where.push("id > ?")
+            params.push(filter.after)
+          }
+          const limit = Math.max(1, filter.limit ?? 50)
+          const rows = yield* run<MetaRow>(
+            `SELECT ${metaColumns} FROM vltask_tasks ${where.length === 0 ? "" : `WHERE ${where.join(" AND ")}`}
+             ORDER BY id LIMIT ?`,
+            [...params, limit + 1]
+          ).pipe(Effect.mapError(fail("list")))
+          const items = rows.slice(0, limit).map(toInfo)
+          return rows.length > limit ? { items, next: items[items.length - 1]!.id } : { items }
+        }),
+      delete: (id, expected) =>
+        Effect.flatMap(TaskId.validate(id), (id) =>
+          immediate((conn) =>
+            Effect.gen(function* () {
+              const deleted = yield* exec<{ id: string }>(
+                conn,
+                `DELETE FROM vltask_tasks WHERE id = ?${expected === undefined ? "" : " AND revision = ?"} RETURNING id`,
+                expected === undefined ? [id] : [id, expected]
+              )
+              if (deleted.length === 0) {
+                const current = yield* exec<{ revision: number }>(
+                  conn,
+                  "SELECT revision FROM vltask_tasks WHERE id = ?",
+                  [id]
+                )
+                return yield* current[0] === undefined
+                  ? Effect.fail(new TaskNotFound({ id }))
+                  : Effect.fail(new RevisionConflict({ id, expected: expected ?? 0, found: current[0].revision }))
+              }
+              yield* exec(conn, "DELETE FROM vltask_logs WHERE task_id = ?", [id])
+            })
+          ).pipe(Effect.catchTag("SqlError", (e) => Effect.fail(fail("delete", id)(e))))
+        ),
+      appendLogs: (id, lines, logOptions) =>
+        Effect.flatMap(TaskId.validate(id), (id) => {
+          if (lines.length === 0) return Effect.void
+          const keep = logOptions?.keep ?? defaultKeepLogs
+          return immediate((conn) =>
+            Effect.gen(function* () {
+              const last =
+                (yield* exec<{ seq: number | null }>(
+                  conn,
+                  "SELECT MAX(seq) AS seq FROM vltask_logs WHERE task_id = ?",
+                  [id]
+                ))[0]?.seq ?? 0
+              let seq = last
+              for (const line of lines) {
+                seq++
+                yield* exec(
+                  conn,
+                  "INSERT INTO vltask_logs (task_id, seq, time, level, message) VALUES (?, ?, ?, ?, ?)",
+                  [id, seq, line.time, line.level, line.message]
+                )
+              }
+              if (seq > keep)
+                yield* exec(conn, "DELETE FROM vltask_logs WHERE task_id = ? AND seq <= ?", [id, seq - keep])
+            })
+          ).pipe(Effect.mapError(fail("appendLogs", id)))
+        }),
+      readLogs: (id, logOptions) =>
+        Effect.flatMap(TaskId.validate(id), (id) =>
+          run<TaskRecord.LogLine>(
+            `SELECT seq, time, level, message FROM vltask_logs WHERE task_id = ? AND seq > ? ORDER BY seq${
+              logOptions?.limit === undefined ? "" : " LIMIT ?"
+            }`,
+            logOptions?.limit === undefined
+              ? [id, logOptions?.after ?? 0]
+              : [id, logOptions?.after ?? 0, logOptions.limit]
+          ).pipe(
+            Effect.map((rows) => rows.map((r) => ({ seq: r.seq, time: r.time, level: r.level, message: r.message }))),
+            Effect.mapError(fail("readLogs", id))
+          )
+        )
+    }
+    return service
+  })
+
+/** The store over a SQLite client you provide (to share the database, or in tests). */
+export const layerClient = (
+  options: Omit<Options, "filename"> = {}
+): Layer.Layer<TaskStore, TaskStoreError, SqlClient.SqlClient> => Layer.scoped(TaskStore, make(options))
+
+/** The store in a SQLite database file. */
+export const layer = (options: Options): Layer.Layer<TaskStore, TaskStoreError> =>
+  layerClient(options).pipe(
+    Layer.provide(
+      Layer.unwrapEffect(
+        Effect.sync(() => {
+          mkdirSync(dirname(options.filename), { recursive: true })
+          return SqliteClient.layer({ filename: options.filename })
+        })
+      )
+    ),
+    Layer.catchAll((error) =>
+      Layer.fail(
+        error instanceof TaskStoreError
+          ? error
+          : new TaskStoreError({ reason: "Unavailable", operation: "open", detail: String(error), cause: error })
+      )
+    )
+  )
+
+/** The store with its file name from `Config` (e.g. `Config.string("VLTASK_SQLITE")`). */
+export const layerConfig = (
+  filename: Config.Config<string>
+): Layer.Layer<TaskStore, TaskStoreError | ConfigError.ConfigError> =>
+  Layer.unwrapEffect(Effect.map(filename, (filename) => layer({ filename })))
+
+/** The default `Config` key: `VLTASK_SQLITE`. */
+export const defaultConfig: Config.Config<string> = Config.string("VLTASK_SQLITE")

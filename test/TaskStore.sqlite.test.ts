@@ -1,0 +1,76 @@
+import { assert, describe, it } from "@effect/vitest"
+import { SqlClient } from "@effect/sql"
+import { SqliteClient } from "@effect/sql-sqlite-node"
+import { Effect, Either, Layer } from "effect"
+import { join } from "node:path"
+import { TaskStore } from "../src/index.js"
+import * as Sqlite from "../src/TaskStore/Sqlite.js"
+import { conformance, record } from "./TaskStore.conformance.js"
+import { inTempDir, tempDir } from "./helpers/tempDir.js"
+
+conformance("sqlite", () => inTempDir((dir) => Sqlite.layer({ filename: join(dir, "tasks.db") })))
+
+/** A store and the very client (connection) it runs on. */
+const storeWithClient = (filename: string, options: Omit<Sqlite.Options, "filename"> = {}) =>
+  Layer.merge(Sqlite.layerClient(options), Layer.empty).pipe(Layer.provideMerge(SqliteClient.layer({ filename })))
+
+describe("sqlite store", () => {
+  it.scoped("every connection it opens runs WAL with synchronous=FULL and a busy timeout", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const check = (options: Omit<Sqlite.Options, "filename">) =>
+        Effect.gen(function* () {
+          const sql = yield* SqlClient.SqlClient
+          yield* TaskStore.TaskStore
+          const sync = yield* sql.unsafe<{ synchronous: number }>("PRAGMA synchronous")
+          const mode = yield* sql.unsafe<{ journal_mode: string }>("PRAGMA journal_mode")
+          const busy = yield* sql.unsafe<{ timeout: number }>("PRAGMA busy_timeout")
+          return [sync[0]!.synchronous, mode[0]!.journal_mode, busy[0]!.timeout] as const
+        }).pipe(Effect.provide(storeWithClient(join(dir, "p.db"), options)))
+      // 2 = FULL, 1 = NORMAL
+      assert.deepStrictEqual(yield* check({}), [2, "wal", 30000])
+      assert.deepStrictEqual(yield* check({ synchronous: "NORMAL", busyTimeoutMs: 5000 }), [1, "wal", 5000])
+    })
+  )
+
+  it.scoped("migrates once into prefixed tables that share the database with the user's own", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const filename = join(dir, "shared.db")
+      const tables = Effect.gen(function* () {
+        const sql = yield* SqlClient.SqlClient
+        yield* sql.unsafe("CREATE TABLE IF NOT EXISTS users (id INTEGER PRIMARY KEY)")
+        const store = yield* TaskStore.TaskStore
+        yield* store.create(record(`r${Date.now()}${Math.random()}`.replace(".", "")))
+        const rows = yield* sql.unsafe<{ name: string }>(
+          "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
+        )
+        const migrations = yield* sql.unsafe<{ migration_id: number }>("SELECT migration_id FROM vltask_migrations")
+        return { names: rows.map((r) => r.name), migrations: migrations.map((m) => m.migration_id) }
+      })
+      const first = yield* tables.pipe(Effect.provide(storeWithClient(filename)))
+      const second = yield* tables.pipe(Effect.provide(storeWithClient(filename)))
+      assert.deepStrictEqual(first.names, ["users", "vltask_logs", "vltask_migrations", "vltask_tasks"])
+      assert.deepStrictEqual(second.migrations, [1])
+      const count = yield* Effect.flatMap(TaskStore.TaskStore, (s) => s.list()).pipe(
+        Effect.provide(Sqlite.layer({ filename }))
+      )
+      assert.strictEqual(count.items.length, 2)
+    })
+  )
+
+  it.scoped("a database of a newer schema than this code knows is a typed error, and is left alone", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const filename = join(dir, "new.db")
+      yield* Effect.flatMap(SqlClient.SqlClient, (sql) =>
+        sql.unsafe("INSERT INTO vltask_migrations (migration_id, name, created_at) VALUES (99, 'future', 0)")
+      ).pipe(Effect.provide(storeWithClient(filename)))
+      const opened = yield* Effect.either(
+        Effect.flatMap(TaskStore.TaskStore, (s) => s.list()).pipe(Effect.provide(Sqlite.layer({ filename })))
+      )
+      assert.isTrue(Either.isLeft(opened))
+      if (Either.isLeft(opened)) assert.include(opened.left.message, "schema version 99")
+    })
+  )
+})
