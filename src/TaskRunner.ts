@@ -175,6 +175,22 @@ interface Running {
 
 const toMillis = (d: Duration.DurationInput): number => Duration.toMillis(Duration.decode(d))
 
+/**
+ * A checkpoint is a yield point for the whole event loop, not only for fibers: stores with synchronous I/O (SQLite,
+ * the file store's direct system calls) never give timers a turn otherwise, and a task checkpointing back to back would
+ * starve the runner's heartbeat. At most every 20 ms of real time, so it costs nothing measurable.
+ */
+let lastMacroYield = Date.now()
+const yieldToEventLoop: Effect.Effect<void> = Effect.suspend(() => {
+  const now = Date.now()
+  if (now - lastMacroYield < 20) return Effect.void
+  lastMacroYield = now
+  return Effect.async<void>((resume) => {
+    const handle = setImmediate(() => resume(Effect.void))
+    return Effect.sync(() => clearImmediate(handle))
+  })
+})
+
 const formatLogMessage = (message: unknown): string =>
   Array.isArray(message)
     ? message.map((m) => (typeof m === "string" ? m : Inspectable.format(m))).join(" ")
@@ -402,9 +418,10 @@ export const make = (options: Options): Effect.Effect<TaskRunner["Type"], never,
               )
             }),
             Effect.tap((version) =>
-              Effect.sync(() => {
+              Effect.suspend(() => {
                 state = next
                 r.flushedVersion = version
+                return yieldToEventLoop
               })
             ),
             Effect.tapError((e) => (e._tag === "LeaseLost" ? onWriteError(r)(e) : Effect.void)),

@@ -32,6 +32,9 @@ export const version = 1
 export const preambleSize = 68
 const trailerSize = 4
 
+const noncePrefix = randomBytes(8)
+let nonceCounter = 0n
+
 const decodeInfo = ParseResult.decodeUnknownEither(Schema.parseJson(TaskRecord.TaskInfo))
 
 /** An encoded record: the chunks to write in order, their total size, and the write nonce. */
@@ -56,8 +59,10 @@ export const encode = (record: TaskRecord.TaskRecord): Encoded => {
   })
   head.writeUInt32LE(present, 12)
   head.writeUInt32LE(meta.length, 16)
-  const nonce = randomBytes(16)
-  nonce.copy(head, 52)
+  // Unique per write: a random per-process prefix and a counter (the nonce tells writes apart; it need not be secret).
+  noncePrefix.copy(head, 52)
+  head.writeBigUInt64LE(++nonceCounter, 60)
+  const nonce = head.subarray(52, 68)
   const chunks: Array<Uint8Array> = [head, meta]
   let crc = crc32(meta, crc32(head))
   let size = preambleSize + meta.length + trailerSize

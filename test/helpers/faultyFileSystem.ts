@@ -4,7 +4,7 @@
  */
 import { FileSystem } from "@effect/platform"
 import { SystemError } from "@effect/platform/Error"
-import { NodeFileSystem } from "@effect/platform-node"
+import * as FileSystemSync from "../../src/TaskStore/FileSystemSync.js"
 import { Effect, Layer } from "effect"
 
 export type Fault = "EIO" | "ENOSPC" | "EROFS" | "short"
@@ -90,7 +90,7 @@ const wrapFile = (file: FileSystem.File, path: string, faults: Faults): FileSyst
   }
 }
 
-/** The Node FileSystem with every path operation and file operation routed through `faults`. */
+/** The file store's FileSystem with every path operation and file operation routed through `faults`. */
 export const layer = (faults: Faults): Layer.Layer<FileSystem.FileSystem> =>
   Layer.effect(
     FileSystem.FileSystem,
@@ -115,4 +115,4 @@ export const layer = (faults: Faults): Layer.Layer<FileSystem.FileSystem> =>
       }
       return wrapped as unknown as FileSystem.FileSystem
     })
-  ).pipe(Layer.provide(NodeFileSystem.layer))
+  ).pipe(Layer.provide(FileSystemSync.layer))

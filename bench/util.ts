@@ -1,0 +1,20 @@
+/**
+ * Small helpers shared by the benchmarks.
+ */
+import { mkdtempSync, rmSync } from "node:fs"
+import { join } from "node:path"
+
+export const median = (xs: ReadonlyArray<number>): number => {
+  const s = [...xs].sort((a, b) => a - b)
+  const mid = Math.floor(s.length / 2)
+  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2
+}
+
+/** A fresh directory on the same disk as the repository (not tmpfs), removed by `cleanup`. */
+export const scratchDir = (name: string) => {
+  const dir = mkdtempSync(join(import.meta.dirname, "..", "node_modules", ".cache", `bench-${name}-`))
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) }
+}
+
+export const nowNs = () => process.hrtime.bigint()
+export const elapsedMs = (start: bigint) => Number(process.hrtime.bigint() - start) / 1e6
