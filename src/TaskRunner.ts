@@ -401,6 +401,10 @@ export const make = (options: Options): Effect.Effect<TaskRunner["Type"], never,
     const makeHandle = <S>(r: Running, initial: S, attempt: number): Task.Handle<S> => {
       let state = initial
       const tracker = r.tracker
+      const progressOne = Effect.sync(() => {
+        tracker.done++
+        tracker.version++
+      })
       const codec = r.task.codecs.state as { readonly encode: (value: S) => Effect.Effect<Uint8Array, string> }
       return {
         id: r.id,
@@ -427,7 +431,8 @@ export const make = (options: Options): Effect.Effect<TaskRunner["Type"], never,
             Effect.tapError((e) => (e._tag === "LeaseLost" ? onWriteError(r)(e) : Effect.void)),
             Effect.asVoid
           ),
-        progress: (n = 1) => Effect.sync(() => tracker.advance(n)),
+        // `progress()` and `progress(1)` reuse one prebuilt effect: the hot path allocates nothing.
+        progress: (n = 1) => (n === 1 ? progressOne : Effect.sync(() => tracker.advance(n))),
         total: (n) => Effect.sync(() => tracker.setTotal(n)),
         message: (text) => Effect.sync(() => tracker.setMessage(text)),
         advance: (n = 1) => {

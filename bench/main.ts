@@ -1,0 +1,126 @@
+/**
+ * `npm run bench [-- --json]`: the library's overhead against the physical limit, measured on this machine in one
+ * run. Prints a table; with `--json`, also one JSON object on the last line.
+ */
+import { fileCheckpoints, sqliteCheckpoints } from "./checkpoint.js"
+import { interruptLatency } from "./interrupt.js"
+import { largeState } from "./largeState.js"
+import { fileList, sqliteList } from "./list.js"
+import { progressOverhead } from "./progress.js"
+
+const json = process.argv.includes("--json")
+const started = Date.now()
+const log = (text: string) => process.stderr.write(`${text}\n`)
+
+log("progress overhead…")
+const progress = await progressOverhead()
+log("checkpoints, file store…")
+const file = await fileCheckpoints()
+log("checkpoints, SQLite store…")
+const sqlite = await sqliteCheckpoints()
+log("16 MiB state…")
+const largeFile = await largeState("file")
+const largeSqlite = await largeState("sqlite")
+log("listing…")
+const sqliteListMs = await sqliteList()
+const fileListMs = await fileList()
+log("interrupt latency…")
+const interruptFile = await interruptLatency("file")
+const interruptSqlite = await interruptLatency("sqlite")
+
+const heartbeatMs = 1000
+const result = {
+  effect_step_ns: progress.effect_step_ns,
+  progress_ns_per_call: progress.progress_ns_per_call,
+  progress_sync_ns_per_call: progress.progress_sync_ns_per_call,
+  file_checkpoints_per_s: file.per_s,
+  file_raw_per_s: file.raw_per_s,
+  file_checkpoint_vs_limit: file.ratio,
+  sqlite_checkpoints_per_s: sqlite.per_s,
+  sqlite_raw_per_s: sqlite.raw_per_s,
+  sqlite_checkpoint_vs_raw: sqlite.ratio,
+  postgres_checkpoint_vs_raw: null,
+  large_state_file_mb_s: largeFile.mb_s,
+  large_state_sqlite_mb_s: largeSqlite.mb_s,
+  large_state_file_rss_ratio: largeFile.rss_ratio,
+  large_state_sqlite_rss_ratio: largeSqlite.rss_ratio,
+  large_state_rss_ratio: Math.max(largeFile.rss_ratio, largeSqlite.rss_ratio),
+  sqlite_list_ms: sqliteListMs,
+  file_list_ms: fileListMs,
+  interrupt_file_ms: interruptFile.median,
+  interrupt_sqlite_ms: interruptSqlite.median,
+  interrupt_ms: Math.max(interruptFile.median, interruptSqlite.median),
+  interrupt_max_ms: Math.max(interruptFile.max, interruptSqlite.max),
+  seconds: (Date.now() - started) / 1000
+}
+
+const f = (n: number, digits = 1) =>
+  n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits })
+const ok = (pass: boolean) => (pass ? "ok" : "MISSED")
+const rows: Array<[string, string, string, string]> = [
+  ["effect_step_ns", f(result.effect_step_ns), "one cheap Effect step (reference)", ""],
+  [
+    "progress_ns_per_call",
+    f(result.progress_ns_per_call),
+    `≤ one Effect step (${f(result.effect_step_ns)})`,
+    ok(result.progress_ns_per_call <= result.effect_step_ns)
+  ],
+  [
+    "progress_sync_ns_per_call",
+    f(result.progress_sync_ns_per_call, 2),
+    "≤ 5",
+    ok(result.progress_sync_ns_per_call <= 5)
+  ],
+  ["file_checkpoints_per_s", f(result.file_checkpoints_per_s, 0), `raw recipe ${f(result.file_raw_per_s, 0)}/s`, ""],
+  [
+    "file_checkpoint_vs_limit",
+    f(result.file_checkpoint_vs_limit, 2),
+    "≥ 0.90",
+    ok(result.file_checkpoint_vs_limit >= 0.9)
+  ],
+  [
+    "sqlite_checkpoints_per_s",
+    f(result.sqlite_checkpoints_per_s, 0),
+    `raw UPDATE ${f(result.sqlite_raw_per_s, 0)}/s`,
+    ""
+  ],
+  [
+    "sqlite_checkpoint_vs_raw",
+    f(result.sqlite_checkpoint_vs_raw, 2),
+    "≥ 0.85",
+    ok(result.sqlite_checkpoint_vs_raw >= 0.85)
+  ],
+  ["postgres_checkpoint_vs_raw", "n/a", "≥ 0.85 (no Postgres store yet)", ""],
+  ["large_state_file_mb_s", f(result.large_state_file_mb_s), "16 MiB state, 20 checkpoints", ""],
+  ["large_state_sqlite_mb_s", f(result.large_state_sqlite_mb_s), "16 MiB state, 20 checkpoints", ""],
+  [
+    "large_state_rss_ratio",
+    f(result.large_state_rss_ratio, 2),
+    `≤ 3 (file ${f(result.large_state_file_rss_ratio, 2)}, SQLite ${f(result.large_state_sqlite_rss_ratio, 2)})`,
+    ok(result.large_state_rss_ratio <= 3)
+  ],
+  [
+    "sqlite_list_ms",
+    f(result.sqlite_list_ms, 2),
+    "≤ 20 (first 50 of 100,000 by status)",
+    ok(result.sqlite_list_ms <= 20)
+  ],
+  ["file_list_ms", f(result.file_list_ms), "≤ 1,000 (first 50 of 10,000 by status)", ok(result.file_list_ms <= 1000)],
+  [
+    "interrupt_ms",
+    f(result.interrupt_ms, 0),
+    `≤ heartbeat + 100 = ${heartbeatMs + 100} (file ${f(result.interrupt_file_ms, 0)}, SQLite ${f(result.interrupt_sqlite_ms, 0)}, worst ${f(result.interrupt_max_ms, 0)})`,
+    ok(result.interrupt_ms <= heartbeatMs + 100)
+  ]
+]
+const widths = [0, 1, 2].map((c) =>
+  Math.max(...rows.map((r) => r[c]!.length), ["figure", "value", "target"][c]!.length)
+)
+const line = (r: ReadonlyArray<string>) =>
+  r
+    .map((cell, c) => (c < 3 ? cell.padEnd(widths[c]!) : cell))
+    .join("  ")
+    .trimEnd()
+process.stdout.write(`${line(["figure", "value", "target", ""])}\n${rows.map(line).join("\n")}\n`)
+process.stdout.write(`(median of repeated runs; ${f(result.seconds, 0)} s; node ${process.version})\n`)
+if (json) process.stdout.write(`${JSON.stringify(result)}\n`)
