@@ -1,6 +1,6 @@
 /**
  * Progress overhead: ns per item of an `Effect.gen` loop doing one cheap Effect step per item, bare, with
- * `yield* task.progress(1)`, and with the synchronous `task.advance(1)`. Measured inside a real running task, the
+ * `yield* task.progress(1)`, and with the synchronous fast path `task.counter.done++`. Measured inside a real running task, the
  * three variants interleaved round by round; medians.
  */
 import { Effect, Layer, Schema } from "effect"
@@ -35,9 +35,11 @@ const Loops = Task.make({
         }
       })
       const withAdvance = Effect.gen(function* () {
+        // The fast path offered for very hot loops: the counter's field, updated in place.
+        const counter = task.counter
         for (let i = 0; i < input.items; i++) {
           yield* step
-          task.advance(1)
+          counter.done++
         }
       })
       const bares: Array<number> = []
@@ -49,11 +51,16 @@ const Loops = Task.make({
         syncs.push(yield* time(withAdvance))
       }
       if (counter === 0) return yield* Effect.dieMessage("no work done")
-      return { bare: median(bares), progress: median(progresses), sync: median(syncs) }
+      // Paired: each round's difference against the bare loop of the same round, then the median of those.
+      return {
+        bare: median(bares),
+        progress: median(progresses.map((p, i) => p - bares[i]!)),
+        sync: median(syncs.map((p, i) => p - bares[i]!))
+      }
     })
 })
 
-export const progressOverhead = async (items = 1_000_000, rounds = 9) => {
+export const progressOverhead = async (items = 1_000_000, rounds = 15) => {
   const result = await Effect.runPromise(
     Effect.flatMap(TaskRunner.TaskRunner, (runner) => runner.run(Loops, { items, rounds })).pipe(
       Effect.provide(TaskRunner.layer({ tasks: [Loops] }).pipe(Layer.provide(TaskStore.layerMemory))),
@@ -62,8 +69,8 @@ export const progressOverhead = async (items = 1_000_000, rounds = 9) => {
   )
   return {
     effect_step_ns: result.bare,
-    progress_ns_per_call: Math.max(0, result.progress - result.bare),
-    progress_sync_ns_per_call: Math.max(0, result.sync - result.bare)
+    progress_ns_per_call: Math.max(0, result.progress),
+    progress_sync_ns_per_call: Math.max(0, result.sync)
   }
 }
 

@@ -55,8 +55,17 @@ export interface Handle<S> {
   readonly total: (n: number) => Effect.Effect<void>
   /** Sets a short message shown with the progress. */
   readonly message: (text: string) => Effect.Effect<void>
-  /** The synchronous fast path of `progress` for very hot loops: a plain field update. */
+  /** Adds `n` (default 1) items done, synchronously (a function call: for code that is not an Effect). */
   readonly advance: (n?: number) => void
+  /**
+   * The progress counter itself, for the hottest loops: `counter.done += n` is a field update and nothing else. The
+   * runner reads it on its own schedule.
+   *
+   * @example
+   * const counter = task.counter
+   * for (const item of batch) { work(item); counter.done++ }
+   */
+  readonly counter: { done: number }
   /** Sets the number of items done outright (e.g. after a resume that skipped work). */
   readonly setDone: (n: number) => void
 }

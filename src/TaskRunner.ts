@@ -167,6 +167,7 @@ interface Running {
   readonly done: Deferred.Deferred<void>
   info: TaskRecord.TaskInfo
   flushedVersion: number
+  flushedDone: number
   renewedAt: number
   polledAt: number
   stop: Stop | undefined
@@ -363,15 +364,20 @@ export const make = (options: Options): Effect.Effect<TaskRunner["Type"], never,
         }
         const due =
           r.tracker.version !== r.flushedVersion ||
+          r.tracker.done !== r.flushedDone ||
           r.logs.length > 0 ||
           r.polledAt > (r.info.polledAt ?? 0) ||
           now - r.renewedAt >= r.leaseMs / 3
         if (due) {
           const version = r.tracker.version
+          const done = r.tracker.done
           // A write in progress (a checkpoint) renews the lease and flushes progress itself: skip this beat rather
           // than queue behind the task, which may take the lock again before this fiber gets to run.
           const wrote = yield* r.lock.withPermitsIfAvailable(1)(writeUnlocked(r, (_, t) => renewed(r, t)))
-          if (Option.isSome(wrote)) r.flushedVersion = version
+          if (Option.isSome(wrote)) {
+            r.flushedVersion = version
+            r.flushedDone = done
+          }
           // Logs follow a successful fenced write, so a runner that lost its lease stops adding to them.
           yield* flushLogs(r)
         } else {
@@ -401,9 +407,8 @@ export const make = (options: Options): Effect.Effect<TaskRunner["Type"], never,
     const makeHandle = <S>(r: Running, initial: S, attempt: number): Task.Handle<S> => {
       let state = initial
       const tracker = r.tracker
-      const progressOne = Effect.sync(() => {
+      const progressOne = Progress.inlineSync(() => {
         tracker.done++
-        tracker.version++
       })
       const codec = r.task.codecs.state as { readonly encode: (value: S) => Effect.Effect<Uint8Array, string> }
       return {
@@ -416,15 +421,17 @@ export const make = (options: Options): Effect.Effect<TaskRunner["Type"], never,
           encodeField(codec, r.id, r.task.name, "state", next).pipe(
             Effect.flatMap((bytes) => {
               const version = tracker.version
+              const done = tracker.done
               return Effect.as(
                 write(r, (_, now) => ({ ...renewed(r, now), state: bytes })),
-                version
+                [version, done] as const
               )
             }),
-            Effect.tap((version) =>
+            Effect.tap(([version, done]) =>
               Effect.suspend(() => {
                 state = next
                 r.flushedVersion = version
+                r.flushedDone = done
                 return yieldToEventLoop
               })
             ),
@@ -437,8 +444,8 @@ export const make = (options: Options): Effect.Effect<TaskRunner["Type"], never,
         message: (text) => Effect.sync(() => tracker.setMessage(text)),
         advance: (n = 1) => {
           tracker.done += n
-          tracker.version++
         },
+        counter: tracker,
         setDone: (n) => tracker.set(n)
       }
     }
@@ -624,6 +631,7 @@ export const make = (options: Options): Effect.Effect<TaskRunner["Type"], never,
           done: yield* Deferred.make<void>(),
           info,
           flushedVersion: 0,
+          flushedDone: record.progress.done,
           renewedAt: now,
           polledAt: now,
           stop: undefined,
