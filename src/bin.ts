@@ -13,6 +13,22 @@ import { cli, report } from "./Cli.js"
 
 const verbose = process.argv.includes("--verbose")
 
+// runMain interrupts the program at the first SIGINT/SIGTERM and then stops listening, so a second signal would kill
+// the process before its tasks are paused. One Ctrl-C in a terminal often arrives twice (directly, and relayed by npm
+// or tsx): signals within a second of the first are absorbed; a later one forces the exit (the task is then left
+// running-but-stale, which is still resumable).
+let firstSignalAt: number | undefined
+const absorbRepeatedSignals = () => {
+  const now = Date.now()
+  if (firstSignalAt === undefined) firstSignalAt = now
+  else if (now - firstSignalAt > 1000) {
+    process.stderr.write("vltask: interrupted again; exiting without waiting (the task stays resumable)\n")
+    process.exit(130)
+  }
+}
+process.on("SIGINT", absorbRepeatedSignals)
+process.on("SIGTERM", absorbRepeatedSignals)
+
 cli(process.argv).pipe(
   Effect.catchAll((error) => report(error, verbose)),
   Effect.catchAllDefect((defect) => report(defect, true)),
@@ -29,6 +45,8 @@ cli(process.argv).pipe(
   Effect.provide(NodeContext.layer),
   NodeRuntime.runMain({
     disableErrorReporting: true,
+    // Our own filtered logger replaces the default one; runMain must not add its unfiltered pretty logger.
+    disablePrettyLogger: true,
     // Commands set process.exitCode (distinct codes per kind of error); runMain would otherwise exit with 0 or 1.
     teardown: (exit, onExit) =>
       onExit(typeof process.exitCode === "number" ? process.exitCode : exit._tag === "Failure" ? 1 : 0)

@@ -80,6 +80,8 @@ describe("vltask CLI", () => {
     const docs = 8000
     const first = start(["run", "embed-corpus", "--id", "interrupted"], { out: "interrupted", docs })
     await waitUntil(async () => (await info("interrupted")).progress.done >= 1500, "progress")
+    // In a terminal one Ctrl-C reaches the process twice (directly, and relayed by npm or tsx): both must pause it.
+    first.child.kill("SIGINT")
     first.child.kill("SIGINT")
     assert.strictEqual(await first.done, 130, first.errors())
     assert.include(first.output(), "Paused interrupted")
