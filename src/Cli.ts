@@ -259,12 +259,13 @@ const parseInput = (kind: string, task: Task.Any, text: Option.Option<string>, d
     )
   })
 
-/** Maps an awaited task's ending to the CLI's errors, printing the result on success. */
-const reportEnd = (id: string, result: unknown) => print(`Completed ${id}: ${JSON.stringify(result)}`)
+/** A task's success in its encoded (JSON) form, as the CLI prints it. */
+const encodeSuccess = (task: Task.AnyNoContext, value: unknown) =>
+  Schema.encode(task.success as Schema.Schema<unknown, unknown>)(value).pipe(Effect.orDie)
 
 const awaitEnd =
   <E extends { readonly _tag: string; readonly message: string }>(id: string) =>
-  (e: E) => {
+  (e: E): Effect.Effect<never, E | TaskEnded> => {
     switch (e._tag) {
       case "TaskPaused":
         return Effect.fail(new TaskEnded({ id, status: "paused", detail: e.message }))
@@ -276,6 +277,18 @@ const awaitEnd =
         return Effect.fail(e)
     }
   }
+
+/** Runs `until` (which ends with the task's result) under the live bar, then prints the result. */
+const foreground = <E extends { readonly _tag: string; readonly message: string }>(
+  ctx: Context,
+  task: Task.AnyNoContext,
+  id: string,
+  until: Effect.Effect<unknown, E>
+) =>
+  Effect.gen(function* () {
+    const result = yield* withLiveBar(ctx, id, until).pipe(Effect.catchAll(awaitEnd(id)))
+    yield* print(`Completed ${id}: ${JSON.stringify(yield* encodeSuccess(task, result))}`)
+  })
 
 // ---- commands ------------------------------------------------------------------------------------------------------
 
@@ -304,13 +317,7 @@ const run = Command.make(
           const pid = yield* detach(ctx, o, id)
           return yield* print(`Started ${id} in the background (pid ${pid}). Follow it with \`vltask watch ${id}\`.`)
         }
-        const result = yield* withLiveBar(ctx, id, ctx.runner.run(task, input, { id })).pipe(
-          Effect.catchAll(awaitEnd(id))
-        )
-        yield* reportEnd(
-          id,
-          yield* Schema.encode(task.success as Schema.Schema<unknown, unknown>)(result).pipe(Effect.orDie)
-        )
+        yield* foreground(ctx, task, id, ctx.runner.run(task, input, { id }))
       })
     )
 ).pipe(Command.withDescription("Run a task in the foreground with a live progress bar (Ctrl-C pauses it)"))
@@ -474,15 +481,7 @@ const resume = Command.make(
           const pid = yield* detach(ctx, o, o.id)
           return yield* print(`Resuming ${o.id} in the background (pid ${pid}).`)
         }
-        const result = yield* withLiveBar(
-          ctx,
-          o.id,
-          Effect.zipRight(ctx.runner.resume(o.id), ctx.runner.await(task, o.id))
-        ).pipe(Effect.catchAll(awaitEnd(o.id)))
-        yield* reportEnd(
-          o.id,
-          yield* Schema.encode(task.success as Schema.Schema<unknown, unknown>)(result).pipe(Effect.orDie)
-        )
+        yield* foreground(ctx, task, o.id, Effect.zipRight(ctx.runner.resume(o.id), ctx.runner.await(task, o.id)))
       })
     )
 ).pipe(Command.withDescription("Resume a paused, failed or stale task from its last checkpoint"))
@@ -536,8 +535,7 @@ const result = Command.make("result", { ...common, id: taskId }, (o) =>
           Effect.catchTag("TaskNotCompleted", (e) => Effect.fail(e)),
           Effect.catchAll(awaitEnd(o.id))
         )
-        const encoded = yield* Schema.encode(task.success as Schema.Schema<unknown, unknown>)(value).pipe(Effect.orDie)
-        return yield* printJson(encoded)
+        return yield* printJson(yield* encodeSuccess(task, value))
       }
       // Without the definition the stored JSON is printed as it is.
       if (info.status !== "completed") return yield* new TaskNotCompleted({ id: o.id, status: info.status })

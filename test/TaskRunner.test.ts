@@ -70,6 +70,16 @@ const gated = (store: Store, gate: Effect.Latch): Store => {
   }
 }
 
+/** Two runners on one memory store, as two processes on different hosts would be; closed with the test. */
+const twoRunners = (optionsA: Partial<TaskRunner.Options> = {}) =>
+  Effect.gen(function* () {
+    const store = yield* TaskStore.makeMemory
+    const a = yield* buildRunner(store, { host: "host-a", ...optionsA })
+    const b = yield* buildRunner(store, { host: "host-b" })
+    yield* Effect.addFinalizer(() => Effect.zipRight(Scope.close(a.scope, Exit.void), Scope.close(b.scope, Exit.void)))
+    return { store, a, b }
+  })
+
 describe("TaskRunner", () => {
   it.scoped("start runs a task in the background; await gives its typed success; the result is kept", () =>
     withRunner((runner) =>
@@ -246,12 +256,7 @@ describe("TaskRunner", () => {
 
   it.scoped("pause and cancel requested by another runner are carried out at the owner's next heartbeat", () =>
     Effect.gen(function* () {
-      const store = yield* TaskStore.makeMemory
-      const a = yield* buildRunner(store, { host: "host-a" })
-      const b = yield* buildRunner(store, { host: "host-b" })
-      yield* Effect.addFinalizer(() =>
-        Effect.zipRight(Scope.close(a.scope, Exit.void), Scope.close(b.scope, Exit.void))
-      )
+      const { store, a, b } = yield* twoRunners()
       const id = yield* a.runner.start(Counter, { n: 1000, stepMs: 100 })
       yield* TestClock.adjust("300 millis")
       const requested = yield* b.runner.pause(id)
@@ -419,12 +424,7 @@ describe("TaskRunner", () => {
 
   it.scoped("a poll from another runner counts as interest", () =>
     Effect.gen(function* () {
-      const store = yield* TaskStore.makeMemory
-      const a = yield* buildRunner(store, { host: "host-a", interestTimeout: "3 seconds" })
-      const b = yield* buildRunner(store, { host: "host-b" })
-      yield* Effect.addFinalizer(() =>
-        Effect.zipRight(Scope.close(a.scope, Exit.void), Scope.close(b.scope, Exit.void))
-      )
+      const { store, a, b } = yield* twoRunners({ interestTimeout: "3 seconds" })
       const id = yield* a.runner.start(Counter, { n: 10_000, stepMs: 100 })
       for (let k = 0; k < 8; k++) {
         yield* TestClock.adjust("1 second")
@@ -586,12 +586,7 @@ describe("TaskRunner", () => {
 
   it.scoped("forget deletes a task; a task running elsewhere must be stopped first", () =>
     Effect.gen(function* () {
-      const store = yield* TaskStore.makeMemory
-      const a = yield* buildRunner(store, { host: "host-a" })
-      const b = yield* buildRunner(store, { host: "host-b" })
-      yield* Effect.addFinalizer(() =>
-        Effect.zipRight(Scope.close(a.scope, Exit.void), Scope.close(b.scope, Exit.void))
-      )
+      const { store, a, b } = yield* twoRunners()
       const id = yield* a.runner.start(Counter, { n: 1000, stepMs: 100 })
       const refused = yield* Effect.either(b.runner.forget(id))
       assert.isTrue(Either.isLeft(refused) && refused.left._tag === "TaskStillRunning")

@@ -24,6 +24,18 @@ export const record = (
   ...overrides
 })
 
+/** Calls every store operation with `id`, collecting each outcome. */
+export const everyOperation = (store: TaskStore["Type"], id: string) =>
+  Effect.all([
+    Effect.either(store.create(record(id))),
+    Effect.either(store.get(id)),
+    Effect.either(store.getInfo(id)),
+    Effect.either(store.update(id, 1, { reason: "x" })),
+    Effect.either(store.delete(id)),
+    Effect.either(store.appendLogs(id, [{ time: 1, level: "INFO", message: "m" }])),
+    Effect.either(store.readLogs(id))
+  ] as ReadonlyArray<Effect.Effect<Either.Either<unknown, { readonly _tag: string }>>>)
+
 /** Increments `progress.done` by compare-and-swap, retrying on conflicts. */
 const increment = (store: TaskStore["Type"], id: string): Effect.Effect<void, unknown> =>
   Effect.gen(function* () {
@@ -90,15 +102,7 @@ export const conformance = <E>(name: string, makeLayer: () => Layer.Layer<TaskSt
       withStore((store) =>
         Effect.gen(function* () {
           for (const id of ["", "..", "../x", "a/b", "a\\b", "a\0b", "x".repeat(201), "a\nb", ".hidden"]) {
-            const results: Array<Either.Either<unknown, { readonly _tag: string }>> = [
-              yield* Effect.either(store.create(record(id))),
-              yield* Effect.either(store.get(id)),
-              yield* Effect.either(store.getInfo(id)),
-              yield* Effect.either(store.update(id, 1, { reason: "x" })),
-              yield* Effect.either(store.delete(id)),
-              yield* Effect.either(store.appendLogs(id, [{ time: 1, level: "INFO", message: "m" }])),
-              yield* Effect.either(store.readLogs(id))
-            ]
+            const results = yield* everyOperation(store, id)
             for (const result of results) {
               assert.isTrue(Either.isLeft(result) && result.left._tag === "InvalidTaskId", `id ${JSON.stringify(id)}`)
             }

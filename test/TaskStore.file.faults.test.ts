@@ -9,7 +9,7 @@ import type { TaskStore } from "../src/index.js"
 import * as File from "../src/TaskStore/File.js"
 import { Faults, type Fault, layer as faultyLayer, type Plan } from "./helpers/faultyFileSystem.js"
 import { tempDir } from "./helpers/tempDir.js"
-import { record } from "./TaskStore.conformance.js"
+import { everyOperation, record } from "./TaskStore.conformance.js"
 
 const bytes = (text: string) => new TextEncoder().encode(text)
 const text = (b: Uint8Array | undefined) => (b === undefined ? undefined : Buffer.from(b).toString("utf8"))
@@ -154,15 +154,7 @@ describe("file store under faults", () => {
       const bad = ["", "..", "../x", "a/b", "a\\b", "a\0b", "x".repeat(201), "a\u0001b", "é".repeat(101)]
       for (const id of bad) {
         faults.arm()
-        const results: Array<Either.Either<unknown, { readonly _tag: string }>> = [
-          yield* Effect.either(store.create(record(id))),
-          yield* Effect.either(store.get(id)),
-          yield* Effect.either(store.getInfo(id)),
-          yield* Effect.either(store.update(id, 1, { reason: "x" })),
-          yield* Effect.either(store.delete(id)),
-          yield* Effect.either(store.appendLogs(id, [{ time: 0, level: "INFO", message: "m" }])),
-          yield* Effect.either(store.readLogs(id))
-        ]
+        const results = yield* everyOperation(store, id)
         assert.deepStrictEqual(faults.log, [], `id ${JSON.stringify(id)} reached the file system`)
         for (const r of results) assert.isTrue(Either.isLeft(r) && r.left._tag === "InvalidTaskId")
       }
