@@ -326,7 +326,19 @@ export const make = (options: Options): Effect.Effect<TaskRunner["Type"], never,
             Effect.logWarning(error.message),
             requestStop(r, "lost", error.holder === undefined ? "lease lost" : `lease taken over by ${error.holder}`)
           )
-        : Effect.logWarning(`Heartbeat of task ${r.id} failed; will retry`, error)
+        : Effect.flatMap(Clock.currentTimeMillis, (now) =>
+            // The store is unreachable. Once the lease this runner last renewed has run out, another runner may
+            // rightly take the task over: stop here rather than risk running it twice (it is left stale, resumable).
+            r.info.lease !== undefined && now >= r.info.lease.expiresAt
+              ? Effect.zipRight(
+                  Effect.logWarning(
+                    `Could not renew the lease of task ${r.id} before it expired; stopping it here`,
+                    error
+                  ),
+                  requestStop(r, "lost", "the lease could not be renewed")
+                )
+              : Effect.logWarning(`Heartbeat of task ${r.id} failed; will retry`, error)
+          )
 
     const noticeRequests = (r: Running) =>
       Effect.suspend(() => {

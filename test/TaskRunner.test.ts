@@ -3,6 +3,7 @@ import { Context, Effect, Either, Exit, Fiber, Layer, Logger, Schema, Scope, Tes
 import { spawnSync } from "node:child_process"
 import { hostname } from "node:os"
 import { Lease, Task, TaskRunner, TaskStore } from "../src/index.js"
+import { TaskStoreError } from "../src/TaskError.js"
 import { Boom, Counter, entry, fixed, tasks } from "./fixtures/tasks.js"
 
 type Runner = TaskRunner.TaskRunner["Type"]
@@ -336,6 +337,41 @@ describe("TaskRunner", () => {
       assert.isTrue(entry(id).items.length > zombieItems)
       yield* TestClock.adjust("60 seconds")
       assert.strictEqual(yield* b.runner.await(Counter, id), (400 * 399) / 2)
+    })
+  )
+
+  it.scoped("a runner that cannot reach its store stops the task once its lease runs out, and writes nothing", () =>
+    Effect.gen(function* () {
+      const store = yield* TaskStore.makeMemory
+      let broken = false
+      const flaky: Store = {
+        ...store,
+        update: (...args) =>
+          broken
+            ? Effect.fail(new TaskStoreError({ reason: "Unavailable", operation: "update", detail: "unreachable" }))
+            : store.update(...args),
+        getInfo: (id) =>
+          broken
+            ? Effect.fail(new TaskStoreError({ reason: "Unavailable", operation: "read", detail: "unreachable" }))
+            : store.getInfo(id)
+      }
+      const runner = yield* buildRunner(flaky, { leaseDuration: "5 seconds" })
+      yield* Effect.addFinalizer(() => Scope.close(runner.scope, Exit.void))
+      const id = yield* runner.runner.start(Counter, { n: 10_000, every: 1_000_000, stepMs: 100 })
+      yield* TestClock.adjust("1 second")
+      const before = yield* store.getInfo(id)
+      broken = true
+      yield* TestClock.adjust("3 seconds")
+      assert.strictEqual(entry(id).finalized, 0, "still running while its lease holds")
+      yield* TestClock.adjust("3 seconds")
+      yield* waitUntil(
+        Effect.sync(() => entry(id).finalized === 1),
+        "stopped"
+      )
+      const after = yield* store.getInfo(id)
+      assert.strictEqual(after.revision, before.revision, "nothing written")
+      assert.strictEqual(after.status, "running")
+      assert.isTrue(TaskRunner.isStale(after, (yield* TestClock.currentTimeMillis) + 1))
     })
   )
 
