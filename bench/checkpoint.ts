@@ -5,20 +5,23 @@
  * - file: the raw recipe in a tight synchronous loop (create a temp file, write, fsync, close, rename over the
  *   target, fsync the directory): the least any durable atomic replace of a file costs.
  * - SQLite: a raw better-sqlite3 `UPDATE` of one row with a 1 KiB BLOB, same pragmas (WAL, synchronous=FULL).
+ * - Postgres: a raw single-row `UPDATE` with a 1 KiB `bytea` through `pg`, one round trip each.
  */
 import Database from "better-sqlite3"
 import { Effect, Layer, Schema } from "effect"
 import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, writeSync } from "node:fs"
 import { join } from "node:path"
+import pg from "pg"
 import { Task, TaskRunner, type TaskStore } from "../src/index.js"
 import * as File from "../src/TaskStore/File.js"
+import * as Postgres from "../src/TaskStore/Postgres.js"
 import * as Sqlite from "../src/TaskStore/Sqlite.js"
 import { median, scratchDir } from "./util.js"
 
 const pad = "x".repeat(1024 - 16)
 
 /** The raw loops run by the task between its own rounds, registered per run. */
-const raws = new Map<string, (n: number) => void>()
+const raws = new Map<string, (n: number) => void | Promise<void>>()
 
 const Checkpointer = Task.make({
   name: "bench-checkpoint",
@@ -34,12 +37,12 @@ const Checkpointer = Task.make({
       let n = 0
       // Warm-up (the JIT, the caches, the WAL), not counted.
       for (let w = 0; w < 5; w++) {
-        raw(input.perRound)
+        yield* Effect.promise(async () => raw(input.perRound))
         for (let i = 0; i < input.perRound; i++) yield* task.checkpoint({ n: ++n, pad })
       }
       for (let r = 0; r < input.rounds; r++) {
         let start = process.hrtime.bigint()
-        raw(input.perRound)
+        yield* Effect.promise(async () => raw(input.perRound))
         rawRates.push((input.perRound * 1e9) / Number(process.hrtime.bigint() - start))
         start = process.hrtime.bigint()
         for (let i = 0; i < input.perRound; i++) yield* task.checkpoint({ n: ++n, pad })
@@ -52,7 +55,7 @@ const Checkpointer = Task.make({
 const measure = async (
   name: string,
   store: Layer.Layer<TaskStore.TaskStore, unknown>,
-  raw: (n: number) => void,
+  raw: (n: number) => void | Promise<void>,
   rounds: number,
   perRound: number
 ) => {
@@ -117,7 +120,40 @@ export const sqliteCheckpoints = async (rounds = 9, perRound = 200) => {
   }
 }
 
+/** Postgres: against a raw single-row `UPDATE` through `pg`; `undefined` when no server answers. */
+export const postgresCheckpoints = async (url: string, rounds = 9, perRound = 200) => {
+  const client = new pg.Client({ connectionString: url })
+  try {
+    await client.connect()
+  } catch {
+    return undefined
+  }
+  const prefix = `vltask_bench${process.pid}_`
+  try {
+    await client.query(`CREATE TABLE ${prefix}raw (id TEXT PRIMARY KEY, revision INTEGER, state BYTEA)`)
+    await client.query(`INSERT INTO ${prefix}raw VALUES ('a', 0, $1)`, [Buffer.alloc(1024)])
+    const body = Buffer.alloc(1024, 1)
+    const raw = async (n: number) => {
+      for (let i = 0; i < n; i++) {
+        await client.query(`UPDATE ${prefix}raw SET state = $1, revision = revision + 1 WHERE id = 'a'`, [body])
+      }
+    }
+    return await measure("postgres", Postgres.layer({ url, tablePrefix: prefix }), raw, rounds, perRound)
+  } finally {
+    const { rows } = await client.query<{ tablename: string }>(
+      "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename LIKE $1",
+      [`${prefix}%`]
+    )
+    for (const { tablename } of rows) await client.query(`DROP TABLE IF EXISTS "${tablename}"`)
+    await client.end()
+  }
+}
+
 if (import.meta.url === `file://${process.argv[1]}`) {
   console.log("file", await fileCheckpoints())
   console.log("sqlite", await sqliteCheckpoints())
+  console.log(
+    "postgres",
+    await postgresCheckpoints(process.env.VLTASK_BENCH_POSTGRES ?? "postgres://root@127.0.0.1:5432/test")
+  )
 }

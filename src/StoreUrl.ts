@@ -10,6 +10,7 @@ import * as Schema from "effect/Schema"
 import { resolve } from "node:path"
 import type { TaskStoreError } from "./TaskError.js"
 import * as File from "./TaskStore/File.js"
+import * as Postgres from "./TaskStore/Postgres.js"
 import * as Sqlite from "./TaskStore/Sqlite.js"
 import { layerMemory, type TaskStore } from "./TaskStore.js"
 
@@ -31,7 +32,7 @@ export type Parsed =
   | { readonly _tag: "file"; readonly directory: string }
   | { readonly _tag: "memory" }
   | { readonly _tag: "sqlite"; readonly filename: string }
-  | { readonly _tag: "postgres"; readonly url: string }
+  | { readonly _tag: "postgres"; readonly url: string; readonly tablePrefix: string | undefined }
 
 /** Parses a store string; relative paths are resolved against the working directory. */
 export const parse = (url: string): Effect.Effect<Parsed, InvalidStoreUrl> => {
@@ -48,7 +49,18 @@ export const parse = (url: string): Effect.Effect<Parsed, InvalidStoreUrl> => {
       ? fail("the file name is missing")
       : Effect.succeed({ _tag: "sqlite", filename: resolve(filename) })
   }
-  if (url.startsWith("postgres://") || url.startsWith("postgresql://")) return Effect.succeed({ _tag: "postgres", url })
+  if (url.startsWith("postgres://") || url.startsWith("postgresql://")) {
+    // `vltask_prefix` is ours (the store's table prefix); it is taken out before the URL reaches the driver.
+    let parsed: URL
+    try {
+      parsed = new URL(url)
+    } catch {
+      return fail("it is not a valid URL")
+    }
+    const tablePrefix = parsed.searchParams.get("vltask_prefix") ?? undefined
+    parsed.searchParams.delete("vltask_prefix")
+    return Effect.succeed({ _tag: "postgres", url: parsed.toString(), tablePrefix })
+  }
   if (url === "memory:" || url === "memory") return Effect.succeed({ _tag: "memory" })
   return fail("unknown scheme")
 }
@@ -65,9 +77,7 @@ export const layer = (url: string): Layer.Layer<TaskStore, InvalidStoreUrl | Tas
         case "sqlite":
           return Effect.succeed(Sqlite.layer({ filename: parsed.filename }))
         case "postgres":
-          return Effect.fail(
-            new InvalidStoreUrl({ url, reason: "the Postgres store is not available in this version" })
-          )
+          return Effect.succeed(Postgres.layer({ url: parsed.url, tablePrefix: parsed.tablePrefix }))
       }
     })
   )

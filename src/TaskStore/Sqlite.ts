@@ -26,6 +26,7 @@ import * as TaskId from "../TaskId.js"
 import type * as TaskRecord from "../TaskRecord.js"
 import { defaultKeepLogs, TaskStore } from "../TaskStore.js"
 import type { Service } from "../TaskStore.js"
+import { assignments, blob, type FullRow, json, metaColumns, type MetaRow, orNull, toInfo, toRecord } from "./SqlRow.js"
 
 /** Options of the SQLite store. */
 export interface Options {
@@ -89,87 +90,6 @@ export const migrations: ReadonlyArray<{
     ]
   }
 ]
-
-const metaColumns =
-  "id, kind, status, revision, progress, lease, interrupt, reason, failure, attempts, created_at, updated_at, started_at, finished_at, polled_at"
-
-interface MetaRow {
-  readonly id: string
-  readonly kind: string
-  readonly status: TaskRecord.Status
-  readonly revision: number
-  readonly progress: string
-  readonly lease: string | null
-  readonly interrupt: TaskRecord.Interrupt | null
-  readonly reason: string | null
-  readonly failure: string | null
-  readonly attempts: number
-  readonly created_at: number
-  readonly updated_at: number
-  readonly started_at: number | null
-  readonly finished_at: number | null
-  readonly polled_at: number | null
-}
-
-interface FullRow extends MetaRow {
-  readonly input: Uint8Array
-  readonly state: Uint8Array | null
-  readonly result: Uint8Array | null
-  readonly error: Uint8Array | null
-}
-
-const toInfo = (row: MetaRow): TaskRecord.TaskInfo => {
-  const info: Record<string, unknown> = {
-    id: row.id,
-    kind: row.kind,
-    status: row.status,
-    revision: row.revision,
-    progress: JSON.parse(row.progress),
-    attempts: row.attempts,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at
-  }
-  if (row.lease !== null) info.lease = JSON.parse(row.lease)
-  if (row.interrupt !== null) info.interrupt = row.interrupt
-  if (row.reason !== null) info.reason = row.reason
-  if (row.failure !== null) info.failure = JSON.parse(row.failure)
-  if (row.started_at !== null) info.startedAt = row.started_at
-  if (row.finished_at !== null) info.finishedAt = row.finished_at
-  if (row.polled_at !== null) info.polledAt = row.polled_at
-  return info as TaskRecord.TaskInfo
-}
-
-/** better-sqlite3 binds Buffers as BLOBs: a view, not a copy. */
-const blob = (bytes: Uint8Array | undefined): Buffer | null =>
-  bytes === undefined ? null : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-const json = (value: unknown): string | null => (value === undefined ? null : JSON.stringify(value))
-const orNull = <A>(value: A | undefined): A | null => (value === undefined ? null : value)
-
-/** The columns and values a patch sets. */
-const assignments = (patch: TaskRecord.TaskPatch): Array<readonly [string, unknown]> => {
-  const out: Array<readonly [string, unknown]> = []
-  const has = (key: keyof TaskRecord.TaskPatch) => Object.prototype.hasOwnProperty.call(patch, key)
-  if (has("status")) out.push(["status", patch.status])
-  if (has("progress")) out.push(["progress", json(patch.progress ?? { done: 0 })])
-  if (has("lease")) {
-    out.push(["lease", json(patch.lease)])
-    out.push(["lease_token", orNull(patch.lease?.token)])
-    out.push(["lease_expires_at", orNull(patch.lease?.expiresAt)])
-  }
-  if (has("interrupt")) out.push(["interrupt", orNull(patch.interrupt)])
-  if (has("reason")) out.push(["reason", orNull(patch.reason)])
-  if (has("failure")) out.push(["failure", json(patch.failure)])
-  if (has("attempts")) out.push(["attempts", patch.attempts])
-  if (has("updatedAt")) out.push(["updated_at", patch.updatedAt])
-  if (has("startedAt")) out.push(["started_at", orNull(patch.startedAt)])
-  if (has("finishedAt")) out.push(["finished_at", orNull(patch.finishedAt)])
-  if (has("polledAt")) out.push(["polled_at", orNull(patch.polledAt)])
-  if (has("input") && patch.input !== undefined) out.push(["input", blob(patch.input)])
-  if (has("state")) out.push(["state", blob(patch.state)])
-  if (has("result")) out.push(["result", blob(patch.result)])
-  if (has("error")) out.push(["error", blob(patch.error)])
-  return out
-}
 
 const errorCode = (error: SqlError): string | undefined => (error.cause as { code?: string } | undefined)?.code
 
@@ -338,12 +258,7 @@ export const make = (
               Effect.mapError(fail("read", id))
             )
             const row = rows[0]
-            if (row === undefined) return yield* new TaskNotFound({ id })
-            const record: Record<string, unknown> = { ...toInfo(row), input: row.input }
-            if (row.state !== null) record.state = row.state
-            if (row.result !== null) record.result = row.result
-            if (row.error !== null) record.error = row.error
-            return record as unknown as TaskRecord.TaskRecord
+            return row === undefined ? yield* new TaskNotFound({ id }) : toRecord(row)
           })
         ),
       getInfo: (id) => Effect.flatMap(TaskId.validate(id), getInfo),

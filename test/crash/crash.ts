@@ -12,8 +12,8 @@ const { values } = parseArgs({
   allowPositionals: true
 })
 const kind = values.store as StoreKind
-if (kind !== "file" && kind !== "sqlite") {
-  process.stderr.write(`unknown store ${JSON.stringify(values.store)}; use --store file or --store sqlite\n`)
+if (kind !== "file" && kind !== "sqlite" && kind !== "postgres") {
+  process.stderr.write(`unknown store ${JSON.stringify(values.store)}; use --store file, sqlite or postgres\n`)
   process.exit(2)
 }
 const kills = Number(values.kills)

@@ -7,6 +7,7 @@ import { readdirSync } from "node:fs"
 import { dirname, join } from "node:path"
 import { StoreUrl, TaskStore } from "../../src/index.js"
 import { spawnChild } from "../helpers/child.js"
+import { freshUrl } from "../helpers/postgres.js"
 
 export interface CrashResult {
   readonly kills: number
@@ -15,12 +16,13 @@ export interface CrashResult {
   readonly orphans: number
 }
 
-export type StoreKind = "file" | "sqlite"
+export type StoreKind = "file" | "sqlite" | "postgres"
 
-/** Where a store of `kind` lives inside the directory `dir`. */
-export const locationIn = (kind: StoreKind, dir: string) => (kind === "file" ? dir : join(dir, "tasks.db"))
+/** Where a store of `kind` lives for a run that owns the directory `dir` (Postgres: fresh tables on the server). */
+export const locationIn = (kind: StoreKind, dir: string) =>
+  kind === "file" ? dir : kind === "sqlite" ? join(dir, "tasks.db") : freshUrl()
 
-export const spec = (kind: StoreKind, location: string) => `${kind}:${location}`
+export const spec = (kind: StoreKind, location: string) => (kind === "postgres" ? location : `${kind}:${location}`)
 
 const storeLayer = (kind: StoreKind, location: string): Layer.Layer<TaskStore.TaskStore, unknown> =>
   StoreUrl.layer(spec(kind, location))
@@ -37,6 +39,9 @@ const orphansIn = (kind: StoreKind, location: string): number => {
       ).length
     case "sqlite":
       return readdirSync(dirname(location)).filter((n) => n.endsWith("-journal")).length
+    case "postgres":
+      // The server rolls back the open transactions of a killed client; nothing of ours is left outside the rows.
+      return 0
   }
 }
 
