@@ -19,7 +19,17 @@ import { RevisionConflict, TaskAlreadyExists, TaskNotFound, TaskStoreError } fro
 import * as TaskId from "../TaskId.js"
 import { defaultKeepLogs, TaskStore } from "../TaskStore.js"
 import type { Service } from "../TaskStore.js"
-import { assignments, blob, type FullRow, json, metaColumns, type MetaRow, orNull, toInfo, toRecord } from "./SqlRow.js"
+import {
+  casUpdate,
+  type FullRow,
+  insert,
+  listPage,
+  metaColumns,
+  type MetaRow,
+  toInfo,
+  toPage,
+  toRecord
+} from "./SqlRow.js"
 
 /** Options of the Postgres store. */
 export interface Options {
@@ -160,35 +170,8 @@ export const make = (
           locked(
             id,
             Effect.gen(function* () {
-              const rows = yield* run<MetaRow>(
-                `INSERT INTO ${p}tasks (id, kind, status, revision, progress, lease, lease_token, lease_expires_at,
-                  interrupt, reason, failure, attempts, created_at, updated_at, started_at, finished_at, polled_at,
-                  input, state, result, error)
-                 VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                 ON CONFLICT (id) DO NOTHING RETURNING ${metaColumns}`,
-                [
-                  id,
-                  record.kind,
-                  record.status,
-                  json(record.progress),
-                  json(record.lease),
-                  orNull(record.lease?.token),
-                  orNull(record.lease?.expiresAt),
-                  orNull(record.interrupt),
-                  orNull(record.reason),
-                  json(record.failure),
-                  record.attempts,
-                  record.createdAt,
-                  record.updatedAt,
-                  orNull(record.startedAt),
-                  orNull(record.finishedAt),
-                  orNull(record.polledAt),
-                  blob(record.input),
-                  blob(record.state),
-                  blob(record.result),
-                  blob(record.error)
-                ]
-              )
+              const statement = insert(`${p}tasks`, id, record, " ON CONFLICT (id) DO NOTHING")
+              const rows = yield* run<MetaRow>(statement.text, statement.params)
               if (rows[0] === undefined) return yield* new TaskAlreadyExists({ id })
               // Logs left by a deleted task of the same id must not show up in the new one.
               yield* run(`DELETE FROM ${p}logs WHERE task_id = ?`, [id])
@@ -209,12 +192,9 @@ export const make = (
       update: (id, expected, patch) =>
         Effect.flatMap(TaskId.validate(id), (id) =>
           Effect.gen(function* () {
-            const sets = assignments(patch)
-            const rows = yield* run<MetaRow>(
-              `UPDATE ${p}tasks SET ${[...sets.map(([c]) => `${c} = ?`), "revision = revision + 1"].join(", ")}
-               WHERE id = ? AND revision = ? RETURNING ${metaColumns}`,
-              [...sets.map(([, v]) => v), id, expected]
-            ).pipe(Effect.mapError(fail("update", id)))
+            // One statement: compare-and-swap on the revision, atomically, without a read first.
+            const cas = casUpdate(`${p}tasks`, id, expected, patch)
+            const rows = yield* run<MetaRow>(cas.text, cas.params).pipe(Effect.mapError(fail("update", id)))
             if (rows[0] !== undefined) return toInfo(rows[0])
             const current = yield* getInfo(id)
             return yield* new RevisionConflict({ id, expected, found: current.revision })
@@ -222,30 +202,9 @@ export const make = (
         ),
       list: (filter = {}) =>
         Effect.gen(function* () {
-          const where: Array<string> = []
-          const params: Array<unknown> = []
-          const statuses =
-            filter.status === undefined ? [] : typeof filter.status === "string" ? [filter.status] : filter.status
-          if (statuses.length > 0) {
-            where.push(`status IN (${statuses.map(() => "?").join(", ")})`)
-            params.push(...statuses)
-          }
-          if (filter.kind !== undefined) {
-            where.push("kind = ?")
-            params.push(filter.kind)
-          }
-          if (filter.after !== undefined) {
-            where.push("id > ?")
-            params.push(filter.after)
-          }
-          const limit = Math.max(1, filter.limit ?? 50)
-          const rows = yield* run<MetaRow>(
-            `SELECT ${metaColumns} FROM ${p}tasks ${where.length === 0 ? "" : `WHERE ${where.join(" AND ")}`}
-             ORDER BY id LIMIT ?`,
-            [...params, limit + 1]
-          ).pipe(Effect.mapError(fail("list")))
-          const items = rows.slice(0, limit).map(toInfo)
-          return rows.length > limit ? { items, next: items[items.length - 1]!.id } : { items }
+          const query = listPage(`${p}tasks`, filter)
+          const rows = yield* run<MetaRow>(query.text, query.params).pipe(Effect.mapError(fail("list")))
+          return toPage(rows, query.limit)
         }),
       delete: (id, expected) =>
         Effect.flatMap(TaskId.validate(id), (id) =>

@@ -103,3 +103,86 @@ export const assignments = (patch: TaskRecord.TaskPatch): Array<readonly [string
   if (has("error")) out.push(["error", blob(patch.error)])
   return out
 }
+
+/** A statement with `?` placeholders and its parameters. */
+export interface Statement {
+  readonly text: string
+  readonly params: ReadonlyArray<unknown>
+}
+
+/** The `INSERT` of a new record (revision 1), returning its metadata. */
+export const insert = (
+  table: string,
+  id: string,
+  record: Omit<TaskRecord.TaskRecord, "revision">,
+  onConflict = ""
+): Statement => ({
+  text: `INSERT INTO ${table} (id, kind, status, revision, progress, lease, lease_token, lease_expires_at,
+    interrupt, reason, failure, attempts, created_at, updated_at, started_at, finished_at, polled_at,
+    input, state, result, error)
+   VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)${onConflict} RETURNING ${metaColumns}`,
+  params: [
+    id,
+    record.kind,
+    record.status,
+    json(record.progress),
+    json(record.lease),
+    orNull(record.lease?.token),
+    orNull(record.lease?.expiresAt),
+    orNull(record.interrupt),
+    orNull(record.reason),
+    json(record.failure),
+    record.attempts,
+    record.createdAt,
+    record.updatedAt,
+    orNull(record.startedAt),
+    orNull(record.finishedAt),
+    orNull(record.polledAt),
+    blob(record.input),
+    blob(record.state),
+    blob(record.result),
+    blob(record.error)
+  ]
+})
+
+/** Compare-and-swap in one statement: applies `patch` only where the revision is still `expected`, without a read. */
+export const casUpdate = (table: string, id: string, expected: number, patch: TaskRecord.TaskPatch): Statement => {
+  const sets = assignments(patch)
+  return {
+    text: `UPDATE ${table} SET ${[...sets.map(([c]) => `${c} = ?`), "revision = revision + 1"].join(", ")}
+     WHERE id = ? AND revision = ? RETURNING ${metaColumns}`,
+    params: [...sets.map(([, v]) => v), id, expected]
+  }
+}
+
+/** The query of one `list` page (one row more than the page, to tell whether there is a next one). */
+export const listPage = (table: string, filter: TaskRecord.ListFilter): Statement & { readonly limit: number } => {
+  const where: Array<string> = []
+  const params: Array<unknown> = []
+  const statuses =
+    filter.status === undefined ? [] : typeof filter.status === "string" ? [filter.status] : filter.status
+  if (statuses.length > 0) {
+    where.push(`status IN (${statuses.map(() => "?").join(", ")})`)
+    params.push(...statuses)
+  }
+  if (filter.kind !== undefined) {
+    where.push("kind = ?")
+    params.push(filter.kind)
+  }
+  if (filter.after !== undefined) {
+    where.push("id > ?")
+    params.push(filter.after)
+  }
+  const limit = Math.max(1, filter.limit ?? 50)
+  return {
+    text: `SELECT ${metaColumns} FROM ${table} ${where.length === 0 ? "" : `WHERE ${where.join(" AND ")}`} ORDER BY id LIMIT ?`,
+    params: [...params, limit + 1],
+    limit
+  }
+}
+
+/** The page of `list` from its rows. */
+export const toPage = (rows: ReadonlyArray<MetaRow>, limit: number): TaskRecord.Page => {
+  const items = rows.slice(0, limit).map(toInfo)
+  return rows.length > limit ? { items, next: items[items.length - 1]!.id } : { items }
+}

@@ -26,7 +26,17 @@ import * as TaskId from "../TaskId.js"
 import type * as TaskRecord from "../TaskRecord.js"
 import { defaultKeepLogs, TaskStore } from "../TaskStore.js"
 import type { Service } from "../TaskStore.js"
-import { assignments, blob, type FullRow, json, metaColumns, type MetaRow, orNull, toInfo, toRecord } from "./SqlRow.js"
+import {
+  casUpdate,
+  type FullRow,
+  insert,
+  listPage,
+  metaColumns,
+  type MetaRow,
+  toInfo,
+  toPage,
+  toRecord
+} from "./SqlRow.js"
 
 /** Options of the SQLite store. */
 export interface Options {
@@ -207,36 +217,8 @@ export const make = (
         Effect.flatMap(TaskId.validate(record.id), (id) =>
           immediate((conn) =>
             Effect.gen(function* () {
-              const rows = yield* exec<MetaRow>(
-                conn,
-                `INSERT INTO vltask_tasks (id, kind, status, revision, progress, lease, lease_token, lease_expires_at,
-                  interrupt, reason, failure, attempts, created_at, updated_at, started_at, finished_at, polled_at,
-                  input, state, result, error)
-                 VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                 RETURNING ${metaColumns}`,
-                [
-                  id,
-                  record.kind,
-                  record.status,
-                  json(record.progress),
-                  json(record.lease),
-                  orNull(record.lease?.token),
-                  orNull(record.lease?.expiresAt),
-                  orNull(record.interrupt),
-                  orNull(record.reason),
-                  json(record.failure),
-                  record.attempts,
-                  record.createdAt,
-                  record.updatedAt,
-                  orNull(record.startedAt),
-                  orNull(record.finishedAt),
-                  orNull(record.polledAt),
-                  blob(record.input),
-                  blob(record.state),
-                  blob(record.result),
-                  blob(record.error)
-                ]
-              )
+              const statement = insert("vltask_tasks", id, record)
+              const rows = yield* exec<MetaRow>(conn, statement.text, statement.params)
               // Logs left by a deleted task of the same id must not show up in the new one.
               yield* exec(conn, "DELETE FROM vltask_logs WHERE task_id = ?", [id])
               return toInfo(rows[0]!)
@@ -265,13 +247,9 @@ export const make = (
       update: (id, expected, patch) =>
         Effect.flatMap(TaskId.validate(id), (id) =>
           Effect.gen(function* () {
-            const sets = assignments(patch)
             // One statement: compare-and-swap on the revision, atomically, without a read first.
-            const rows = yield* run<MetaRow>(
-              `UPDATE vltask_tasks SET ${[...sets.map(([c]) => `${c} = ?`), "revision = revision + 1"].join(", ")}
-               WHERE id = ? AND revision = ? RETURNING ${metaColumns}`,
-              [...sets.map(([, v]) => v), id, expected]
-            ).pipe(Effect.mapError(fail("update", id)))
+            const cas = casUpdate("vltask_tasks", id, expected, patch)
+            const rows = yield* run<MetaRow>(cas.text, cas.params).pipe(Effect.mapError(fail("update", id)))
             if (rows[0] !== undefined) return toInfo(rows[0])
             const current = yield* getInfo(id)
             return yield* new RevisionConflict({ id, expected, found: current.revision })
@@ -279,30 +257,9 @@ export const make = (
         ),
       list: (filter = {}) =>
         Effect.gen(function* () {
-          const where: Array<string> = []
-          const params: Array<unknown> = []
-          const statuses =
-            filter.status === undefined ? [] : typeof filter.status === "string" ? [filter.status] : filter.status
-          if (statuses.length > 0) {
-            where.push(`status IN (${statuses.map(() => "?").join(", ")})`)
-            params.push(...statuses)
-          }
-          if (filter.kind !== undefined) {
-            where.push("kind = ?")
-            params.push(filter.kind)
-          }
-          if (filter.after !== undefined) {
-            where.push("id > ?")
-            params.push(filter.after)
-          }
-          const limit = Math.max(1, filter.limit ?? 50)
-          const rows = yield* run<MetaRow>(
-            `SELECT ${metaColumns} FROM vltask_tasks ${where.length === 0 ? "" : `WHERE ${where.join(" AND ")}`}
-             ORDER BY id LIMIT ?`,
-            [...params, limit + 1]
-          ).pipe(Effect.mapError(fail("list")))
-          const items = rows.slice(0, limit).map(toInfo)
-          return rows.length > limit ? { items, next: items[items.length - 1]!.id } : { items }
+          const query = listPage("vltask_tasks", filter)
+          const rows = yield* run<MetaRow>(query.text, query.params).pipe(Effect.mapError(fail("list")))
+          return toPage(rows, query.limit)
         }),
       delete: (id, expected) =>
         Effect.flatMap(TaskId.validate(id), (id) =>
