@@ -196,6 +196,3 @@ export class TaskStoreError extends Schema.TaggedError<TaskStoreError>()("TaskSt
 
 /** The errors a `checkpoint` can fail with. Task code may catch them (to retry on a full disk, say) or let them end the run. */
 export type CheckpointError = TaskEncodeError | TaskStoreError | LeaseLost
-
-/** Errors from store operations on a single record. */
-export type StoreError = TaskStoreError

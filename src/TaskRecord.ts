@@ -10,9 +10,6 @@ export const Status = Schema.Literal("pending", "running", "paused", "completed"
 /** @since 0.1.0 */
 export type Status = typeof Status.Type
 
-/** Statuses a task never leaves by itself. */
-export const terminal: ReadonlySet<Status> = new Set<Status>(["completed", "cancelled"])
-
 /** Who holds a lease: enough to tell, on the same host, whether the holder process still lives. */
 export const Holder = Schema.Struct({
   host: Schema.String,
