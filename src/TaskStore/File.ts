@@ -313,7 +313,7 @@ export const make = (options: Options): Effect.Effect<Service, TaskStoreError, F
       })
 
     /** Reads the first `n` bytes of a file (fewer if it is shorter), and the file's size. */
-    const readHead = (path: string, n: number) =>
+    const readHead = (path: string, n: number, withSize = true) =>
       Effect.scoped(
         Effect.gen(function* () {
           const file = yield* fs.open(path, { flag: "r" })
@@ -324,7 +324,7 @@ export const make = (options: Options): Effect.Effect<Service, TaskStoreError, F
             if (got === 0) break
             filled += got
           }
-          const size = filled < n ? filled : Number((yield* file.stat).size)
+          const size = filled < n || !withSize ? filled : Number((yield* file.stat).size)
           return { head: buffer.subarray(0, filled), size }
         })
       )
@@ -346,7 +346,7 @@ export const make = (options: Options): Effect.Effect<Service, TaskStoreError, F
         const path = recordPath(id)
         const hit = cached ? cache.get(id) : undefined
         if (hit !== undefined) {
-          const { head } = yield* readHead(path, RecordFile.preambleSize)
+          const { head } = yield* readHead(path, RecordFile.preambleSize, false)
           const preamble = RecordFile.readPreamble(head)
           if (Either.isRight(preamble) && preamble.right.nonce === hit.nonce) return hit.record
         }

@@ -134,6 +134,16 @@ const makeFile = (fd: number, append: boolean): FileSystem.File => {
   }
 }
 
+const unlinkOrRm = (path: string) => {
+  try {
+    fs.unlinkSync(path)
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code
+    if (code !== "EISDIR" && code !== "EPERM") throw e
+    fs.rmSync(path)
+  }
+}
+
 /** Node's `FileSystem`, with the operations the file store uses most made synchronous. */
 export const layer: Layer.Layer<FileSystem.FileSystem> = Layer.effect(
   FileSystem.FileSystem,
@@ -150,7 +160,11 @@ export const layer: Layer.Layer<FileSystem.FileSystem> = Layer.effect(
     readFileString: (path, encoding) =>
       call("readFile", path, () => fs.readFileSync(path, (encoding ?? "utf8") as BufferEncoding)),
     readLink: (path) => call("readLink", path, () => fs.readlinkSync(path)),
-    remove: (path, options) => call("remove", path, () => fs.rmSync(path, { recursive: options?.recursive ?? false })),
+    // A file or a link (the hot case: a lock) goes in one unlink; anything else the way rm does it.
+    remove: (path, options) =>
+      call("remove", path, () =>
+        options?.recursive === true ? fs.rmSync(path, { recursive: true }) : unlinkOrRm(path)
+      ),
     rename: (from, to) => call("rename", from, () => fs.renameSync(from, to)),
     stat: (path) => call("stat", path, () => info(fs.statSync(path))),
     symlink: (target, path) => call("symlink", path, () => fs.symlinkSync(target, path))
