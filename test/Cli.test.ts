@@ -139,6 +139,19 @@ describe("vltask CLI", () => {
     assert.strictEqual(await runner.done, 0)
   }, 120_000)
 
+  it("run --detach returns at once and a background process runs the task to completion", async () => {
+    const started = await vltask(["run", "embed-corpus", "--id", "detached", "--detach"], {
+      out: "detached",
+      docs: 3000
+    })
+    assert.strictEqual(started.code, 0, started.stderr)
+    assert.include(started.stdout, "Started detached in the background")
+    const watched = await vltask(["watch", "detached"])
+    assert.strictEqual(watched.code, 0, watched.stderr)
+    assert.strictEqual((await info("detached")).status, "completed")
+    assert.strictEqual(readFileSync(join(work, "detached", "vectors.f32")).length, 3000 * 128 * 4)
+  }, 120_000)
+
   it("--json gives machine-readable shapes for list, show, logs", async () => {
     const list = await vltask(["list", "--json"])
     assert.strictEqual(list.code, 0, list.stderr)
