@@ -21,11 +21,14 @@ export const processStart = (pid: number): string => {
   }
 }
 
+// This process's start time never changes: read it once, not on every staleness check.
+let ownStart: string | undefined
+
 /** This process as a lease holder. */
 export const self = (host: string = hostname()): TaskRecord.Holder => ({
   host,
   pid: process.pid,
-  processStart: processStart(process.pid)
+  processStart: (ownStart ??= processStart(process.pid))
 })
 
 /** A holder printed for people: `pid 123 on host-a`. */

@@ -119,6 +119,12 @@ export interface Page {
   readonly next?: string | undefined
 }
 
+/** Cuts a page from up to `limit + 1` candidates in id order: the extra one only tells that there is a next page. */
+export const cutPage = (candidates: ReadonlyArray<TaskInfo>, limit: number): Page => {
+  const items = candidates.slice(0, limit)
+  return candidates.length > limit ? { items, next: items[items.length - 1]!.id } : { items }
+}
+
 /** What `list` selects: by status and kind, `limit` records (default 50) after the id `after`, in id order. */
 export interface ListFilter {
   readonly status?: Status | ReadonlyArray<Status> | undefined

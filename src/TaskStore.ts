@@ -86,8 +86,7 @@ export const page = (infos: Iterable<TaskRecord.TaskInfo>, filter: TaskRecord.Li
     if ((after === undefined || info.id > after) && TaskRecord.matches(info, filter, statuses)) selected.push(info)
   }
   selected.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
-  const items = selected.slice(0, limit)
-  return selected.length > limit ? { items, next: items[items.length - 1]!.id } : { items }
+  return TaskRecord.cutPage(selected, limit)
 }
 
 interface MemoryState {

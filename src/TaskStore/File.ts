@@ -29,7 +29,7 @@ import * as Lease from "../Lease.js"
 import { RevisionConflict, TaskAlreadyExists, TaskNotFound, TaskStoreError } from "../TaskError.js"
 import * as TaskId from "../TaskId.js"
 import * as TaskRecord from "../TaskRecord.js"
-import { defaultKeepLogs, page, TaskStore } from "../TaskStore.js"
+import { defaultKeepLogs, TaskStore } from "../TaskStore.js"
 import type { Service } from "../TaskStore.js"
 import * as FileSystemSync from "./FileSystemSync.js"
 import * as RecordFile from "./RecordFile.js"
@@ -553,7 +553,7 @@ export const make = (options: Options): Effect.Effect<Service, TaskStoreError, F
             // One more than a page tells whether there is a next page.
             if (items.length > limit) break
           }
-          return page(items, filter)
+          return TaskRecord.cutPage(items, limit)
         }),
       delete: (id, expected) =>
         Effect.flatMap(TaskId.validate(id), (id) =>

@@ -4,7 +4,7 @@
  *
  * @since 0.1.0
  */
-import type * as TaskRecord from "../TaskRecord.js"
+import * as TaskRecord from "../TaskRecord.js"
 
 const parseJson = (value: string | object): unknown => (typeof value === "string" ? JSON.parse(value) : value)
 
@@ -182,7 +182,5 @@ export const listPage = (table: string, filter: TaskRecord.ListFilter): Statemen
 }
 
 /** The page of `list` from its rows. */
-export const toPage = (rows: ReadonlyArray<MetaRow>, limit: number): TaskRecord.Page => {
-  const items = rows.slice(0, limit).map(toInfo)
-  return rows.length > limit ? { items, next: items[items.length - 1]!.id } : { items }
-}
+export const toPage = (rows: ReadonlyArray<MetaRow>, limit: number): TaskRecord.Page =>
+  TaskRecord.cutPage(rows.map(toInfo), limit)
