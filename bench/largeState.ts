@@ -17,7 +17,7 @@ export interface LargeStateResult {
 }
 
 /** Runs in the child: `node --import tsx bench/largeState.ts child file|sqlite DIR`. */
-const child = async (kind: string, dir: string) => {
+const child = async (kind: string, dir: string, forceGc: boolean) => {
   const { Effect, Layer, Schema } = await import("effect")
   const { Task, TaskRunner } = await import("../src/index.js")
   const File = await import("../src/TaskStore/File.js")
@@ -38,6 +38,8 @@ const child = async (kind: string, dir: string) => {
         for (let round = 1; round <= checkpoints; round++) {
           blob = String.fromCharCode(97 + (round % 26)) + blob.slice(1)
           yield* task.checkpoint({ round, blob })
+          // With a collection forced after each checkpoint, the peak shows what is live rather than what V8 let pile up.
+          if (forceGc && global.gc !== undefined) global.gc()
         }
         const seconds = Number(process.hrtime.bigint() - start) / 1e9
         const peak = process.resourceUsage().maxRSS * 1024
@@ -55,12 +57,12 @@ const child = async (kind: string, dir: string) => {
   )
 }
 
-export const largeState = async (kind: "file" | "sqlite"): Promise<LargeStateResult> => {
+export const largeState = async (kind: "file" | "sqlite", forceGc = false): Promise<LargeStateResult> => {
   const { dir, cleanup } = scratchDir(`large-${kind}`)
   try {
     const { stdout } = await promisify(execFile)(
       process.execPath,
-      ["--expose-gc", "--import", "tsx", import.meta.filename, "child", kind, dir],
+      ["--expose-gc", "--import", "tsx", import.meta.filename, "child", kind, dir, forceGc ? "gc" : "no-gc"],
       { timeout: 120_000, maxBuffer: 1024 * 1024 }
     )
     return JSON.parse(stdout.trim().split("\n").pop()!) as LargeStateResult
@@ -69,7 +71,7 @@ export const largeState = async (kind: "file" | "sqlite"): Promise<LargeStateRes
   }
 }
 
-if (process.argv[2] === "child") await child(process.argv[3]!, process.argv[4]!)
+if (process.argv[2] === "child") await child(process.argv[3]!, process.argv[4]!, process.argv[5] === "gc")
 else if (import.meta.url === `file://${process.argv[1]}`) {
   console.log("file", await largeState("file"))
   console.log("sqlite", await largeState("sqlite"))

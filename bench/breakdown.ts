@@ -1,0 +1,164 @@
+/**
+ * `npm run bench:breakdown`: where a checkpoint's time and a large state's memory go, layer by layer, so that the
+ * analysis in docs/performance.md can be reproduced.
+ *
+ * - file: the raw recipe; the same loop issuing every system call of the store's protocol (fairness hint, lock
+ *   symlink, cache check, temp file, fsyncs, rename, unlock); `store.update` alone; `task.checkpoint` through the runner.
+ * - SQLite: a raw `UPDATE`; the store's own `UPDATE … RETURNING` statement on better-sqlite3; `store.update` alone;
+ *   `task.checkpoint` through the runner.
+ * - 16 MiB state: peak RSS growth / state size with a garbage collection forced after each checkpoint.
+ */
+import Database from "better-sqlite3"
+import { Effect, Layer } from "effect"
+import * as fs from "node:fs"
+import { join } from "node:path"
+import { TaskStore } from "../src/index.js"
+import * as File from "../src/TaskStore/File.js"
+import * as Sqlite from "../src/TaskStore/Sqlite.js"
+import { fileCheckpoints, sqliteCheckpoints } from "./checkpoint.js"
+import { largeState } from "./largeState.js"
+import { median, scratchDir } from "./util.js"
+
+const n = 1000
+const rate = (f: () => void) => {
+  const rounds: Array<number> = []
+  for (let r = 0; r < 5; r++) {
+    const start = process.hrtime.bigint()
+    for (let i = 0; i < n / 5; i++) f()
+    rounds.push(((n / 5) * 1e9) / Number(process.hrtime.bigint() - start))
+  }
+  return median(rounds)
+}
+
+const lease = {
+  token: "01a220b5-41e9-7080-884f-f28554064fdc",
+  holder: { host: "bench", pid: 1, processStart: "1" },
+  expiresAt: 1_800_000_000_000
+}
+const state = new Uint8Array(1050)
+
+/** `store.update` of a 1 KiB state in a loop, as a checkpoint patches it, without the runner. */
+const updateRate = (layer: Layer.Layer<TaskStore.TaskStore, unknown>) =>
+  Effect.runPromise(
+    Effect.gen(function* () {
+      const store = yield* TaskStore.TaskStore
+      yield* store.create({
+        id: "a",
+        kind: "k",
+        status: "running",
+        progress: { done: 0 },
+        attempts: 1,
+        createdAt: 0,
+        updatedAt: 0,
+        input: new Uint8Array(20)
+      })
+      let revision = 1
+      const update = (i: number) =>
+        Effect.map(store.update("a", revision, { state, lease, progress: { done: i }, updatedAt: i }), (info) => {
+          revision = info.revision
+        })
+      for (let i = 0; i < n; i++) yield* update(i) // warm-up
+      const rounds: Array<number> = []
+      for (let r = 0; r < 5; r++) {
+        const start = process.hrtime.bigint()
+        for (let i = 0; i < n / 5; i++) yield* update(i)
+        rounds.push(((n / 5) * 1e9) / Number(process.hrtime.bigint() - start))
+      }
+      return median(rounds)
+    }).pipe(Effect.provide(layer))
+  )
+
+const file = async () => {
+  const { dir, cleanup } = scratchDir("breakdown-file")
+  try {
+    const raw = join(dir, "raw")
+    fs.mkdirSync(raw)
+    const dirFd = fs.openSync(raw, "r")
+    const body = Buffer.alloc(1350, 1)
+    const head = Buffer.alloc(68)
+    let k = 0
+    const replace = () => {
+      const temp = join(raw, `.tmp-${k++}`)
+      const fd = fs.openSync(temp, "wx")
+      fs.writeSync(fd, body)
+      fs.fsyncSync(fd)
+      fs.closeSync(fd)
+      fs.renameSync(temp, join(raw, "a.task"))
+      fs.fsyncSync(dirFd)
+    }
+    replace()
+    const recipe = rate(replace)
+    const protocol = rate(() => {
+      fs.existsSync(join(raw, "a.want"))
+      fs.symlinkSync(`L:1:2:abcdefgh:${k}`, join(raw, "a.lock"))
+      const fd = fs.openSync(join(raw, "a.task"), "r")
+      fs.readSync(fd, head, 0, 68, 0)
+      fs.closeSync(fd)
+      replace()
+      fs.unlinkSync(join(raw, "a.lock"))
+    })
+    fs.closeSync(dirFd)
+    const update = await updateRate(File.layer({ directory: join(dir, "store") }))
+    const checkpoint = (await fileCheckpoints()).per_s
+    return { recipe, protocol, update, checkpoint }
+  } finally {
+    cleanup()
+  }
+}
+
+const sqlite = async () => {
+  const { dir, cleanup } = scratchDir("breakdown-sqlite")
+  try {
+    const update = await updateRate(Sqlite.layer({ filename: join(dir, "store.db") }))
+    // The store's statement straight on better-sqlite3, on the database the store created and migrated.
+    const db = new Database(join(dir, "store.db"))
+    db.pragma("synchronous = FULL")
+    const statement = db.prepare(
+      `UPDATE vltask_tasks SET progress = ?, lease = ?, lease_token = ?, lease_expires_at = ?, updated_at = ?, state = ?,
+       revision = revision + 1 WHERE id = ? AND revision = ? RETURNING ${(await import("../src/TaskStore/SqlRow.js")).metaColumns}`
+    )
+    let revision = (db.prepare("SELECT revision FROM vltask_tasks WHERE id = 'a'").get() as { revision: number })
+      .revision
+    const blob = Buffer.from(state)
+    const json = JSON.stringify(lease)
+    const own = rate(() => {
+      const rows = statement.all(
+        '{"done":1}',
+        json,
+        lease.token,
+        lease.expiresAt,
+        Date.now(),
+        blob,
+        "a",
+        revision
+      ) as Array<{
+        revision: number
+      }>
+      revision = rows[0]!.revision
+    })
+    db.exec("CREATE TABLE raw (id TEXT PRIMARY KEY, revision INTEGER, state BLOB)")
+    db.prepare("INSERT INTO raw VALUES ('a', 0, ?)").run(blob)
+    const rawUpdate = db.prepare("UPDATE raw SET state = ?, revision = revision + 1 WHERE id = 'a'")
+    const raw = rate(() => rawUpdate.run(blob))
+    db.close()
+    const checkpoint = (await sqliteCheckpoints()).per_s
+    return { raw, own, update, checkpoint }
+  } finally {
+    cleanup()
+  }
+}
+
+const f = (x: number) => x.toLocaleString("en-US", { maximumFractionDigits: 0 })
+const fileResult = await file()
+process.stdout.write(
+  `file   raw recipe ${f(fileResult.recipe)}/s | + the store's whole syscall protocol ${f(fileResult.protocol)}/s | store.update ${f(fileResult.update)}/s | task.checkpoint ${f(fileResult.checkpoint)}/s\n`
+)
+const sqliteResult = await sqlite()
+process.stdout.write(
+  `sqlite raw UPDATE ${f(sqliteResult.raw)}/s | the store's statement on better-sqlite3 ${f(sqliteResult.own)}/s | store.update ${f(sqliteResult.update)}/s | task.checkpoint ${f(sqliteResult.checkpoint)}/s\n`
+)
+const gcFile = await largeState("file", true)
+const gcSqlite = await largeState("sqlite", true)
+process.stdout.write(
+  `16 MiB state, GC forced after each checkpoint: peak RSS growth / state size file ${gcFile.rss_ratio.toFixed(1)}, SQLite ${gcSqlite.rss_ratio.toFixed(1)}\n`
+)
