@@ -24,7 +24,7 @@ import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Scope from "effect/Scope"
 import { randomBytes } from "node:crypto"
-import { join } from "node:path"
+import { dirname, join } from "node:path"
 import * as Lease from "../Lease.js"
 import { RevisionConflict, TaskAlreadyExists, TaskNotFound, TaskStoreError } from "../TaskError.js"
 import * as TaskId from "../TaskId.js"
@@ -101,7 +101,18 @@ export const make = (options: Options): Effect.Effect<Service, TaskStoreError, F
         })
       }
 
+    // A directory entry is durable only once its parent directory is fsynced: without that, a power cut could take
+    // the new store directory, and every record acknowledged in it, away.
+    const missing: Array<string> = []
+    for (let path = dir; !(yield* fs.exists(path).pipe(Effect.mapError(io("open", path)))); path = dirname(path)) {
+      missing.push(path)
+    }
     yield* fs.makeDirectory(dir, { recursive: true }).pipe(Effect.mapError(io("open", dir)))
+    for (const path of missing) {
+      yield* Effect.scoped(Effect.flatMap(fs.open(dirname(path), { flag: "r" }), (parent) => parent.sync)).pipe(
+        Effect.mapError(io("open", dirname(path)))
+      )
+    }
     const dirHandle = yield* fs.open(dir, { flag: "r" }).pipe(Effect.mapError(io("open", dir)))
     const syncDir = (operation: string, id: string) => dirHandle.sync.pipe(Effect.mapError(io(operation, dir, id)))
 
@@ -471,7 +482,7 @@ export const make = (options: Options): Effect.Effect<Service, TaskStoreError, F
         if (name.startsWith(tempPrefix) || name.startsWith(breakPrefix)) {
           const [pid, start] = name.slice(name.indexOf("-") + 1).split("-")
           const holder = { host: me.host, pid: Number(pid), processStart: start ?? "" }
-          if (holder.pid === me.pid || Lease.holderMayBeAlive(holder, me)) continue
+          if (Lease.holderMayBeAlive(holder, me)) continue
           yield* fs.remove(path).pipe(Effect.catchAll(() => Effect.void))
         } else if (name.endsWith(wantSuffix)) {
           const text = yield* fs.readFileString(path).pipe(Effect.catchAll(() => Effect.succeed("")))

@@ -1,12 +1,15 @@
 /**
- * A `FileSystem` whose operations on the file store's hot path are direct synchronous system calls, the rest being
- * Node's usual asynchronous implementation.
+ * A `FileSystem` whose operations are direct synchronous system calls, taken from a `Syscalls` object: Node's own
+ * `node:fs` in production, a fault-injecting or power-loss-simulating one in tests.
  *
- * Why: a checkpoint of the file store is about a dozen small file operations around two fsyncs. Through Node's thread
- * pool each costs a hand-off of 50–100 µs on a small machine, several times the cost of the call itself, which made a
- * checkpoint five times slower than the fsyncs it waits for. Called directly they cost microseconds; the fsyncs
- * (which dominate) block the event loop for as long as the disk takes, exactly as long as the checkpointing task waits
- * anyway. Tests wrap this service like any `FileSystem` to inject faults.
+ * Why synchronous: a checkpoint of the file store is about a dozen small file operations around two fsyncs. Through
+ * Node's thread pool each costs a hand-off of 50–100 µs on a small machine, several times the cost of the call itself,
+ * which made a checkpoint five times slower than the fsyncs it waits for. Called directly they cost microseconds; the
+ * fsyncs (which dominate) block the event loop for as long as the disk takes, exactly as long as the checkpointing
+ * task waits anyway.
+ *
+ * Why injectable: every operation the file store makes reaches the disk through exactly these calls, so a test that
+ * replaces them sees (and can fail, or forget on a simulated power cut) the real system calls, not a wrapper's.
  *
  * @since 0.1.0
  */
@@ -17,6 +20,54 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as fs from "node:fs"
+
+/** The synchronous system calls the file store makes, with `node:fs` signatures. */
+export interface Syscalls {
+  readonly openSync: (path: string, flags: string, mode?: number) => number
+  readonly closeSync: (fd: number) => void
+  readonly readSync: (fd: number, buffer: Uint8Array, offset: number, length: number, position: number | null) => number
+  readonly writeSync: (
+    fd: number,
+    buffer: Uint8Array,
+    offset: number,
+    length: number,
+    position: number | null
+  ) => number
+  readonly fsyncSync: (fd: number) => void
+  readonly fstatSync: (fd: number) => fs.Stats
+  readonly ftruncateSync: (fd: number, length: number) => void
+  readonly statSync: (path: string) => fs.Stats
+  readonly lstatSync: (path: string) => fs.Stats
+  readonly renameSync: (from: string, to: string) => void
+  readonly unlinkSync: (path: string) => void
+  readonly rmdirSync: (path: string) => void
+  readonly linkSync: (from: string, to: string) => void
+  readonly symlinkSync: (target: string, path: string) => void
+  readonly readlinkSync: (path: string) => string
+  readonly mkdirSync: (path: string) => void
+  readonly readdirSync: (path: string) => Array<string>
+}
+
+/** Node's own system calls. */
+export const nodeSyscalls: Syscalls = {
+  openSync: (path, flags, mode) => fs.openSync(path, flags, mode),
+  closeSync: fs.closeSync,
+  readSync: (fd, buffer, offset, length, position) => fs.readSync(fd, buffer, offset, length, position),
+  writeSync: (fd, buffer, offset, length, position) => fs.writeSync(fd, buffer, offset, length, position),
+  fsyncSync: fs.fsyncSync,
+  fstatSync: (fd) => fs.fstatSync(fd),
+  ftruncateSync: fs.ftruncateSync,
+  statSync: (path) => fs.statSync(path),
+  lstatSync: (path) => fs.lstatSync(path),
+  renameSync: fs.renameSync,
+  unlinkSync: fs.unlinkSync,
+  rmdirSync: (path) => fs.rmdirSync(path),
+  linkSync: fs.linkSync,
+  symlinkSync: (target, path) => fs.symlinkSync(target, path),
+  readlinkSync: (path) => fs.readlinkSync(path, "utf8"),
+  mkdirSync: (path) => fs.mkdirSync(path),
+  readdirSync: (path) => fs.readdirSync(path, "utf8")
+}
 
 const reasonOf = (code: string | undefined): SystemErrorReason => {
   switch (code) {
@@ -90,83 +141,164 @@ const info = (s: fs.Stats): FileSystem.File.Info => ({
   blocks: Option.some(s.blocks)
 })
 
-const makeFile = (fd: number, append: boolean): FileSystem.File => {
+/** Writes all of `buffer`; a write that makes no progress is the disk being full. */
+const writeAll = (sys: Syscalls, fd: number, buffer: Uint8Array, position: number | null): number => {
+  let offset = 0
+  while (offset < buffer.length) {
+    const n = sys.writeSync(fd, buffer, offset, buffer.length - offset, position === null ? null : position + offset)
+    if (n <= 0) throw Object.assign(new Error("write returned 0 bytes"), { code: "ENOSPC" })
+    offset += n
+  }
+  return offset
+}
+
+const makeFile = (sys: Syscalls, fd: number, append: boolean): FileSystem.File => {
   let position = 0
   return {
     [FileSystem.FileTypeId]: FileSystem.FileTypeId,
     fd: FileSystem.FileDescriptor(fd),
-    stat: call("stat", fd, () => info(fs.fstatSync(fd))),
+    stat: call("stat", fd, () => info(sys.fstatSync(fd))),
     seek: (offset, from) =>
       Effect.sync(() => {
         position = from === "start" ? Number(offset) : position + Number(offset)
       }),
-    sync: call("sync", fd, () => fs.fsyncSync(fd)),
+    sync: call("sync", fd, () => sys.fsyncSync(fd)),
     read: (buffer) =>
       call("read", fd, () => {
-        const n = fs.readSync(fd, buffer, 0, buffer.length, position)
+        const n = sys.readSync(fd, buffer, 0, buffer.length, position)
         position += n
         return FileSystem.Size(n)
       }),
     readAlloc: (size) =>
       call("readAlloc", fd, () => {
         const buffer = Buffer.allocUnsafe(Number(size))
-        const n = fs.readSync(fd, buffer, 0, buffer.length, position)
+        const n = sys.readSync(fd, buffer, 0, buffer.length, position)
         position += n
         return n === 0 ? Option.none() : Option.some(buffer.subarray(0, n))
       }),
-    truncate: (length) => call("truncate", fd, () => fs.ftruncateSync(fd, Number(length ?? 0))),
+    truncate: (length) => call("truncate", fd, () => sys.ftruncateSync(fd, Number(length ?? 0))),
     write: (buffer) =>
       call("write", fd, () => {
-        const n = fs.writeSync(fd, buffer, 0, buffer.length, append ? null : position)
+        const n = sys.writeSync(fd, buffer, 0, buffer.length, append ? null : position)
         if (!append) position += n
         return FileSystem.Size(n)
       }),
     writeAll: (buffer) =>
       call("writeAll", fd, () => {
-        let offset = 0
-        while (offset < buffer.length) {
-          const n = fs.writeSync(fd, buffer, offset, buffer.length - offset, append ? null : position)
-          if (n <= 0) throw Object.assign(new Error("write returned 0 bytes"), { code: "ENOSPC" })
-          offset += n
-          if (!append) position += n
-        }
+        const n = writeAll(sys, fd, buffer, append ? null : position)
+        if (!append) position += n
       })
   }
 }
 
-const unlinkOrRm = (path: string) => {
+/** Closes without failing: every write the store relies on was fsynced (and checked) before, reads are done. */
+const closeQuietly = (sys: Syscalls, fd: number) => {
   try {
-    fs.unlinkSync(path)
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code
-    if (code !== "EISDIR" && code !== "EPERM") throw e
-    fs.rmSync(path)
+    sys.closeSync(fd)
+  } catch {
+    // EIO/EINTR from close(2) says nothing about data that was already synced; the descriptor is released anyway.
   }
 }
 
-/** Node's `FileSystem`, with the operations the file store uses most made synchronous. */
-export const layer: Layer.Layer<FileSystem.FileSystem> = Layer.effect(
-  FileSystem.FileSystem,
-  Effect.map(FileSystem.FileSystem, (node): FileSystem.FileSystem => ({
-    ...node,
-    exists: (path) => call("exists", path, () => fs.existsSync(path)),
-    link: (from, to) => call("link", from, () => fs.linkSync(from, to)),
-    open: (path, options) =>
-      Effect.acquireRelease(
-        call("open", path, () => fs.openSync(path, options?.flag ?? "r", options?.mode)),
-        (fd) => Effect.sync(() => fs.closeSync(fd))
-      ).pipe(Effect.map((fd) => makeFile(fd, options?.flag?.startsWith("a") ?? false))),
-    readFile: (path) => call("readFile", path, () => fs.readFileSync(path)),
-    readFileString: (path, encoding) =>
-      call("readFile", path, () => fs.readFileSync(path, (encoding ?? "utf8") as BufferEncoding)),
-    readLink: (path) => call("readLink", path, () => fs.readlinkSync(path)),
-    // A file or a link (the hot case: a lock) goes in one unlink; anything else the way rm does it.
-    remove: (path, options) =>
-      call("remove", path, () =>
-        options?.recursive === true ? fs.rmSync(path, { recursive: true }) : unlinkOrRm(path)
-      ),
-    rename: (from, to) => call("rename", from, () => fs.renameSync(from, to)),
-    stat: (path) => call("stat", path, () => info(fs.statSync(path))),
-    symlink: (target, path) => call("symlink", path, () => fs.symlinkSync(target, path))
-  }))
-).pipe(Layer.provide(NodeFileSystem.layer))
+const readAll = (sys: Syscalls, path: string): Buffer => {
+  const fd = sys.openSync(path, "r")
+  try {
+    const size = sys.fstatSync(fd).size
+    let buffer = Buffer.allocUnsafe(Math.max(size, 4096))
+    let filled = 0
+    for (;;) {
+      if (filled === buffer.length) {
+        const grown = Buffer.allocUnsafe(buffer.length * 2)
+        buffer.copy(grown, 0, 0, filled)
+        buffer = grown
+      }
+      const n = sys.readSync(fd, buffer, filled, buffer.length - filled, filled)
+      if (n === 0) return buffer.subarray(0, filled)
+      filled += n
+    }
+  } finally {
+    closeQuietly(sys, fd)
+  }
+}
+
+const writeWhole = (sys: Syscalls, path: string, data: Uint8Array, flag: string, mode: number | undefined) => {
+  const fd = sys.openSync(path, flag, mode)
+  try {
+    writeAll(sys, fd, data, flag.startsWith("a") ? null : 0)
+  } finally {
+    closeQuietly(sys, fd)
+  }
+}
+
+const removeTree = (sys: Syscalls, path: string) => {
+  if (sys.lstatSync(path).isDirectory()) {
+    for (const name of sys.readdirSync(path)) removeTree(sys, `${path}/${name}`)
+    sys.rmdirSync(path)
+  } else sys.unlinkSync(path)
+}
+
+const makeDirectories = (sys: Syscalls, path: string) => {
+  try {
+    sys.mkdirSync(path)
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code
+    if (code === "EEXIST" && sys.statSync(path).isDirectory()) return
+    if (code !== "ENOENT") throw e
+    const parent = path.slice(0, path.lastIndexOf("/"))
+    if (parent === "" || parent === path) throw e
+    makeDirectories(sys, parent)
+    sys.mkdirSync(path)
+  }
+}
+
+/** Node's `FileSystem` with every operation the file store uses made a direct call into `syscalls`. */
+export const layerWith = (syscalls: Syscalls): Layer.Layer<FileSystem.FileSystem> =>
+  Layer.effect(
+    FileSystem.FileSystem,
+    Effect.map(FileSystem.FileSystem, (node): FileSystem.FileSystem => {
+      const sys = syscalls
+      return {
+        ...node,
+        exists: (path) =>
+          call("exists", path, () => {
+            try {
+              sys.statSync(path)
+              return true
+            } catch (e) {
+              if ((e as NodeJS.ErrnoException).code === "ENOENT") return false
+              throw e
+            }
+          }),
+        link: (from, to) => call("link", from, () => sys.linkSync(from, to)),
+        makeDirectory: (path, options) =>
+          call("makeDirectory", path, () =>
+            options?.recursive === true ? makeDirectories(sys, path.replace(/\/+$/, "")) : sys.mkdirSync(path)
+          ),
+        open: (path, options) =>
+          Effect.acquireRelease(
+            call("open", path, () => sys.openSync(path, options?.flag ?? "r", options?.mode)),
+            (fd) => Effect.sync(() => closeQuietly(sys, fd))
+          ).pipe(Effect.map((fd) => makeFile(sys, fd, options?.flag?.startsWith("a") ?? false))),
+        readDirectory: (path) => call("readDirectory", path, () => sys.readdirSync(path)),
+        readFile: (path) => call("readFile", path, () => readAll(sys, path)),
+        readFileString: (path, encoding) =>
+          call("readFile", path, () => readAll(sys, path).toString((encoding ?? "utf8") as BufferEncoding)),
+        readLink: (path) => call("readLink", path, () => sys.readlinkSync(path)),
+        // A file or a link (the hot case: a lock) goes in one unlink; a directory only when asked to.
+        remove: (path, options) =>
+          call("remove", path, () => (options?.recursive === true ? removeTree(sys, path) : sys.unlinkSync(path))),
+        rename: (from, to) => call("rename", from, () => sys.renameSync(from, to)),
+        stat: (path) => call("stat", path, () => info(sys.statSync(path))),
+        symlink: (target, path) => call("symlink", path, () => sys.symlinkSync(target, path)),
+        writeFile: (path, data, options) =>
+          call("writeFile", path, () => writeWhole(sys, path, data, options?.flag ?? "w", options?.mode)),
+        writeFileString: (path, data, options) =>
+          call("writeFile", path, () =>
+            writeWhole(sys, path, Buffer.from(data, "utf8"), options?.flag ?? "w", options?.mode)
+          )
+      }
+    })
+  ).pipe(Layer.provide(NodeFileSystem.layer))
+
+/** Node's `FileSystem`, with the operations the file store uses made direct system calls. */
+export const layer: Layer.Layer<FileSystem.FileSystem> = layerWith(nodeSyscalls)

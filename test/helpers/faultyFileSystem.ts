@@ -1,15 +1,14 @@
 /**
- * A real FileSystem wrapped to log every operation and fail chosen ones, so tests can break a checkpoint at each of
- * its steps. Nothing is simulated but the failure itself: every other call reaches the disk.
+ * The real system calls of the file store, logged and failed on demand: tests break a checkpoint at each of its
+ * system calls. Nothing is simulated but the failure itself: every other call reaches the disk.
  */
-import { FileSystem } from "@effect/platform"
-import { SystemError } from "@effect/platform/Error"
+import type { FileSystem } from "@effect/platform"
+import type { Layer } from "effect"
 import * as FileSystemSync from "../../src/TaskStore/FileSystemSync.js"
-import { Effect, Layer } from "effect"
 
 export type Fault = "EIO" | "ENOSPC" | "EROFS" | "short"
 
-/** Which operation fails: the `at`-th counted one, and with `persistent` every later one of the same method too. */
+/** Which call fails: the `at`-th counted one, and with `persistent` every later one of the same system call too. */
 export interface Plan {
   readonly at: number
   readonly fault: Fault
@@ -17,7 +16,7 @@ export interface Plan {
 }
 
 export class Faults {
-  /** Counted operations as "method path", in order. */
+  /** Counted system calls as "name path" (descriptors shown as the path they were opened with), in order. */
   readonly log: Array<string> = []
   armed = false
   plan: Plan | undefined = undefined
@@ -35,7 +34,7 @@ export class Faults {
     this.plan = undefined
   }
 
-  /** Counts an operation; returns the fault to apply to it, if any. */
+  /** Counts a call; returns the fault to apply to it, if any. */
   next(method: string, path: string): Fault | undefined {
     if (!this.armed) return undefined
     this.log.push(`${method} ${path}`)
@@ -52,67 +51,56 @@ export class Faults {
 }
 
 const injected = (method: string, path: string, code: string) =>
-  new SystemError({
-    reason: "Unknown",
-    module: "FileSystem",
-    method,
-    pathOrDescriptor: path,
-    description: `injected ${code}`,
-    cause: Object.assign(new Error(`${code}: injected fault, ${method} '${path}'`), { code })
-  })
+  Object.assign(new Error(`${code}: injected fault, ${method} '${path}'`), { code, syscall: method })
 
-const wrapFile = (file: FileSystem.File, path: string, faults: Faults): FileSystem.File => {
-  const guard = <A, E>(method: string, effect: Effect.Effect<A, E>) =>
-    Effect.suspend((): Effect.Effect<A, E | SystemError> => {
+/** `syscalls` with every call counted by `faults` and failed when its plan says so. */
+export const faultySyscalls = (faults: Faults, syscalls: FileSystemSync.Syscalls = FileSystemSync.nodeSyscalls) => {
+  const paths = new Map<number, string>()
+  const guard =
+    <F extends (...args: Array<any>) => any>(method: string, where: (first: any, second: any) => string, f: F) =>
+    (...args: Parameters<F>): ReturnType<F> => {
+      const path = where(args[0], args[1])
       const fault = faults.next(method, path)
-      return fault === undefined || fault === "short" ? effect : Effect.fail(injected(method, path, fault))
-    })
-  return {
-    [FileSystem.FileTypeId]: FileSystem.FileTypeId,
-    fd: file.fd,
-    get stat() {
-      return file.stat
+      if (fault !== undefined && fault !== "short") throw injected(method, path, fault)
+      return f(...args)
+    }
+  const byPath = (path: string) => path
+  const byFd = (fd: number) => paths.get(fd) ?? `fd ${fd}`
+  const wrapped: FileSystemSync.Syscalls = {
+    openSync: guard("open", byPath, (path, flags, mode) => {
+      const fd = syscalls.openSync(path, flags, mode)
+      paths.set(fd, path)
+      return fd
+    }),
+    // Closing is not counted: the store never relies on it (see FileSystemSync).
+    closeSync: (fd) => {
+      paths.delete(fd)
+      syscalls.closeSync(fd)
     },
-    seek: (offset, from) => file.seek(offset, from),
-    get sync() {
-      return guard("sync", file.sync)
+    readSync: guard("read", byFd, syscalls.readSync),
+    writeSync: (fd, buffer, offset, length, position) => {
+      const fault = faults.next("write", byFd(fd))
+      if (fault === "short") return syscalls.writeSync(fd, buffer, offset, Math.ceil(length / 2), position)
+      if (fault !== undefined) throw injected("write", byFd(fd), fault)
+      return syscalls.writeSync(fd, buffer, offset, length, position)
     },
-    read: (buffer) => guard("read", file.read(buffer)),
-    readAlloc: (size) => guard("read", file.readAlloc(size)),
-    truncate: (length) => guard("truncate", file.truncate(length)),
-    write: (buffer) =>
-      Effect.suspend(() => {
-        const fault = faults.next("write", path)
-        if (fault === "short") return file.write(buffer.subarray(0, Math.ceil(buffer.length / 2)))
-        return fault === undefined ? file.write(buffer) : Effect.fail(injected("write", path, fault))
-      }),
-    writeAll: (buffer) => guard("write", file.writeAll(buffer))
+    fsyncSync: guard("fsync", byFd, syscalls.fsyncSync),
+    fstatSync: guard("fstat", byFd, syscalls.fstatSync),
+    ftruncateSync: guard("ftruncate", byFd, syscalls.ftruncateSync),
+    statSync: guard("stat", byPath, syscalls.statSync),
+    lstatSync: guard("lstat", byPath, syscalls.lstatSync),
+    renameSync: guard("rename", byPath, syscalls.renameSync),
+    unlinkSync: guard("unlink", byPath, syscalls.unlinkSync),
+    rmdirSync: guard("rmdir", byPath, syscalls.rmdirSync),
+    linkSync: guard("link", byPath, syscalls.linkSync),
+    symlinkSync: guard("symlink", (_target: string, path: string) => path, syscalls.symlinkSync),
+    readlinkSync: guard("readlink", byPath, syscalls.readlinkSync),
+    mkdirSync: guard("mkdir", byPath, syscalls.mkdirSync),
+    readdirSync: guard("readdir", byPath, syscalls.readdirSync)
   }
+  return wrapped
 }
 
-/** The file store's FileSystem with every path operation and file operation routed through `faults`. */
+/** The file store's FileSystem with every system call routed through `faults`. */
 export const layer = (faults: Faults): Layer.Layer<FileSystem.FileSystem> =>
-  Layer.effect(
-    FileSystem.FileSystem,
-    Effect.map(FileSystem.FileSystem, (fs): FileSystem.FileSystem => {
-      const wrapped: Record<string, unknown> = {}
-      for (const [name, value] of Object.entries(fs)) {
-        if (typeof value !== "function") {
-          wrapped[name] = value
-          continue
-        }
-        // Counted when the operation runs, not when its effect is built.
-        wrapped[name] = (...args: Array<unknown>) =>
-          Effect.suspend(() => {
-            const path = String(name === "symlink" ? args[1] : args[0])
-            const fault = faults.next(name, path)
-            if (fault !== undefined && fault !== "short") return Effect.fail(injected(name, path, fault))
-            const result = (value as (...a: Array<unknown>) => Effect.Effect<unknown, unknown, unknown>)(...args)
-            return name === "open"
-              ? Effect.map(result as Effect.Effect<FileSystem.File, unknown>, (file) => wrapFile(file, path, faults))
-              : result
-          })
-      }
-      return wrapped as unknown as FileSystem.FileSystem
-    })
-  ).pipe(Layer.provide(FileSystemSync.layer))
+  FileSystemSync.layerWith(faultySyscalls(faults))
