@@ -6,6 +6,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Context, Effect, Exit, Layer, Schema, Scope } from "effect"
 import { Task, TaskRunner } from "../src/index.js"
 import * as File from "../src/TaskStore/File.js"
+import { waitUntil } from "./helpers/runner.js"
 import { tempDir } from "./helpers/tempDir.js"
 
 /** Checkpoints as fast as the disk allows, forever. */
@@ -35,16 +36,6 @@ const runnerOn = (directory: string, options: Omit<Partial<TaskRunner.Options>, 
     return Context.get(context, TaskRunner.TaskRunner)
   })
 
-const waitFor = (check: Effect.Effect<boolean, unknown>, what: string) =>
-  Effect.gen(function* () {
-    const deadline = Date.now() + 10_000
-    while (Date.now() < deadline) {
-      if (yield* check) return
-      yield* Effect.sleep("20 millis")
-    }
-    return yield* Effect.dieMessage(`timed out waiting until ${what}`)
-  })
-
 describe("TaskRunner on the file store", () => {
   it.live("a task checkpointing back to back is still paused by the interest timeout", () =>
     Effect.scoped(
@@ -52,9 +43,10 @@ describe("TaskRunner on the file store", () => {
         const dir = yield* tempDir
         const runner = yield* runnerOn(dir, { interestTimeout: "400 millis" })
         const id = yield* runner.start(Busy, {})
-        yield* waitFor(
+        yield* waitUntil(
           Effect.map(runner.status(id), (i) => i.status === "paused"),
-          "paused for lack of interest"
+          "paused for lack of interest",
+          { live: true }
         )
         const info = yield* runner.status(id)
         assert.match(info.reason ?? "", /nobody polled/)
@@ -72,9 +64,10 @@ describe("TaskRunner on the file store", () => {
         const id = yield* owner.start(Busy, {})
         yield* Effect.sleep("200 millis")
         yield* other.pause(id)
-        yield* waitFor(
+        yield* waitUntil(
           Effect.map(other.status(id), (i) => i.status === "paused"),
-          "paused on request"
+          "paused on request",
+          { live: true }
         )
         const info = yield* other.status(id)
         assert.strictEqual(info.reason, "paused on request")

@@ -1,47 +1,15 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Effect, Either, Exit, Fiber, Layer, Logger, Schema, Scope, TestClock } from "effect"
+import { Effect, Either, Exit, Fiber, Logger, Schema, Scope, TestClock } from "effect"
 import { spawnSync } from "node:child_process"
 import { hostname } from "node:os"
 import { Lease, Task, TaskRunner, TaskStore } from "../src/index.js"
 import { TaskStoreError } from "../src/TaskError.js"
-import { Boom, Counter, entry, fixed, tasks } from "./fixtures/tasks.js"
-
-type Runner = TaskRunner.TaskRunner["Type"]
-type Store = TaskStore.TaskStore["Type"]
+import { Boom, Counter, entry, fixed } from "./fixtures/tasks.js"
+import { buildRunner, type Store, twoRunners, waitUntil, withRunner } from "./helpers/runner.js"
 
 const bytes = (text: string) => new TextEncoder().encode(text)
 let counter = 0
 const freshId = (prefix: string) => `${prefix}-${++counter}-${Date.now()}`
-
-/** Lets forked fibers run until `check` holds (no clock moves). */
-const waitUntil = (check: Effect.Effect<boolean, unknown>, what: string) =>
-  Effect.gen(function* () {
-    for (let i = 0; i < 2000; i++) {
-      if (yield* check) return
-      yield* Effect.yieldNow()
-    }
-    return yield* Effect.dieMessage(`timed out waiting until ${what}`)
-  })
-
-/** Builds a runner over `store` in its own scope, so a test can close it (or not) on its own. */
-const buildRunner = (store: Store, options: Partial<TaskRunner.Options> = {}) =>
-  Effect.gen(function* () {
-    const scope = yield* Scope.make()
-    const layer = TaskRunner.layer({ tasks, ...options }).pipe(Layer.provide(Layer.succeed(TaskStore.TaskStore, store)))
-    const context = yield* Layer.buildWithScope(layer, scope)
-    return { runner: Context.get(context, TaskRunner.TaskRunner), scope }
-  })
-
-const withRunner = <A, E>(
-  f: (runner: Runner, store: Store) => Effect.Effect<A, E, Scope.Scope>,
-  options: Partial<TaskRunner.Options> = {}
-) =>
-  Effect.gen(function* () {
-    const store = yield* TaskStore.makeMemory
-    const { runner, scope } = yield* buildRunner(store, options)
-    yield* Effect.addFinalizer(() => Scope.close(scope, Exit.void))
-    return yield* f(runner, store)
-  })
 
 /** Outcomes of the updates a gated store passed on: true for accepted, false for rejected. */
 const updates: Array<boolean> = []
@@ -70,16 +38,6 @@ const gated = (store: Store, gate: Effect.Latch): Store => {
     readLogs: g(store.readLogs)
   }
 }
-
-/** Two runners on one memory store, as two processes on different hosts would be; closed with the test. */
-const twoRunners = (optionsA: Partial<TaskRunner.Options> = {}) =>
-  Effect.gen(function* () {
-    const store = yield* TaskStore.makeMemory
-    const a = yield* buildRunner(store, { host: "host-a", ...optionsA })
-    const b = yield* buildRunner(store, { host: "host-b" })
-    yield* Effect.addFinalizer(() => Effect.zipRight(Scope.close(a.scope, Exit.void), Scope.close(b.scope, Exit.void)))
-    return { store, a, b }
-  })
 
 describe("TaskRunner", () => {
   it.scoped("start runs a task in the background; await gives its typed success; the result is kept", () =>

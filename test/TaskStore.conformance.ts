@@ -6,6 +6,7 @@ import { Effect, Either, Layer } from "effect"
 import { randomBytes } from "node:crypto"
 import type * as TaskRecord from "../src/TaskRecord.js"
 import { TaskStore } from "../src/TaskStore.js"
+import { increment } from "./helpers/store.js"
 
 const bytes = (text: string) => new TextEncoder().encode(text)
 
@@ -35,13 +36,6 @@ export const everyOperation = (store: TaskStore["Type"], id: string) =>
     Effect.either(store.appendLogs(id, [{ time: 1, level: "INFO", message: "m" }])),
     Effect.either(store.readLogs(id))
   ] as ReadonlyArray<Effect.Effect<Either.Either<unknown, { readonly _tag: string }>>>)
-
-/** Increments `progress.done` by compare-and-swap, retrying on conflicts. */
-const increment = (store: TaskStore["Type"], id: string): Effect.Effect<void, unknown> =>
-  Effect.gen(function* () {
-    const info = yield* store.getInfo(id)
-    yield* store.update(id, info.revision, { progress: { done: info.progress.done + 1 } })
-  }).pipe(Effect.catchTag("RevisionConflict", () => increment(store, id)))
 
 export const conformance = <E>(name: string, makeLayer: () => Layer.Layer<TaskStore, E>) => {
   const withStore = <A, X>(f: (store: TaskStore["Type"]) => Effect.Effect<A, X>) =>

@@ -3,18 +3,12 @@ import { Effect } from "effect"
 import { NodeFileSystem } from "@effect/platform-node"
 import { readdirSync } from "node:fs"
 import { join } from "node:path"
-import type { TaskStore } from "../src/index.js"
 import * as File from "../src/TaskStore/File.js"
 import { conformance, record } from "./TaskStore.conformance.js"
+import { increment } from "./helpers/store.js"
 import { inTempDir, tempDir } from "./helpers/tempDir.js"
 
 conformance("file", () => inTempDir((directory) => File.layer({ directory })))
-
-const increment = (store: TaskStore.Service, id: string): Effect.Effect<void, unknown> =>
-  Effect.gen(function* () {
-    const info = yield* store.getInfo(id)
-    yield* store.update(id, info.revision, { progress: { done: info.progress.done + 1 } })
-  }).pipe(Effect.catchTag("RevisionConflict", () => increment(store, id)))
 
 describe("file store", () => {
   it.scoped("two store instances on one directory in one process keep compare-and-swap", () =>

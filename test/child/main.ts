@@ -10,6 +10,7 @@
  */
 import { Effect, Layer, Schema } from "effect"
 import { StoreUrl, Task, TaskRunner, TaskStore } from "../../src/index.js"
+import { increment } from "../helpers/store.js"
 
 const [mode, spec = "", id = "t", arg = "0"] = process.argv.slice(2)
 
@@ -55,12 +56,6 @@ const counted = Layer.effect(
   }))
 )
 
-const increment = (store: TaskStore.TaskStore["Type"]): Effect.Effect<void, unknown> =>
-  Effect.gen(function* () {
-    const info = yield* store.getInfo(id)
-    yield* store.update(id, info.revision, { progress: { done: info.progress.done + 1 } })
-  }).pipe(Effect.catchTag("RevisionConflict", () => increment(store)))
-
 const program = Effect.gen(function* () {
   const runner = yield* TaskRunner.TaskRunner
   const store = yield* TaskStore.TaskStore
@@ -72,7 +67,7 @@ const program = Effect.gen(function* () {
       return yield* Effect.never
     }
     case "increment": {
-      for (let k = 0; k < Number(arg); k++) yield* increment(store)
+      for (let k = 0; k < Number(arg); k++) yield* increment(store, id)
       return yield* say("DONE")
     }
     case "zombie":
