@@ -115,6 +115,8 @@ export const makeMemory: Effect.Effect<Service> = Effect.gen(function* () {
           if (s.records.has(record.id)) return Effect.fail(new TaskAlreadyExists({ id: record.id }))
           const stored = { ...record, revision: 1 } as TaskRecord.TaskRecord
           s.records.set(record.id, stored)
+          // Lines left under this id (by a deleted task, or appended before it existed) must not show in the new one.
+          s.logs.delete(record.id)
           return Effect.succeed(TaskRecord.info(stored))
         })
       ),

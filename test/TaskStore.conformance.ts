@@ -224,6 +224,25 @@ export const conformance = <E>(name: string, makeLayer: () => Layer.Layer<TaskSt
       )
     )
 
+    it.effect("create starts with an empty log: lines left under its id (orphans, a deleted task's) do not show", () =>
+      withStore((store) =>
+        Effect.gen(function* () {
+          const line = { time: 1, level: "INFO", message: "left over" }
+          yield* store.appendLogs("ghost", [line, line])
+          yield* store.create(record("ghost"))
+          assert.deepStrictEqual(yield* store.readLogs("ghost"), [])
+          yield* store.appendLogs("ghost", [line])
+          assert.deepStrictEqual(
+            (yield* store.readLogs("ghost")).map((l) => l.seq),
+            [1]
+          )
+          yield* store.delete("ghost")
+          yield* store.create(record("ghost"))
+          assert.deepStrictEqual(yield* store.readLogs("ghost"), [])
+        })
+      )
+    )
+
     it.effect("delete removes the record; with an expected revision it is compare-and-swap", () =>
       withStore((store) =>
         Effect.gen(function* () {
