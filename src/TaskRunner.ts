@@ -851,7 +851,7 @@ export const make = (options: Options): Effect.Effect<TaskRunner["Type"], never,
         }
         let info = yield* store.getInfo(id)
         // Polls are coalesced: a frontend polling every 100 ms does not write 10 times a second.
-        if ((info.polledAt ?? 0) <= now - Math.min(flushMs, 1000)) {
+        if (info.polledAt === undefined || info.polledAt <= now - Math.min(flushMs, 1000)) {
           info = yield* store
             .update(id, info.revision, { polledAt: now })
             .pipe(Effect.catchTag("RevisionConflict", () => store.getInfo(id)))

@@ -1,0 +1,234 @@
+/**
+ * The runner's invariants that a single mistake could break without any other test noticing: leases that move with
+ * a live task, requests that reach stale tasks, cancel over pause, coalesced polls, awaiting a task whose runner died,
+ * and reused process ids.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Cause, Effect, Either, Exit, Fiber, Option, TestClock } from "effect"
+import { spawn, spawnSync } from "node:child_process"
+import { hostname } from "node:os"
+import { Lease, TaskRunner } from "../src/index.js"
+import type * as TaskRecord from "../src/TaskRecord.js"
+import { Counter, entry } from "./fixtures/tasks.js"
+import { type Store, twoRunners, waitUntil, withRunner } from "./helpers/runner.js"
+
+const bytes = (text: string) => new TextEncoder().encode(text)
+let counter = 0
+const freshId = (prefix: string) => `${prefix}-${++counter}-${Date.now()}`
+
+/** Stores a `counter` task as running under `lease`, as a runner that is gone (or elsewhere) would have left it. */
+const storeRunning = (store: Store, id: string, lease: TaskRecord.Lease) =>
+  Effect.flatMap(TestClock.currentTimeMillis, (now) =>
+    store.create({
+      id,
+      kind: "counter",
+      status: "running",
+      progress: { done: 0 },
+      attempts: 1,
+      createdAt: now,
+      updatedAt: now,
+      lease,
+      input: bytes(JSON.stringify({ n: 10 }))
+    })
+  )
+
+/** The pid of a process that has exited. */
+const deadPid = () => spawnSync(process.execPath, ["-e", "process.exit(0)"]).pid!
+
+/** Asserts that a forked `await` has ended with `TaskPaused` (without blocking on it if it has not). */
+const endsPaused = (fiber: Fiber.RuntimeFiber<unknown, { readonly _tag: string }>, when: string) =>
+  Effect.gen(function* () {
+    const exit = yield* Fiber.poll(fiber)
+    assert.isTrue(Option.isSome(exit), `await ended ${when}`)
+    if (Option.isSome(exit)) {
+      const failure = Exit.isFailure(exit.value) ? Cause.failureOption(exit.value.cause) : Option.none()
+      assert.strictEqual(Option.getOrUndefined(failure)?._tag, "TaskPaused")
+    }
+  })
+
+describe("TaskRunner invariants", () => {
+  it.scoped("a task running for many lease durations is never stale nor taken over: its lease moves with it", () =>
+    Effect.gen(function* () {
+      const { store, a, b } = yield* twoRunners({ leaseDuration: "3 seconds" }, { leaseDuration: "3 seconds" })
+      // One checkpoints every second; the other neither checkpoints nor moves for 10 s at a time (heartbeats only).
+      const busy = yield* a.runner.start(Counter, { n: 200, every: 10, stepMs: 100 })
+      const quiet = yield* a.runner.start(Counter, { n: 2, every: 1000, stepMs: 10_000 })
+      for (let s = 0; s < 19; s++) {
+        yield* TestClock.adjust("1 second")
+        const now = yield* TestClock.currentTimeMillis
+        for (const id of [busy, quiet]) {
+          const info = yield* store.getInfo(id)
+          assert.strictEqual(info.status, "running", `${id} at ${s + 1} s`)
+          assert.isFalse(TaskRunner.isStale(info, now), `${id} seen as stale at ${s + 1} s`)
+          assert.isTrue(info.lease!.expiresAt > now + 1000, `${id}: its lease was renewed at ${s + 1} s`)
+          const takeover = yield* Effect.either(b.runner.resume(id))
+          assert.isTrue(Either.isLeft(takeover) && takeover.left._tag === "TaskNotResumable", `taken over at ${s}`)
+        }
+      }
+      yield* TestClock.adjust("5 seconds")
+      assert.strictEqual(yield* a.runner.await(Counter, busy), (200 * 199) / 2)
+      assert.strictEqual(yield* a.runner.await(Counter, quiet), 1)
+      assert.deepStrictEqual([entry(busy).starts, entry(quiet).starts], [[0], [0]], "each ran once")
+    })
+  )
+
+  it.scoped("pause and cancel of a stale task (its runner is gone) are carried out at once", () =>
+    withRunner((runner, store) =>
+      Effect.gen(function* () {
+        const now = yield* TestClock.currentTimeMillis
+        const expired = { token: "t", holder: { host: "elsewhere", pid: 1, processStart: "1" }, expiresAt: now - 1 }
+        const deadHere = {
+          token: "t",
+          holder: { host: hostname(), pid: deadPid(), processStart: "1" },
+          expiresAt: now + 3_600_000
+        }
+        const ids = [freshId("expired-pause"), freshId("expired-cancel"), freshId("dead-pause"), freshId("dead-cancel")]
+        yield* storeRunning(store, ids[0]!, expired)
+        yield* storeRunning(store, ids[1]!, expired)
+        yield* storeRunning(store, ids[2]!, deadHere)
+        yield* storeRunning(store, ids[3]!, deadHere)
+        for (const [id, verb] of [
+          [ids[0]!, "pause"],
+          [ids[1]!, "cancel"],
+          [ids[2]!, "pause"],
+          [ids[3]!, "cancel"]
+        ] as const) {
+          const info = yield* verb === "pause" ? runner.pause(id) : runner.cancel(id)
+          const status = verb === "pause" ? "paused" : "cancelled"
+          assert.deepStrictEqual([info.status, info.lease, info.interrupt], [status, undefined, undefined], id)
+          assert.include(info.reason, "its runner had stopped")
+          assert.deepStrictEqual((yield* store.getInfo(id)).status, status)
+        }
+        // The paused one continues from there.
+        yield* runner.resume(ids[0]!)
+        assert.strictEqual(yield* runner.await(Counter, ids[0]!), 45)
+      })
+    )
+  )
+
+  it.scoped("cancel outranks pause: a cancel during a pause's clean-up ends the task cancelled", () =>
+    withRunner((runner, store) =>
+      Effect.gen(function* () {
+        const id = yield* runner.start(Counter, { n: 1000, stepMs: 100, stopMs: 1000 })
+        yield* TestClock.adjust("300 millis")
+        const pausing = yield* Effect.fork(runner.pause(id))
+        yield* waitUntil(
+          Effect.sync(() => entry(id).interrupted === 1),
+          "the pause reached the task"
+        )
+        const cancelling = yield* Effect.fork(runner.cancel(id))
+        for (let k = 0; k < 10; k++) yield* Effect.yieldNow()
+        assert.strictEqual(entry(id).finalized, 0, "the clean-up is still going")
+        yield* TestClock.adjust("1 second")
+        yield* Fiber.join(pausing)
+        const cancelled = yield* Fiber.join(cancelling)
+        assert.strictEqual(cancelled.status, "cancelled")
+        assert.strictEqual((yield* store.getInfo(id)).status, "cancelled")
+        assert.strictEqual(entry(id).interrupted, 1)
+      })
+    )
+  )
+
+  it.scoped("cancel outranks pause between runners, whichever was asked first", () =>
+    Effect.gen(function* () {
+      const { store, a, b } = yield* twoRunners()
+      const first = yield* a.runner.start(Counter, { n: 1000, stepMs: 100 })
+      const second = yield* a.runner.start(Counter, { n: 1000, stepMs: 100 })
+      yield* TestClock.adjust("300 millis")
+      yield* b.runner.pause(first)
+      assert.strictEqual((yield* b.runner.cancel(first)).interrupt, "cancel")
+      yield* b.runner.cancel(second)
+      assert.strictEqual((yield* b.runner.pause(second)).interrupt, "cancel")
+      yield* TestClock.adjust("1 second")
+      for (const id of [first, second]) {
+        yield* waitUntil(
+          Effect.map(store.getInfo(id), (i) => i.status !== "running"),
+          "stopped"
+        )
+        assert.strictEqual((yield* store.getInfo(id)).status, "cancelled", id)
+      }
+    })
+  )
+
+  it.scoped("polls are coalesced: a frontend polling often writes at most once per flush interval", () =>
+    withRunner(
+      (runner, store) =>
+        Effect.gen(function* () {
+          const id = yield* runner.start(Counter, { n: 100, stepMs: 100 })
+          yield* TestClock.adjust("250 millis")
+          const paused = yield* runner.pause(id)
+          for (let k = 0; k < 10; k++) yield* runner.poll(id)
+          const once = yield* store.getInfo(id)
+          assert.strictEqual(once.revision, paused.revision + 1, "ten polls, one write")
+          assert.strictEqual(once.polledAt, yield* TestClock.currentTimeMillis)
+          yield* TestClock.adjust("300 millis")
+          for (let k = 0; k < 10; k++) yield* runner.poll(id)
+          assert.strictEqual((yield* store.getInfo(id)).revision, once.revision, "still within the interval")
+          yield* TestClock.adjust("1 second")
+          for (let k = 0; k < 10; k++) yield* runner.poll(id)
+          assert.strictEqual((yield* store.getInfo(id)).revision, once.revision + 1)
+        }),
+      { flushInterval: "1 second" }
+    )
+  )
+
+  it.scoped("await of a task whose runner died ends with TaskPaused instead of waiting forever", () =>
+    withRunner((runner, store) =>
+      Effect.gen(function* () {
+        const now = yield* TestClock.currentTimeMillis
+        const elsewhere = freshId("elsewhere")
+        yield* storeRunning(store, elsewhere, {
+          token: "t",
+          holder: { host: "elsewhere", pid: 1, processStart: "1" },
+          expiresAt: now + 5000
+        })
+        const waiting = yield* Effect.fork(runner.await(Counter, elsewhere))
+        yield* TestClock.adjust("4 seconds")
+        assert.isTrue(Option.isNone(yield* Fiber.poll(waiting)), "still waiting while the lease holds")
+        yield* TestClock.adjust("2 seconds")
+        yield* endsPaused(waiting, "once the lease has expired")
+
+        const deadHere = freshId("dead-here")
+        yield* storeRunning(store, deadHere, {
+          token: "t",
+          holder: { host: hostname(), pid: deadPid(), processStart: "1" },
+          expiresAt: now + 3_600_000
+        })
+        const died = yield* Effect.fork(runner.await(Counter, deadHere))
+        yield* TestClock.adjust("1 second")
+        yield* endsPaused(died, "at once when its holder on this host is gone")
+      })
+    )
+  )
+
+  it.scoped("a live process whose start time differs from the holder's is a reused pid: the holder is dead", () =>
+    withRunner((runner, store) =>
+      Effect.gen(function* () {
+        const child = spawn(process.execPath, ["-e", "setTimeout(() => {}, 60000)"], { stdio: "ignore" })
+        yield* Effect.addFinalizer(() => Effect.sync(() => child.kill("SIGKILL")))
+        yield* Effect.promise(() => new Promise((r) => child.once("spawn", r)))
+        const pid = child.pid!
+        const realStart = Lease.processStart(pid)
+        assert.notStrictEqual(realStart, "", "the start time of a live process can be read")
+        const now = yield* TestClock.currentTimeMillis
+        const reused = freshId("reused-pid")
+        const live = freshId("live-pid")
+        const hour = now + 3_600_000
+        yield* storeRunning(store, reused, {
+          token: "t",
+          holder: { host: hostname(), pid, processStart: "1" },
+          expiresAt: hour
+        })
+        yield* storeRunning(store, live, {
+          token: "t",
+          holder: { host: hostname(), pid, processStart: realStart },
+          expiresAt: hour
+        })
+        yield* runner.resume(reused)
+        assert.strictEqual(yield* runner.await(Counter, reused), 45)
+        const refused = yield* Effect.either(runner.resume(live))
+        assert.isTrue(Either.isLeft(refused) && refused.left._tag === "TaskNotResumable")
+      })
+    )
+  )
+})
