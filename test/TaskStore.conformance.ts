@@ -6,24 +6,7 @@ import { Effect, Either, Layer } from "effect"
 import { randomBytes } from "node:crypto"
 import type * as TaskRecord from "../src/TaskRecord.js"
 import { TaskStore } from "../src/TaskStore.js"
-import { increment } from "./helpers/store.js"
-
-const bytes = (text: string) => new TextEncoder().encode(text)
-
-export const record = (
-  id: string,
-  overrides: Partial<Omit<TaskRecord.TaskRecord, "revision">> = {}
-): Omit<TaskRecord.TaskRecord, "revision"> => ({
-  id,
-  kind: "test",
-  status: "pending",
-  progress: { done: 0 },
-  attempts: 0,
-  createdAt: 1_000,
-  updatedAt: 1_000,
-  input: bytes(`{"id":"${id}"}`),
-  ...overrides
-})
+import { bytes, increment, record } from "./helpers/store.js"
 
 /** Calls every store operation with `id`, collecting each outcome. */
 export const everyOperation = (store: TaskStore["Type"], id: string) =>

@@ -9,7 +9,8 @@ import type { TaskStore } from "../src/index.js"
 import * as File from "../src/TaskStore/File.js"
 import { Faults, type Fault, layer as faultyLayer, type Plan } from "./helpers/faultyFileSystem.js"
 import { tempDir } from "./helpers/tempDir.js"
-import { everyOperation, record } from "./TaskStore.conformance.js"
+import { everyOperation } from "./TaskStore.conformance.js"
+import { record } from "./helpers/store.js"
 
 const bytes = (text: string) => new TextEncoder().encode(text)
 const text = (b: Uint8Array | undefined) => (b === undefined ? undefined : Buffer.from(b).toString("utf8"))

@@ -13,7 +13,7 @@ import type { TaskStore } from "../src/index.js"
 import * as File from "../src/TaskStore/File.js"
 import * as FileSystemSync from "../src/TaskStore/FileSystemSync.js"
 import { PowerLoss } from "./helpers/powerLoss.js"
-import { record } from "./TaskStore.conformance.js"
+import { record } from "./helpers/store.js"
 
 const bytes = (text: string) => new TextEncoder().encode(text)
 const text = (b: Uint8Array | undefined) => (b === undefined ? undefined : Buffer.from(b).toString("utf8"))

@@ -5,7 +5,8 @@ import { Effect, Either, Layer } from "effect"
 import { join } from "node:path"
 import { TaskStore } from "../src/index.js"
 import * as Sqlite from "../src/TaskStore/Sqlite.js"
-import { conformance, record } from "./TaskStore.conformance.js"
+import { conformance } from "./TaskStore.conformance.js"
+import { record } from "./helpers/store.js"
 import { inTempDir, tempDir } from "./helpers/tempDir.js"
 
 conformance("sqlite", () => inTempDir((dir) => Sqlite.layer({ filename: join(dir, "tasks.db") })))

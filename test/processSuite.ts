@@ -10,7 +10,7 @@ import { join } from "node:path"
 import { StoreUrl, TaskStore } from "../src/index.js"
 import { locationIn, runCrashes, spec, type StoreKind } from "./crash/harness.js"
 import { spawnChild } from "./helpers/child.js"
-import { record } from "./TaskStore.conformance.js"
+import { record } from "./helpers/store.js"
 
 const withDir = async <A>(f: (dir: string) => Promise<A>): Promise<A> => {
   const dir = mkdtempSync(join(tmpdir(), "vltask-proc-"))

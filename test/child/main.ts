@@ -4,6 +4,8 @@
  *
  *   checkpoint <store> <id>      run (or resume) a task that checkpoints {n} in a loop, printing "ACK n" after each
  *   increment <store> <id> <k>   do k compare-and-swap increments of progress.done on record <id>
+ *   logs <store> <id> <k>        append k log lines to <id>, one call each
+ *   hammer <store> <id>          create <id>, then update it back to back with no pause at all, printing "ACK n"
  *   zombie <store> <id>          run a task, checkpointing every 20 ms; at exit print "WRITES" and every update's
  *                                start time and outcome; exits once another runner holds the task
  *   resume <store> <id>          resume <id> as soon as it is resumable, then checkpoint like `zombie`
@@ -11,6 +13,7 @@
 import { Effect, Layer, Schema } from "effect"
 import { StoreUrl, Task, TaskRunner, TaskStore } from "../../src/index.js"
 import { increment } from "../helpers/store.js"
+import { record } from "../helpers/store.js"
 
 const [mode, spec = "", id = "t", arg = "0"] = process.argv.slice(2)
 
@@ -69,6 +72,21 @@ const program = Effect.gen(function* () {
     case "increment": {
       for (let k = 0; k < Number(arg); k++) yield* increment(store, id)
       return yield* say("DONE")
+    }
+    case "logs": {
+      for (let k = 0; k < Number(arg); k++) {
+        yield* store.appendLogs(id, [{ time: Date.now(), level: "INFO", message: `${process.pid} ${k}` }], {
+          keep: 1_000_000
+        })
+      }
+      return yield* say("DONE")
+    }
+    case "hammer": {
+      let info = yield* store.create(record(id))
+      for (let n = 1; ; n++) {
+        info = yield* store.update(id, info.revision, { progress: { done: n } })
+        yield* say(`ACK ${n}`)
+      }
     }
     case "zombie":
     case "resume": {
