@@ -59,6 +59,35 @@ export const processSuite = (
       })
     }, 180_000)
 
+    it(`${options.writers} processes x 100 log appends lose no line and number them without gaps`, async () => {
+      await withDir(async (dir) => {
+        const url = spec(kind, locationIn(kind, dir))
+        await runStore(url, (store) => store.create(record("logged")))
+        const children = await Promise.all(
+          Array.from({ length: options.writers }, () => spawnChild(["logs", url, "logged", "100"]))
+        )
+        const codes = await Promise.all(children.map((c) => c.exited))
+        assert.deepStrictEqual(
+          codes,
+          children.map(() => 0),
+          children.map((c) => c.stderr).join("\n")
+        )
+        const lines = await runStore(url, (store) => store.readLogs("logged"))
+        assert.deepStrictEqual(
+          lines.map((l) => l.seq),
+          Array.from({ length: options.writers * 100 }, (_, k) => k + 1)
+        )
+        for (const child of children) {
+          const mine = lines.filter((l) => l.message.startsWith(`${child.process.pid} `)).map((l) => l.message)
+          assert.deepStrictEqual(
+            mine,
+            Array.from({ length: 100 }, (_, k) => `${child.process.pid} ${k}`),
+            "each process's lines in its order"
+          )
+        }
+      })
+    }, 180_000)
+
     it("a runner frozen with SIGSTOP past its lease is fenced off: none of its writes after SIGCONT is accepted", async () => {
       await withDir(async (dir) => {
         const url = spec(kind, locationIn(kind, dir))
