@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
 import { TaskStore } from "../src/index.js"
+import type * as TaskRecord from "../src/TaskRecord.js"
 import * as File from "../src/TaskStore/File.js"
 
 const repo = resolve(import.meta.dirname, "..")
@@ -26,18 +27,28 @@ interface Run {
   readonly done: Promise<number | null>
 }
 
-const env = (out: string, docs: number) => ({
+interface Options {
+  readonly out?: string
+  readonly docs?: number
+  /** The config module (default: the repository's, with the demo's tasks). */
+  readonly config?: string
+}
+
+/** The tests' own tasks (a task with a slow clean-up). */
+const testConfig = join(repo, "test", "fixtures", "cli.config.ts")
+
+const env = (options: Options) => ({
   ...process.env,
-  VLTASK_DEMO_OUT: join(work, out),
-  VLTASK_DEMO_DOCS: String(docs),
+  VLTASK_DEMO_OUT: join(work, options.out ?? "out"),
+  VLTASK_DEMO_DOCS: String(options.docs ?? 2000),
   VLTASK_STORE: `file:${join(work, "store")}`,
-  VLTASK_CONFIG: join(repo, "vltask.config.ts")
+  VLTASK_CONFIG: options.config ?? join(repo, "vltask.config.ts")
 })
 
-const start = (args: ReadonlyArray<string>, options: { out?: string; docs?: number } = {}): Run => {
+const start = (args: ReadonlyArray<string>, options: Options = {}): Run => {
   const child = spawn(process.execPath, [bin, ...args], {
     cwd: work,
-    env: env(options.out ?? "out", options.docs ?? 2000),
+    env: env(options),
     stdio: ["ignore", "pipe", "pipe"]
   })
   let stdout = ""
@@ -52,19 +63,20 @@ const start = (args: ReadonlyArray<string>, options: { out?: string; docs?: numb
   }
 }
 
-const vltask = async (args: ReadonlyArray<string>, options: { out?: string; docs?: number } = {}) => {
+const vltask = async (args: ReadonlyArray<string>, options: Options = {}) => {
   const run = start(args, options)
   const code = await run.done
   return { code, stdout: run.output(), stderr: run.errors() }
 }
 
-/** Reads a task's metadata straight from the store directory. */
-const info = (id: string) =>
+/** Runs `f` on the CLI's store, straight from its directory. */
+const onStore = <A, E>(f: (store: TaskStore.Service) => Effect.Effect<A, E>) =>
   Effect.runPromise(
-    Effect.flatMap(TaskStore.TaskStore, (s) => s.getInfo(id)).pipe(
-      Effect.provide(File.layer({ directory: join(work, "store") }))
-    )
+    Effect.flatMap(TaskStore.TaskStore, f).pipe(Effect.provide(File.layer({ directory: join(work, "store") })))
   )
+
+/** Reads a task's metadata straight from the store directory. */
+const info = (id: string) => onStore((s) => s.getInfo(id))
 
 const waitUntil = async (check: () => Promise<boolean>, what: string, timeoutMs = 30_000) => {
   const deadline = Date.now() + timeoutMs
@@ -171,8 +183,14 @@ describe("vltask CLI", () => {
     const logs = await vltask(["logs", "straight", "--json"])
     const lines = JSON.parse(logs.stdout) as Array<{ seq: number; message: string }>
     assert.isTrue(lines.some((l) => l.message.includes("embedded 8000 documents")))
-    const filtered = await vltask(["list", "--json", "--status", "cancelled"])
-    assert.isTrue((JSON.parse(filtered.stdout) as Array<{ status: string }>).every((i) => i.status === "cancelled"))
+    const filtered = JSON.parse((await vltask(["list", "--json", "--status", "cancelled"])).stdout) as Array<{
+      id: string
+      status: string
+    }>
+    assert.deepStrictEqual(
+      filtered.map((i) => [i.id, i.status]),
+      [["victim", "cancelled"]]
+    )
   }, 60_000)
 
   it("errors are one line with a hint and distinct exit codes", async () => {
@@ -193,6 +211,66 @@ describe("vltask CLI", () => {
     const badStore = await vltask(["list", "--store", "ftp://x"])
     assert.strictEqual(badStore.code, 2)
     assert.include(badStore.stderr, "Invalid store")
+  }, 60_000)
+
+  it("a second Ctrl-C while the task is still cleaning up is absorbed: the task ends paused, not killed", async () => {
+    const run = start(["run", "slow-stop", "--id", "double"], { config: testConfig })
+    await waitUntil(async () => (await info("double")).progress.done >= 20, "progress")
+    run.child.kill("SIGINT")
+    // The task's clean-up takes a second; npm or tsx relay the same Ctrl-C a moment later.
+    await new Promise((r) => setTimeout(r, 300))
+    run.child.kill("SIGINT")
+    assert.strictEqual(await run.done, 130, run.errors())
+    assert.include(run.output(), "Paused double")
+    assert.strictEqual((await info("double")).status, "paused")
+    const logs = await vltask(["logs", "double", "--json"], { config: testConfig })
+    const messages = (JSON.parse(logs.stdout) as Array<{ message: string }>).map((l) => l.message)
+    assert.includeMembers(messages, ["cleaning up", "cleaned up"])
+  }, 60_000)
+
+  it("gc deletes only completed and cancelled tasks older than --older-than; --dry-run lists exactly those", async () => {
+    const day = 86_400_000
+    const now = Date.now()
+    const seeded: Array<readonly [string, TaskRecord.Status, number]> = [
+      ["gc-old-completed", "completed", now - 2 * day],
+      ["gc-old-cancelled", "cancelled", now - 2 * day],
+      ["gc-old-failed", "failed", now - 2 * day],
+      ["gc-old-paused", "paused", now - 2 * day],
+      ["gc-old-pending", "pending", now - 2 * day],
+      ["gc-new-completed", "completed", now - 1000],
+      ["gc-new-cancelled", "cancelled", now - 1000]
+    ]
+    await onStore((store) =>
+      Effect.forEach(seeded, ([id, status, updatedAt]) =>
+        store.create({
+          id,
+          kind: "slow-stop",
+          status,
+          progress: { done: 0 },
+          attempts: 1,
+          createdAt: updatedAt,
+          updatedAt,
+          input: new Uint8Array(2)
+        })
+      )
+    )
+    const named = (stdout: string, verb: string) =>
+      stdout
+        .split("\n")
+        .filter((l) => l.startsWith(`${verb} gc-`))
+        .map((l) => l.split(" ")[verb.split(" ").length])
+        .sort()
+    const expected = ["gc-old-cancelled", "gc-old-completed"]
+    const dry = await vltask(["gc", "--older-than", "1d", "--dry-run"])
+    assert.strictEqual(dry.code, 0, dry.stderr)
+    assert.deepStrictEqual(named(dry.stdout, "would delete"), expected)
+    const gc = await vltask(["gc", "--older-than", "1d"])
+    assert.strictEqual(gc.code, 0, gc.stderr)
+    assert.deepStrictEqual(named(gc.stdout, "deleted"), expected)
+    for (const [id] of seeded) {
+      const exists = (await vltask(["show", id])).code === 0
+      assert.strictEqual(exists, !expected.includes(id), id)
+    }
   }, 60_000)
 
   it("delete and gc remove finished tasks", async () => {
