@@ -4,13 +4,13 @@
  * and reused process ids.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, Effect, Either, Exit, Fiber, Option, TestClock } from "effect"
+import { Cause, Effect, Either, Exit, Fiber, Option, Schema, Scope, TestClock } from "effect"
 import { spawn, spawnSync } from "node:child_process"
 import { hostname } from "node:os"
-import { Lease, TaskRunner } from "../src/index.js"
+import { Lease, Task, TaskRunner, TaskStore } from "../src/index.js"
 import type * as TaskRecord from "../src/TaskRecord.js"
 import { Counter, entry } from "./fixtures/tasks.js"
-import { type Store, twoRunners, waitUntil, withRunner } from "./helpers/runner.js"
+import { buildRunner, type Store, twoRunners, waitUntil, withRunner } from "./helpers/runner.js"
 
 const bytes = (text: string) => new TextEncoder().encode(text)
 let counter = 0
@@ -230,5 +230,35 @@ describe("TaskRunner invariants", () => {
         assert.isTrue(Either.isLeft(refused) && refused.left._tag === "TaskNotResumable")
       })
     )
+  )
+
+  it.scoped("checkpoint returns only once the store holds the new state", () =>
+    Effect.gen(function* () {
+      const store = yield* TaskStore.makeMemory
+      const seen: Array<string | undefined> = []
+      const Probe = Task.make({
+        name: "probe",
+        input: Schema.Struct({}),
+        state: Schema.Struct({ n: Schema.Int }),
+        success: Schema.Int,
+        initial: () => ({ n: 0 }),
+        run: (_, task) =>
+          Effect.gen(function* () {
+            for (let n = 1; n <= 5; n++) {
+              yield* task.checkpoint({ n })
+              const stored = yield* Effect.orDie(store.get(task.id))
+              seen.push(stored.state === undefined ? undefined : Buffer.from(stored.state).toString())
+            }
+            return 5
+          })
+      })
+      const { runner, scope } = yield* buildRunner(store, { tasks: [Probe] })
+      yield* Effect.addFinalizer(() => Scope.close(scope, Exit.void))
+      assert.strictEqual(yield* runner.run(Probe, {}), 5)
+      assert.deepStrictEqual(
+        seen,
+        [1, 2, 3, 4, 5].map((n) => JSON.stringify({ n }))
+      )
+    })
   )
 })
