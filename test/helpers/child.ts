@@ -1,22 +1,27 @@
 /**
- * Spawning the test child (`test/child/main.ts`) as a real process: bundled once with esbuild so it starts fast.
+ * Spawning the test children (`test/child/*.ts`) as real processes: each bundled once with esbuild so it starts fast.
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import { mkdirSync } from "node:fs"
 import { join, resolve } from "node:path"
 import { build } from "esbuild"
 
-let bundled: Promise<string> | undefined
+/** The child programs under `test/child/`. */
+export type ChildEntry = "main" | "busy"
+
+const bundled = new Map<ChildEntry, Promise<string>>()
 
 /** The path of the bundled child script, built on first use. */
-export const childScript = (): Promise<string> =>
-  (bundled ??= (async () => {
+export const childScript = (entry: ChildEntry = "main"): Promise<string> => {
+  const existing = bundled.get(entry)
+  if (existing !== undefined) return existing
+  const built = (async () => {
     // Inside the repository's node_modules, so the native drivers left out of the bundle resolve from there.
     const dir = resolve(import.meta.dirname, "../../node_modules/.cache/vltask-test")
     mkdirSync(dir, { recursive: true })
-    const outfile = join(dir, `child-${process.pid}-${Date.now()}.mjs`)
+    const outfile = join(dir, `${entry}-${process.pid}-${Date.now()}.mjs`)
     await build({
-      entryPoints: [resolve(import.meta.dirname, "../child/main.ts")],
+      entryPoints: [resolve(import.meta.dirname, `../child/${entry}.ts`)],
       bundle: true,
       platform: "node",
       format: "esm",
@@ -27,7 +32,10 @@ export const childScript = (): Promise<string> =>
       banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" }
     })
     return outfile
-  })())
+  })()
+  bundled.set(entry, built)
+  return built
+}
 
 /** A running child with its stdout split into lines. */
 export class Child {
@@ -87,8 +95,8 @@ export class Child {
   }
 }
 
-/** Spawns the bundled child with `args`. */
-export const spawnChild = async (args: ReadonlyArray<string>): Promise<Child> => {
-  const script = await childScript()
+/** Spawns the bundled child `entry` (default `main`) with `args`. */
+export const spawnChild = async (args: ReadonlyArray<string>, entry: ChildEntry = "main"): Promise<Child> => {
+  const script = await childScript(entry)
   return new Child(spawn(process.execPath, [script, ...args], { stdio: ["ignore", "pipe", "pipe"] }))
 }
