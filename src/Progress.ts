@@ -5,27 +5,48 @@
  * @since 0.1.0
  */
 import * as Effect from "effect/Effect"
+import { YieldWrap } from "effect/Utils"
 import type * as TaskRecord from "./TaskRecord.js"
 
 /** How far back samples count for the rate. */
 const windowMs = 30_000
 const maxSamples = 64
 
+/** How many calls of an inline step run on the spot between two trips through the fiber runtime. */
+export const inlineYieldEvery = 1024
+
 /**
  * An effect that runs `f`, and that, used with `yield*` inside `Effect.gen`, runs it on the spot without a trip
  * through the fiber runtime: delegating to an iterator that is already done costs a few nanoseconds, a runtime step a
- * hundred. Used anywhere else (piped, flatMapped) it is an ordinary `Effect.sync(f)`.
+ * hundred. Every `yieldEvery`-th call goes through the runtime once (`Effect.yieldNow`), so a loop whose only step is
+ * this effect can still be interrupted (paused, cancelled) and lets other fibers, and through the scheduler the event
+ * loop, have their turn. Used anywhere else (piped, flatMapped) it is an ordinary `Effect.sync(f)`.
  */
-export const inlineSync = (f: () => void): Effect.Effect<void> => {
+export const inlineSync = (f: () => void, yieldEvery: number = inlineYieldEvery): Effect.Effect<void> => {
   const effect = Effect.sync(f)
   const done: IteratorReturnResult<void> = { done: true, value: undefined }
-  const iterator = {
-    next: () => {
-      f()
-      return done
-    }
+  const finished: Iterator<never, void> = { next: () => done }
+  const cede: IteratorYieldResult<YieldWrap<Effect.Effect<void>>> = {
+    done: false,
+    value: new YieldWrap(Effect.yieldNow())
   }
-  Object.defineProperty(effect, Symbol.iterator, { value: () => iterator })
+  let calls = 0
+  Object.defineProperty(effect, Symbol.iterator, {
+    value: () => {
+      f()
+      if (++calls < yieldEvery) return finished
+      calls = 0
+      // Yields to the runtime once, then is done: a fresh iterator, so concurrent fibers never share its state.
+      let yielded = false
+      return {
+        next: () => {
+          if (yielded) return done
+          yielded = true
+          return cede
+        }
+      }
+    }
+  })
   return effect
 }
 

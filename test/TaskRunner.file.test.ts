@@ -8,7 +8,10 @@ import { assert, describe, it } from "@effect/vitest"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { Effect, Layer } from "effect"
+import { TaskRunner } from "../src/index.js"
 import type * as TaskRecord from "../src/TaskRecord.js"
+import * as File from "../src/TaskStore/File.js"
 import { spawnChild } from "./helpers/child.js"
 
 /** Runs a scenario of `child/busy.ts`; kills it and fails if it has not answered within 15 s. */
@@ -42,5 +45,42 @@ describe("TaskRunner on the file store", () => {
     assert.isUndefined(paused.lease)
     assert.strictEqual(cancelled.status, "cancelled")
     assert.isTrue(cancelled.progress.done > paused.progress.done, "it continued from where it stopped")
+  }, 30_000)
+
+  it("a loop whose only step is yield* task.progress(1) is cancelled promptly", async () => {
+    const result = await scenario<{ status: string; ms: number; done: number }>("spin-cancel")
+    assert.strictEqual(result.status, "cancelled")
+    assert.isBelow(result.ms, 2000)
+    assert.isAbove(result.done, 0)
+  }, 30_000)
+
+  it("a loop whose only step is yield* task.progress(1) is paused promptly from another process", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "vltask-spin-"))
+    const child = await spawnChild(["spin", dir], "busy")
+    try {
+      await child.waitFor((l) => l === "STARTED")
+      const onStore = <A, E>(f: (runner: TaskRunner.TaskRunner["Type"]) => Effect.Effect<A, E>) =>
+        Effect.runPromise(
+          Effect.flatMap(TaskRunner.TaskRunner, f).pipe(
+            Effect.provide(TaskRunner.layer({ tasks: [] }).pipe(Layer.provide(File.layer({ directory: dir })))),
+            Effect.scoped
+          )
+        )
+      const requested = await onStore((runner) => runner.pause("spin"))
+      assert.strictEqual(requested.interrupt, "pause")
+      const started = Date.now()
+      let info = requested
+      while (info.status === "running" && Date.now() - started < 5000) {
+        await new Promise((r) => setTimeout(r, 20))
+        info = await onStore((runner) => runner.status("spin"))
+      }
+      assert.strictEqual(info.status, "paused")
+      assert.isBelow(Date.now() - started, 2000, "paused within 2 s of the request")
+      assert.isAbove(info.progress.done, 0)
+    } finally {
+      child.process.kill("SIGKILL")
+      await child.exited
+      rmSync(dir, { recursive: true, force: true })
+    }
   }, 30_000)
 })

@@ -6,6 +6,9 @@
  *                    once it is paused (nobody polls it)
  *   request <dir>    an owner runs the task, another runner on the same store pauses it, resumes it and cancels it;
  *                    prints "RESULT {paused, cancelled}" with both statuses
+ *   spin-cancel <dir> starts a task whose only step is `yield* task.progress(1)`, cancels it after 200 ms; prints
+ *                    "RESULT {status, ms, done}" (ms: how long the cancel took)
+ *   spin <dir>       starts that task as "spin" (default runner options), prints "STARTED", and runs until killed
  */
 import { Context, Effect, Exit, Layer, Schema, Scope } from "effect"
 import { Task, TaskRunner } from "../../src/index.js"
@@ -30,10 +33,23 @@ const Busy = Task.make({
     })
 })
 
+/** Counts forever; its only step is the inline progress call. */
+const Spin = Task.make({
+  name: "spin",
+  input: Schema.Struct({}),
+  state: Schema.Struct({}),
+  success: Schema.Int,
+  initial: () => ({}),
+  run: (_, task) =>
+    Effect.gen(function* () {
+      for (;;) yield* task.progress(1)
+    })
+})
+
 const runnerOn = (options: Omit<Partial<TaskRunner.Options>, "tasks">) =>
   Effect.gen(function* () {
     const scope = yield* Scope.make()
-    const layer = TaskRunner.layer({ tasks: [Busy], flushInterval: "100 millis", ...options }).pipe(
+    const layer = TaskRunner.layer({ tasks: [Busy, Spin], flushInterval: "100 millis", ...options }).pipe(
       Layer.provide(File.layer({ directory }))
     )
     const context = yield* Layer.buildWithScope(layer, scope)
@@ -73,6 +89,20 @@ const program = Effect.gen(function* () {
       yield* Effect.sleep("100 millis")
       const cancelled = yield* other.cancel(id)
       return { paused, cancelled }
+    }
+    case "spin-cancel": {
+      const runner = yield* runnerOn({})
+      const id = yield* runner.start(Spin, {})
+      yield* Effect.sleep("200 millis")
+      const started = Date.now()
+      const info = yield* runner.cancel(id)
+      return { status: info.status, ms: Date.now() - started, done: info.progress.done }
+    }
+    case "spin": {
+      const runner = yield* runnerOn({ flushInterval: undefined })
+      yield* runner.start(Spin, {}, { id: "spin" })
+      process.stdout.write("STARTED\n")
+      return yield* Effect.never
     }
     default:
       return yield* Effect.dieMessage(`unknown mode ${mode}`)
