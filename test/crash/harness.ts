@@ -7,7 +7,8 @@ import { readdirSync } from "node:fs"
 import { dirname, join } from "node:path"
 import { StoreUrl, TaskStore } from "../../src/index.js"
 import { spawnChild } from "../helpers/child.js"
-import { freshUrl } from "../helpers/postgres.js"
+import pg from "pg"
+import { freshUrl, postgresUrl } from "../helpers/postgres.js"
 
 export interface CrashResult {
   readonly kills: number
@@ -28,10 +29,30 @@ const storeLayer = (kind: StoreKind, location: string): Layer.Layer<TaskStore.Ta
   StoreUrl.layer(spec(kind, location))
 
 /**
+ * For Postgres, what a killed client could leave behind: a transaction still open on the server (its connection not
+ * yet seen closed) holding the task's advisory lock, which would hold up every other writer of the task.
+ */
+const postgresOrphans = async (location: string, id: string): Promise<number> => {
+  const prefix = new URL(location).searchParams.get("vltask_prefix") ?? "vltask_"
+  const client = new pg.Client({ connectionString: postgresUrl })
+  await client.connect()
+  try {
+    const { rows } = await client.query<{ held: string }>(
+      `SELECT count(*) AS held FROM pg_locks
+        WHERE locktype = 'advisory' AND granted AND objid = (hashtext($1)::bigint & 4294967295)::oid`,
+      [`${prefix}${id}`]
+    )
+    return Number(rows[0]?.held ?? 0)
+  } finally {
+    await client.end()
+  }
+}
+
+/**
  * Files a crashed writer can leave behind that a reopened store must have cleaned up. For SQLite, the WAL and shared
  * memory files are the database's own (not orphans); a rollback journal would be a crashed transaction's.
  */
-const orphansIn = (kind: StoreKind, location: string): number => {
+const orphansIn = async (kind: StoreKind, location: string, id: string): Promise<number> => {
   switch (kind) {
     case "file":
       return readdirSync(join(location, "tasks")).filter(
@@ -40,8 +61,7 @@ const orphansIn = (kind: StoreKind, location: string): number => {
     case "sqlite":
       return readdirSync(dirname(location)).filter((n) => n.endsWith("-journal")).length
     case "postgres":
-      // The server rolls back the open transactions of a killed client; nothing of ours is left outside the rows.
-      return 0
+      return postgresOrphans(location, id)
   }
 }
 
@@ -87,7 +107,7 @@ export const runCrashes = async (options: {
     const stored = await readBack(options.kind, options.location, id)
     if (Either.isLeft(stored)) unreadable++
     else if (stored.right < ack) lost++
-    const left = orphansIn(options.kind, options.location)
+    const left = await orphansIn(options.kind, options.location, id)
     orphans += left
     options.onRound?.(round, ack, Either.isLeft(stored) ? stored.left : stored.right)
   }
