@@ -125,7 +125,10 @@ export class TaskRunner extends Context.Tag("@vectorlink/task/TaskRunner")<
     readonly status: (id: string) => Effect.Effect<TaskRecord.TaskInfo, LookupError>
     /** Lists tasks by status and kind, a page at a time. */
     readonly list: (filter?: TaskRecord.ListFilter) => Effect.Effect<TaskRecord.Page, TaskStoreError>
-    /** Waits for the task to end: its typed success, or its typed failure. */
+    /**
+     * Waits for the task to end: its typed success, or its typed failure. A pending task is waited for until a runner
+     * starts it; bound the wait with `Effect.timeout` where that may never happen.
+     */
     readonly await: <T extends Task.Any>(
       task: T,
       id: string
@@ -192,12 +195,12 @@ const yieldToEventLoop: Effect.Effect<void> = Effect.suspend(() => {
   })
 })
 
+/** One part of a log message as text: an `Error` as its name and message (`Inspectable.format` would give `{}`). */
+const formatLogPart = (part: unknown): string =>
+  typeof part === "string" ? part : part instanceof Error ? String(part) : Inspectable.format(part)
+
 const formatLogMessage = (message: unknown): string =>
-  Array.isArray(message)
-    ? message.map((m) => (typeof m === "string" ? m : Inspectable.format(m))).join(" ")
-    : typeof message === "string"
-      ? message
-      : Inspectable.format(message)
+  Array.isArray(message) ? message.map(formatLogPart).join(" ") : formatLogPart(message)
 
 /** Human text for the result of `Cause.pretty`, first line only (for record `reason`/`failure`). */
 const firstLine = (text: string): string => text.split("\n", 1)[0] ?? text
@@ -776,9 +779,7 @@ export const make = (options: Options): Effect.Effect<TaskRunner["Type"], never,
             }
             return Option.none()
           case "pending":
-            if (now - info.createdAt > defaultLeaseMs) {
-              return yield* new TaskPaused({ id, reason: "it was never started" })
-            }
+            // Waiting for a runner to start it: as long as the caller is willing to wait (`Effect.timeout`).
             return Option.none()
         }
       })

@@ -226,6 +226,33 @@ export const conformance = <E>(name: string, makeLayer: () => Layer.Layer<TaskSt
       )
     )
 
+    it.effect(
+      "list orders by id whatever the order of creation; logs keep exactly `keep` lines; reads are copies",
+      () =>
+        withStore((store) =>
+          Effect.gen(function* () {
+            for (const id of ["m", "c", "x", "a", "q"]) yield* store.create(record(id))
+            assert.deepStrictEqual(
+              (yield* store.list()).items.map((i) => i.id),
+              ["a", "c", "m", "q", "x"]
+            )
+            assert.deepStrictEqual(
+              (yield* store.list({ after: "c", limit: 2 })).items.map((i) => i.id),
+              ["m", "q"]
+            )
+            const lines = Array.from({ length: 4 }, (_, i) => ({ time: i, level: "INFO", message: `l${i}` }))
+            yield* store.appendLogs("a", lines, { keep: 4 })
+            const read = yield* store.readLogs("a")
+            assert.deepStrictEqual(
+              read.map((l) => l.message),
+              ["l0", "l1", "l2", "l3"]
+            )
+            ;(read as Array<unknown>).length = 0
+            assert.strictEqual((yield* store.readLogs("a")).length, 4, "changing what was read changes nothing stored")
+          })
+        )
+    )
+
     it.effect("delete removes the record; with an expected revision it is compare-and-swap", () =>
       withStore((store) =>
         Effect.gen(function* () {
