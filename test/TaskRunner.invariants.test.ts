@@ -164,11 +164,11 @@ describe("TaskRunner invariants", () => {
           yield* TestClock.adjust("300 millis")
           for (let k = 0; k < 10; k++) yield* runner.poll(id)
           assert.strictEqual((yield* store.getInfo(id)).revision, once.revision, "still within the interval")
-          yield* TestClock.adjust("1 second")
+          yield* TestClock.adjust("200 millis")
           for (let k = 0; k < 10; k++) yield* runner.poll(id)
-          assert.strictEqual((yield* store.getInfo(id)).revision, once.revision + 1)
+          assert.strictEqual((yield* store.getInfo(id)).revision, once.revision + 1, "one flush interval later")
         }),
-      { flushInterval: "1 second" }
+      { flushInterval: "500 millis" }
     )
   )
 
@@ -261,4 +261,16 @@ describe("TaskRunner invariants", () => {
       )
     })
   )
+
+  it("stale means running with an expired lease (at its expiry exactly) or no lease; other statuses are never stale", () => {
+    const base = { id: "s", kind: "k", revision: 1, progress: { done: 0 }, attempts: 1, createdAt: 0, updatedAt: 0 }
+    const lease = { token: "t", holder: { host: "elsewhere", pid: 1, processStart: "1" }, expiresAt: 1000 }
+    assert.isFalse(TaskRunner.isStale({ ...base, status: "running", lease }, 999))
+    assert.isTrue(TaskRunner.isStale({ ...base, status: "running", lease }, 1000))
+    assert.isTrue(TaskRunner.isStale({ ...base, status: "running" }, 0))
+    for (const status of ["pending", "paused", "completed", "failed", "cancelled"] as const) {
+      assert.isFalse(TaskRunner.isStale({ ...base, status }, 5000), status)
+      assert.isFalse(TaskRunner.isStale({ ...base, status, lease }, 5000), status)
+    }
+  })
 })

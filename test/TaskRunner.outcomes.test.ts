@@ -9,7 +9,7 @@ import { Task, TaskStore } from "../src/index.js"
 import { TaskStoreError } from "../src/TaskError.js"
 import type * as TaskRecord from "../src/TaskRecord.js"
 import { Counter, entry } from "./fixtures/tasks.js"
-import { buildRunner, type Store, waitUntil, withRunner } from "./helpers/runner.js"
+import { buildRunner, type Store, twoRunners, waitUntil, withRunner } from "./helpers/runner.js"
 import { bytes } from "./helpers/store.js"
 
 let counter = 0
@@ -205,46 +205,76 @@ describe("TaskRunner outcomes", () => {
     )
   )
 
-  it.scoped(
-    "the heartbeat writes what changed (progress, message, total, logs) and otherwise only renews the lease",
-    () =>
-      withRunner(
-        (runner, store) =>
-          Effect.gen(function* () {
-            const Quiet = oneShot("quiet", (task) =>
-              Effect.gen(function* () {
-                yield* Effect.sleep("10 seconds")
-                yield* task.message("now moving")
-                yield* Effect.sleep("3 seconds")
-                yield* task.total(5)
-                yield* Effect.sleep("3 seconds")
-                yield* Effect.log("a line")
-                yield* Effect.sleep("3 seconds")
-                return 1
-              })
-            )
-            const id = yield* runner.start(Quiet, {})
-            const claimed = yield* store.getInfo(id)
-            yield* TestClock.adjust("9 seconds")
-            const quiet = yield* store.getInfo(id)
-            // Nothing changed for 9 s: the lease (30 s) was renewed at a third of its length, no more.
-            assert.strictEqual(quiet.revision - claimed.revision, 0)
-            yield* TestClock.adjust("2 seconds")
-            const renewed = yield* store.getInfo(id)
-            assert.isAtMost(renewed.revision - claimed.revision, 2, "renewed at 10 s, and the message flushed")
-            assert.strictEqual(renewed.progress.message, "now moving")
-            yield* TestClock.adjust("3 seconds")
-            assert.strictEqual((yield* store.getInfo(id)).progress.total, 5)
-            yield* TestClock.adjust("3 seconds")
-            assert.deepStrictEqual(
-              (yield* store.readLogs(id)).map((l) => l.message),
-              ["a line"]
-            )
-            yield* TestClock.adjust("5 seconds")
-            assert.strictEqual(yield* runner.await(Quiet, id), 1)
-          }),
-        { tasks: [] }
+  it.scoped("the heartbeat writes what changed (message, total, logs) and otherwise only renews the lease", () =>
+    withRunner(
+      (runner, store) =>
+        Effect.gen(function* () {
+          const Quiet = oneShot("quiet", (task) =>
+            Effect.gen(function* () {
+              yield* Effect.sleep("4500 millis")
+              yield* task.message("now moving")
+              yield* Effect.sleep("2 seconds")
+              yield* task.total(5)
+              yield* Effect.sleep("2 seconds")
+              yield* Effect.log("a line")
+              yield* Effect.sleep("20 seconds")
+              return 1
+            })
+          )
+          const id = yield* runner.start(Quiet, {})
+          const claimed = yield* store.getInfo(id)
+          const writes = Effect.map(store.getInfo(id), (i) => i.revision - claimed.revision)
+          yield* TestClock.adjust("4 seconds")
+          assert.strictEqual(yield* writes, 0, "nothing changed, the lease is young: no write")
+          yield* TestClock.adjust("1500 millis")
+          assert.strictEqual(yield* writes, 1)
+          assert.strictEqual((yield* store.getInfo(id)).progress.message, "now moving")
+          yield* TestClock.adjust("2 seconds")
+          assert.strictEqual(yield* writes, 2)
+          assert.strictEqual((yield* store.getInfo(id)).progress.total, 5)
+          yield* TestClock.adjust("2 seconds")
+          assert.strictEqual(yield* writes, 3)
+          assert.deepStrictEqual(
+            (yield* store.readLogs(id)).map((l) => l.message),
+            ["a line"]
+          )
+          yield* TestClock.adjust("8 seconds")
+          assert.strictEqual(yield* writes, 3, "under 10 s (a third of the lease) since the last write: not renewed")
+          yield* TestClock.adjust("2 seconds")
+          assert.strictEqual(yield* writes, 4, "renewed")
+          yield* TestClock.adjust("20 seconds")
+          assert.strictEqual(yield* runner.await(Quiet, id), 1)
+        }),
+      { tasks: [] }
+    )
+  )
+
+  it.scoped("a quiet task (nothing to write) still notices a takeover and requests from elsewhere", () =>
+    Effect.gen(function* () {
+      const { store, a, b } = yield* twoRunners()
+      const Sleeper = oneShot("sleeper", () => Effect.as(Effect.sleep("1 hour"), 1))
+      const taken = yield* a.runner.start(Sleeper, {})
+      const paused = yield* a.runner.start(Sleeper, {})
+      const cancelled = yield* a.runner.start(Sleeper, {})
+      yield* TestClock.adjust("1500 millis")
+      const info = yield* store.getInfo(taken)
+      yield* store.update(taken, info.revision, {
+        lease: { token: "theirs", holder: { host: "host-b", pid: 77, processStart: "1" }, expiresAt: 1e15 }
+      })
+      yield* b.runner.pause(paused)
+      yield* b.runner.cancel(cancelled)
+      yield* TestClock.adjust("1 second")
+      yield* waitUntil(
+        Effect.map(store.getInfo(cancelled), (i) => i.status === "cancelled"),
+        "cancelled"
       )
+      const after = yield* store.getInfo(taken)
+      assert.deepStrictEqual([after.status, after.lease?.token], ["running", "theirs"])
+      assert.strictEqual((yield* store.getInfo(paused)).reason, "paused on request")
+      assert.strictEqual((yield* store.getInfo(cancelled)).reason, "cancelled on request")
+      yield* TestClock.adjust("1 second")
+      assert.strictEqual((yield* store.getInfo(taken)).revision, after.revision, "the old owner stopped writing")
+    })
   )
 
   it.scoped("log lines keep every part of a message and a cause; a failed flush keeps them for the next one", () =>
@@ -475,5 +505,112 @@ describe("TaskRunner outcomes", () => {
         }),
       { interestTimeout: "3500 millis" }
     )
+  )
+
+  it.scoped("progress(n) adds n, progress() one; setDone sets; task.state follows checkpoints; no logs, no lines", () =>
+    withRunner(
+      (runner, store) =>
+        Effect.gen(function* () {
+          const seen: Array<number> = []
+          const Steps = oneShot("steps", (task) =>
+            Effect.gen(function* () {
+              yield* task.progress(5)
+              yield* task.progress()
+              yield* task.progress(1)
+              seen.push(task.counter.done)
+              task.setDone(40)
+              task.advance(2)
+              seen.push(task.counter.done)
+              yield* task.checkpoint({ n: 7 })
+              seen.push(task.state.n)
+              return 1
+            })
+          )
+          const id = yield* runner.start(Steps, {})
+          assert.strictEqual(yield* runner.await(Steps, id), 1)
+          assert.deepStrictEqual(seen, [7, 42, 7])
+          assert.strictEqual((yield* store.getInfo(id)).progress.done, 42)
+          assert.deepStrictEqual(yield* store.readLogs(id), [])
+        }),
+      { tasks: [] }
+    )
+  )
+
+  it.scoped("log lines beyond keepLogs are dropped across flushes too", () =>
+    withRunner(
+      (runner, store) =>
+        Effect.gen(function* () {
+          const Chatty = oneShot("chatty", () =>
+            Effect.gen(function* () {
+              for (let k = 0; k < 8; k++) {
+                yield* Effect.log(`line ${k}`)
+                yield* Effect.sleep("500 millis")
+              }
+              return 1
+            })
+          )
+          const id = yield* runner.start(Chatty, {})
+          yield* TestClock.adjust("10 seconds")
+          yield* runner.await(Chatty, id)
+          assert.deepStrictEqual(
+            (yield* store.readLogs(id)).map((l) => l.message),
+            ["line 5", "line 6", "line 7"]
+          )
+        }),
+      { tasks: [], keepLogs: 3 }
+    )
+  )
+
+  it.scoped("a task running elsewhere is not resumable: the message names its holder and when its lease expires", () =>
+    withRunner((runner, store) =>
+      Effect.gen(function* () {
+        const now = yield* TestClock.currentTimeMillis
+        yield* storeWith(store, "elsewhere", {
+          status: "running",
+          lease: { token: "t", holder: { host: "far", pid: 4242, processStart: "1" }, expiresAt: now + 90_000 }
+        })
+        const refused = yield* failureOf(runner.resume("elsewhere"))
+        assert.include(refused?.message, "it is running in pid 4242 on far; its lease expires in 1m 30s")
+        const forget = yield* failureOf(runner.forget("elsewhere"))
+        assert.strictEqual(forget?._tag, "TaskStillRunning")
+        assert.include(forget?.message, "pid 4242 on far; its lease expires in 1m 30s")
+      })
+    )
+  )
+
+  it.scoped("two runners resuming one task at once: exactly one runs it, the other is told it is running", () =>
+    Effect.gen(function* () {
+      const memory = yield* TaskStore.makeMemory
+      // Every update lets other fibers run first, so the two resumes interleave between read and write.
+      const slow: Store = { ...memory, update: (...args) => Effect.zipRight(Effect.yieldNow(), memory.update(...args)) }
+      const a = yield* buildRunner(slow, { host: "host-a" })
+      const b = yield* buildRunner(slow, { host: "host-b" })
+      yield* Effect.addFinalizer(() =>
+        Effect.zipRight(Scope.close(a.scope, Exit.void), Scope.close(b.scope, Exit.void))
+      )
+      yield* storeWith(memory, "contended", { status: "paused" })
+      const results = yield* Effect.all(
+        [Effect.either(a.runner.resume("contended")), Effect.either(b.runner.resume("contended"))],
+        { concurrency: 2 }
+      )
+      assert.deepStrictEqual(results.map((r) => (Either.isLeft(r) ? r.left._tag : "resumed")).sort(), [
+        "TaskNotResumable",
+        "resumed"
+      ])
+      yield* TestClock.adjust("1 second")
+      assert.deepStrictEqual(entry("contended").starts, [0])
+    })
+  )
+
+  it.scoped("run with the id of a stored task of a kind the runner did not know resumes it", () =>
+    Effect.gen(function* () {
+      const store = yield* TaskStore.makeMemory
+      const { runner, scope } = yield* buildRunner(store, { tasks: [] })
+      yield* Effect.addFinalizer(() => Scope.close(scope, Exit.void))
+      yield* storeWith(store, "known-later", { status: "paused", input: bytes(JSON.stringify({ n: 3 })) })
+      const done = yield* Effect.fork(runner.run(Counter, { n: 3 }, { id: "known-later" }))
+      yield* TestClock.adjust("1 second")
+      assert.strictEqual(yield* Fiber.join(done), 3)
+    })
   )
 })
