@@ -1,7 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
 import { SqlClient } from "@effect/sql"
 import { SqliteClient } from "@effect/sql-sqlite-node"
-import { Effect, Either, Layer } from "effect"
+import { Context, Effect, Either, Layer } from "effect"
+import Database from "better-sqlite3"
 import { join } from "node:path"
 import { TaskStore } from "../src/index.js"
 import * as Sqlite from "../src/TaskStore/Sqlite.js"
@@ -72,6 +73,35 @@ describe("sqlite store", () => {
       )
       assert.isTrue(Either.isLeft(opened))
       if (Either.isLeft(opened)) assert.include(opened.left.message, "schema version 99")
+    })
+  )
+
+  it.scoped("a write lock held too long by another connection is a typed Unavailable error, and nothing is lost", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const filename = join(dir, "busy.db")
+      const store = Context.get(yield* Layer.build(Sqlite.layer({ filename, busyTimeoutMs: 100 })), TaskStore.TaskStore)
+      yield* store.create(record("b"))
+      const other = new Database(filename)
+      yield* Effect.addFinalizer(() => Effect.sync(() => other.close()))
+      other.exec("BEGIN IMMEDIATE")
+      for (const attempt of [
+        store.update("b", 1, { reason: "blocked" }),
+        store.appendLogs("b", [{ time: 1, level: "INFO", message: "blocked" }]),
+        store.create(record("c")),
+        store.delete("b")
+      ] as ReadonlyArray<Effect.Effect<unknown, { readonly _tag: string }>>) {
+        const blocked = yield* Effect.either(attempt)
+        assert.isTrue(Either.isLeft(blocked) && blocked.left._tag === "TaskStoreError")
+        if (Either.isLeft(blocked) && blocked.left._tag === "TaskStoreError") {
+          const error = blocked.left as unknown as { reason: string; errno?: string; message: string }
+          assert.strictEqual(error.reason, "Unavailable")
+          assert.strictEqual(error.errno, "SQLITE_BUSY")
+          assert.include(error.message, "Check that the store is reachable and retry")
+        }
+      }
+      other.exec("ROLLBACK")
+      assert.strictEqual((yield* store.update("b", 1, { reason: "through" })).revision, 2)
     })
   )
 })
