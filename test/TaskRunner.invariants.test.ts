@@ -10,26 +10,15 @@ import { hostname } from "node:os"
 import { Lease, Task, TaskRunner, TaskStore } from "../src/index.js"
 import type * as TaskRecord from "../src/TaskRecord.js"
 import { Counter, entry } from "./fixtures/tasks.js"
-import { buildRunner, type Store, twoRunners, waitUntil, withRunner } from "./helpers/runner.js"
+import { buildRunner, type Store, storeCounter, twoRunners, waitUntil, withRunner } from "./helpers/runner.js"
 
-const bytes = (text: string) => new TextEncoder().encode(text)
 let counter = 0
 const freshId = (prefix: string) => `${prefix}-${++counter}-${Date.now()}`
 
 /** Stores a `counter` task as running under `lease`, as a runner that is gone (or elsewhere) would have left it. */
 const storeRunning = (store: Store, id: string, lease: TaskRecord.Lease) =>
   Effect.flatMap(TestClock.currentTimeMillis, (now) =>
-    store.create({
-      id,
-      kind: "counter",
-      status: "running",
-      progress: { done: 0 },
-      attempts: 1,
-      createdAt: now,
-      updatedAt: now,
-      lease,
-      input: bytes(JSON.stringify({ n: 10 }))
-    })
+    storeCounter(store, id, { status: "running", lease, createdAt: now, updatedAt: now })
   )
 
 /** The pid of a process that has exited. */

@@ -7,9 +7,8 @@ import { Cause, Effect, Either, Exit, Fiber, Logger, Option, Schema, Scope, Test
 import { hostname } from "node:os"
 import { Task, TaskStore } from "../src/index.js"
 import { TaskStoreError } from "../src/TaskError.js"
-import type * as TaskRecord from "../src/TaskRecord.js"
 import { Counter, entry } from "./fixtures/tasks.js"
-import { buildRunner, type Store, twoRunners, waitUntil, withRunner } from "./helpers/runner.js"
+import { buildRunner, type Store, storeCounter, twoRunners, waitUntil, withRunner } from "./helpers/runner.js"
 import { bytes } from "./helpers/store.js"
 
 let counter = 0
@@ -30,19 +29,6 @@ const oneShot = (
     success,
     initial: () => ({ n: 0 }),
     run: (_, task) => run(task)
-  })
-
-const storeWith = (store: Store, id: string, fields: Partial<TaskRecord.TaskRecord>) =>
-  store.create({
-    id,
-    kind: "counter",
-    status: "paused",
-    progress: { done: 0 },
-    attempts: 1,
-    createdAt: 0,
-    updatedAt: 0,
-    input: bytes(JSON.stringify({ n: 10 })),
-    ...fields
   })
 
 const failureOf = <A, E>(effect: Effect.Effect<A, E>) =>
@@ -92,11 +78,14 @@ describe("TaskRunner outcomes", () => {
   it.scoped("await and result on stored records of every status", () =>
     withRunner((runner, store) =>
       Effect.gen(function* () {
-        yield* storeWith(store, "done-no-result", { status: "completed" })
-        yield* storeWith(store, "failed-no-failure", { status: "failed" })
-        yield* storeWith(store, "failed-error-missing", { status: "failed", failure: { kind: "error", message: "m" } })
-        yield* storeWith(store, "paused-no-reason", { status: "paused" })
-        yield* storeWith(store, "cancelled", { status: "cancelled" })
+        yield* storeCounter(store, "done-no-result", { status: "completed" })
+        yield* storeCounter(store, "failed-no-failure", { status: "failed" })
+        yield* storeCounter(store, "failed-error-missing", {
+          status: "failed",
+          failure: { kind: "error", message: "m" }
+        })
+        yield* storeCounter(store, "paused-no-reason", { status: "paused" })
+        yield* storeCounter(store, "cancelled", { status: "cancelled" })
         const noResult = yield* failureOf(runner.await(Counter, "done-no-result"))
         assert.strictEqual(noResult?._tag, "TaskDecodeError")
         assert.include(noResult?.message, "stored result")
@@ -145,7 +134,7 @@ describe("TaskRunner outcomes", () => {
         for (const status of ["pending", "paused", "failed", "completed", "cancelled"] as const) {
           for (const verb of ["pause", "cancel"] as const) {
             const id = freshId(`${verb}-${status}`)
-            const before = yield* storeWith(store, id, { status })
+            const before = yield* storeCounter(store, id, { status })
             const after = yield* verb === "pause" ? runner.pause(id) : runner.cancel(id)
             const changes = verb === "pause" ? status === "pending" : status !== "completed" && status !== "cancelled"
             if (!changes) {
@@ -169,11 +158,11 @@ describe("TaskRunner outcomes", () => {
         const now = yield* TestClock.currentTimeMillis
         const expired = { token: "t", holder: { host: "elsewhere", pid: 1, processStart: "1" }, expiresAt: now - 1 }
         const live = { token: "t", holder: { host: "elsewhere", pid: 1, processStart: "1" }, expiresAt: now + 60_000 }
-        yield* storeWith(store, "p-pending", { status: "pending" })
-        yield* storeWith(store, "p-paused", { status: "paused" })
-        yield* storeWith(store, "p-stale", { status: "running", lease: expired })
-        yield* storeWith(store, "p-live", { status: "running", lease: live })
-        yield* storeWith(store, "p-alien", { status: "paused", kind: "alien" })
+        yield* storeCounter(store, "p-pending", { status: "pending" })
+        yield* storeCounter(store, "p-paused", { status: "paused" })
+        yield* storeCounter(store, "p-stale", { status: "running", lease: expired })
+        yield* storeCounter(store, "p-live", { status: "running", lease: live })
+        yield* storeCounter(store, "p-alien", { status: "paused", kind: "alien" })
         for (const id of ["p-pending", "p-paused", "p-stale"]) {
           const polled = yield* runner.poll(id, { resume: true })
           assert.strictEqual(polled.status, "running", id)
@@ -423,7 +412,7 @@ describe("TaskRunner outcomes", () => {
   it.scoped("an unknown kind names the task and the registered kinds", () =>
     withRunner((runner, store) =>
       Effect.gen(function* () {
-        yield* storeWith(store, "alien-1", { kind: "alien" })
+        yield* storeCounter(store, "alien-1", { kind: "alien" })
         const unknown = yield* failureOf(runner.resume("alien-1"))
         assert.strictEqual(unknown?._tag, "UnknownTaskKind")
         assert.include(unknown?.message, `Unknown task kind "alien" (task "alien-1")`)
@@ -565,7 +554,7 @@ describe("TaskRunner outcomes", () => {
     withRunner((runner, store) =>
       Effect.gen(function* () {
         const now = yield* TestClock.currentTimeMillis
-        yield* storeWith(store, "elsewhere", {
+        yield* storeCounter(store, "elsewhere", {
           status: "running",
           lease: { token: "t", holder: { host: "far", pid: 4242, processStart: "1" }, expiresAt: now + 90_000 }
         })
@@ -588,7 +577,7 @@ describe("TaskRunner outcomes", () => {
       yield* Effect.addFinalizer(() =>
         Effect.zipRight(Scope.close(a.scope, Exit.void), Scope.close(b.scope, Exit.void))
       )
-      yield* storeWith(memory, "contended", { status: "paused" })
+      yield* storeCounter(memory, "contended", { status: "paused" })
       const results = yield* Effect.all(
         [Effect.either(a.runner.resume("contended")), Effect.either(b.runner.resume("contended"))],
         { concurrency: 2 }
@@ -607,7 +596,7 @@ describe("TaskRunner outcomes", () => {
       const store = yield* TaskStore.makeMemory
       const { runner, scope } = yield* buildRunner(store, { tasks: [] })
       yield* Effect.addFinalizer(() => Scope.close(scope, Exit.void))
-      yield* storeWith(store, "known-later", { status: "paused", input: bytes(JSON.stringify({ n: 3 })) })
+      yield* storeCounter(store, "known-later", { status: "paused", input: bytes(JSON.stringify({ n: 3 })) })
       const done = yield* Effect.fork(runner.run(Counter, { n: 3 }, { id: "known-later" }))
       yield* TestClock.adjust("1 second")
       assert.strictEqual(yield* Fiber.join(done), 3)

@@ -4,6 +4,8 @@
  */
 import { Context, Effect, Exit, Layer, Scope } from "effect"
 import { TaskRunner, TaskStore } from "../../src/index.js"
+import type * as TaskRecord from "../../src/TaskRecord.js"
+import { bytes } from "./store.js"
 import { tasks } from "../fixtures/tasks.js"
 
 export type Runner = TaskRunner.TaskRunner["Type"]
@@ -53,4 +55,18 @@ export const twoRunners = (optionsA: Partial<TaskRunner.Options> = {}, optionsB:
     const b = yield* buildRunner(store, { host: "host-b", ...optionsB })
     yield* Effect.addFinalizer(() => Effect.zipRight(Scope.close(a.scope, Exit.void), Scope.close(b.scope, Exit.void)))
     return { store, a, b }
+  })
+
+/** Stores a `counter` task (input `{ n: 10 }`, paused) as another runner would have left it, with `fields` over it. */
+export const storeCounter = (store: Store, id: string, fields: Partial<TaskRecord.TaskRecord>) =>
+  store.create({
+    id,
+    kind: "counter",
+    status: "paused",
+    progress: { done: 0 },
+    attempts: 1,
+    createdAt: 0,
+    updatedAt: 0,
+    input: bytes(JSON.stringify({ n: 10 })),
+    ...fields
   })
