@@ -114,8 +114,8 @@ describe("file store locks", () => {
       const staleHint = yield* fastestWrite
       writeFileSync(want, `W:another-store:${Date.now()}`)
       const freshHint = yield* fastestWrite
-      assert.isAtLeast(freshHint, 2, "each write waited for the waiter")
-      assert.isBelow(staleHint, freshHint, "a stale hint (its waiter gave up) is not waited for")
+      // The holder pauses 3 ms for a fresh hint; timers may fire a little early, so ask for 1 ms over the stale case.
+      assert.isAtLeast(freshHint - staleHint, 1, `each write waited for the waiter (${freshHint} vs ${staleHint} ms)`)
     })
   )
 })
