@@ -36,6 +36,15 @@ const failureOf = <A, E>(effect: Effect.Effect<A, E>) =>
     Either.isLeft(e) ? (e.left as { _tag: string; message: string }) : undefined
   )
 
+/** A logger keeping the first part of every WARN message, to provide in place of the default one. */
+const warningCollector = () => {
+  const warnings: Array<string> = []
+  const logger = Logger.make<unknown, void>(({ logLevel, message }) => {
+    if (logLevel.label === "WARN") warnings.push(String(Array.isArray(message) ? message[0] : message))
+  })
+  return { warnings, collect: logger }
+}
+
 describe("TaskRunner outcomes", () => {
   it.scoped("each way a run can fail is recorded with its kind and a one-line message; await reports it", () =>
     Effect.gen(function* () {
@@ -324,10 +333,7 @@ describe("TaskRunner outcomes", () => {
 
   it.scoped("a runner whose lease was taken over warns with the new holder, and stops", () =>
     Effect.gen(function* () {
-      const warnings: Array<string> = []
-      const collect = Logger.make<unknown, void>(({ logLevel, message }) => {
-        if (logLevel.label === "WARN") warnings.push(String(Array.isArray(message) ? message[0] : message))
-      })
+      const { warnings, collect } = warningCollector()
       yield* Effect.gen(function* () {
         const store = yield* TaskStore.makeMemory
         const a = yield* buildRunner(store, { host: "host-a", leaseDuration: "3 seconds" })
@@ -358,10 +364,7 @@ describe("TaskRunner outcomes", () => {
 
   it.scoped("a runner that cannot renew its lease says so, and stops once it has expired", () =>
     Effect.gen(function* () {
-      const warnings: Array<string> = []
-      const collect = Logger.make<unknown, void>(({ logLevel, message }) => {
-        if (logLevel.label === "WARN") warnings.push(String(Array.isArray(message) ? message[0] : message))
-      })
+      const { warnings, collect } = warningCollector()
       yield* Effect.gen(function* () {
         const memory = yield* TaskStore.makeMemory
         let broken = false

@@ -265,7 +265,8 @@ export const layerWith = (syscalls: Syscalls): Layer.Layer<FileSystem.FileSystem
               sys.statSync(path)
               return true
             } catch (e) {
-              if ((e as NodeJS.ErrnoException).code === "ENOENT") return false
+              const code = (e as NodeJS.ErrnoException).code
+              if (code === "ENOENT" || code === "ENOTDIR") return false
               throw e
             }
           }),
