@@ -4,9 +4,18 @@
  * checkpoints back to back lets another process in.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Either } from "effect"
+import { Effect, Either, Fiber } from "effect"
 import { spawn, spawnSync } from "node:child_process"
-import { existsSync, symlinkSync, writeFileSync } from "node:fs"
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  symlinkSync,
+  unlinkSync,
+  writeFileSync
+} from "node:fs"
 import { join } from "node:path"
 import { Lease } from "../src/index.js"
 import * as File from "../src/TaskStore/File.js"
@@ -14,6 +23,7 @@ import * as FileSystemSync from "../src/TaskStore/FileSystemSync.js"
 import { spawnChild } from "./helpers/child.js"
 import { tempDir } from "./helpers/tempDir.js"
 import { record } from "./helpers/store.js"
+import { waitUntil } from "./helpers/runner.js"
 
 /** Plants the lock another process of this host would hold on task `id`. */
 const plantLock = (dir: string, id: string, pid: number, processStart: string) =>
@@ -116,6 +126,122 @@ describe("file store locks", () => {
       const freshHint = yield* fastestWrite
       // The holder pauses 3 ms for a fresh hint; timers may fire a little early, so ask for 1 ms over the stale case.
       assert.isAtLeast(freshHint - staleHint, 1, `each write waited for the waiter (${freshHint} vs ${staleHint} ms)`)
+    })
+  )
+
+  it.scoped("a lock that names no complete holder is nobody's: broken when met, and swept when a store opens", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const child = yield* liveProcess
+      const pid = child.pid!
+      const start = Lease.processStart(pid)
+      // Each is a live holder's lock with one part missing or wrong.
+      const malformed = [
+        "garbage",
+        `X:${pid}:${start}:s:1`,
+        "L",
+        `L:${pid}`,
+        `L:${pid}:${start}`,
+        `L:${pid}:${start}:s`
+      ]
+      const tasks = join(dir, "tasks")
+      mkdirSync(tasks, { recursive: true })
+      malformed.forEach((content, k) => symlinkSync(content, join(tasks, `swept${k}.lock`)))
+      symlinkSync(`L:${pid}:${start}:s:1`, join(tasks, "live.lock"))
+      const store = yield* openStore(dir)
+      assert.deepStrictEqual(
+        readdirSync(tasks).filter((n) => n.endsWith(".lock")),
+        ["live.lock"],
+        "only the live holder's lock is left after the sweep"
+      )
+      for (const [k, content] of malformed.entries()) {
+        yield* store.create(record(`m${k}`))
+        symlinkSync(content, join(tasks, `m${k}.lock`))
+        const started = Date.now()
+        const updated = yield* Effect.either(store.update(`m${k}`, 1, { reason: "through" }))
+        assert.isTrue(Either.isRight(updated), `${content}: ${Either.isLeft(updated) ? updated.left.message : ""}`)
+        assert.isBelow(Date.now() - started, 900, `${content}: not waited for`)
+      }
+    })
+  )
+
+  it.scoped("a waiter leaves a hint while it waits and removes it when it gets the lock, but not another's", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const store = yield* File.make({ directory: dir, lockTimeout: "20 seconds" }).pipe(
+        Effect.provide(FileSystemSync.layer)
+      )
+      const child = yield* liveProcess
+      const lock = `L:${child.pid!}:${Lease.processStart(child.pid!)}:elsewhere:1`
+      const want = join(dir, "tasks", "w.want")
+      yield* store.create(record("w"))
+
+      symlinkSync(lock, join(dir, "tasks", "w.lock"))
+      const waiting = yield* Effect.fork(store.update("w", 1, { reason: "mine" }))
+      yield* waitUntil(
+        Effect.sync(() => existsSync(want)),
+        "the waiter leaves its hint",
+        { live: true }
+      )
+      const hint = readFileSync(want, "utf8")
+      assert.match(hint, /^W:[^:]+:\d+$/)
+      assert.notInclude(hint, "elsewhere")
+      unlinkSync(join(dir, "tasks", "w.lock"))
+      assert.strictEqual((yield* Fiber.join(waiting)).revision, 2)
+      assert.isFalse(existsSync(want), "its own hint is removed")
+
+      const others = `W:another-store:${Date.now() + 60_000}`
+      writeFileSync(want, others)
+      symlinkSync(lock, join(dir, "tasks", "w.lock"))
+      const second = yield* Effect.fork(store.update("w", 2, { reason: "again" }))
+      yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 200)))
+      unlinkSync(join(dir, "tasks", "w.lock"))
+      assert.strictEqual((yield* Fiber.join(second)).revision, 3)
+      assert.strictEqual(readFileSync(want, "utf8"), others, "another store's hint is left to it")
+    })
+  )
+
+  it.scoped("a lock replaced by a live holder between the check and the break is put back, not broken", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const child = yield* liveProcess
+      const live = `L:${child.pid!}:${Lease.processStart(child.pid!)}:elsewhere:2`
+      const lockFile = join(dir, "tasks", "r.lock")
+      let race: "replace" | "remove" | undefined
+      // The race, forced at the system call: just before the stale lock is renamed aside, another process takes it
+      // over (or releases it).
+      const syscalls: FileSystemSync.Syscalls = {
+        ...FileSystemSync.nodeSyscalls,
+        renameSync: (from, to) => {
+          if (from === lockFile && race !== undefined) {
+            unlinkSync(lockFile)
+            if (race === "replace") symlinkSync(live, lockFile)
+            race = undefined
+          }
+          FileSystemSync.nodeSyscalls.renameSync(from, to)
+        }
+      }
+      const store = yield* File.make({ directory: dir, lockTimeout: "1 second" }).pipe(
+        Effect.provide(FileSystemSync.layerWith(syscalls))
+      )
+      yield* store.create(record("r"))
+      const dead = spawnSync(process.execPath, ["-e", "0"]).pid!
+
+      symlinkSync(`L:${dead}:1:elsewhere:1`, lockFile)
+      race = "replace"
+      const blocked = yield* Effect.either(store.update("r", 1, { reason: "never" }))
+      assert.isTrue(Either.isLeft(blocked), "the live holder's lock was broken")
+      assert.strictEqual(readlinkSync(lockFile), live)
+      assert.deepStrictEqual(
+        readdirSync(join(dir, "tasks")).filter((n) => n.startsWith(".break-")),
+        [],
+        "nothing left aside"
+      )
+
+      unlinkSync(lockFile)
+      symlinkSync(`L:${dead}:1:elsewhere:1`, lockFile)
+      race = "remove"
+      assert.strictEqual((yield* store.update("r", 1, { reason: "through" })).revision, 2)
     })
   )
 })

@@ -58,6 +58,8 @@ describe("file store", () => {
         symlinkSync("not a lock at all", join(tasks, "b.lock"))
         writeFileSync(join(tasks, "c.want"), `W:other:${Date.now() - 60_000}`)
         writeFileSync(join(tasks, "d.want"), `W:other:${Date.now() + 60_000}`)
+        writeFileSync(join(tasks, "e.want"), "not a hint")
+        writeFileSync(join(tasks, "f.want"), "W:other")
         yield* File.make({ directory: dir }).pipe(Effect.provide(NodeFileSystem.layer))
         assert.deepStrictEqual(readdirSync(tasks).sort(), [`.tmp-${me.pid}-${me.processStart}-99`, "d.want"])
       })

@@ -142,23 +142,19 @@ export const make = (options: Options): Effect.Effect<Service, TaskStoreError, F
     // Lock and hint targets stay under 60 bytes: ext4 keeps such a symbolic link inside its inode ("fast symlink"),
     // so taking and dropping a lock allocates and frees no disk block. The host is implied: this store is one host's.
     const lockContent = (nonce: string) => `L:${me.pid}:${me.processStart}:${instance}:${nonce}`
+    // A lock or hint with any part missing (or extra) is nobody's.
     const parseLock = (text: string): LockOwner | undefined => {
-      const [tag, pid, processStart, store, nonce] = text.split(":")
-      if (
-        tag !== "L" ||
-        pid === undefined ||
-        processStart === undefined ||
-        store === undefined ||
-        nonce === undefined
-      ) {
-        return undefined
-      }
+      const parts = text.split(":")
+      if (parts.length !== 5 || parts[0] !== "L") return undefined
+      const [, pid, processStart, store, nonce] = parts as [string, string, string, string, string]
       return { holder: { host: me.host, pid: Number(pid), processStart }, store, nonce }
     }
     const wantContent = () => `W:${instance}:${Date.now()}`
     const parseWant = (text: string): { readonly store: string; readonly time: number } | undefined => {
-      const [tag, store, time] = text.split(":")
-      return tag === "W" && store !== undefined && time !== undefined ? { store, time: Number(time) } : undefined
+      const parts = text.split(":")
+      if (parts.length !== 3 || parts[0] !== "W") return undefined
+      const [, store, time] = parts as [string, string, string]
+      return { store, time: Number(time) }
     }
 
     // Lock waits are in real time whatever clock the caller runs under: other processes do not share a TestClock.
@@ -171,14 +167,16 @@ export const make = (options: Options): Effect.Effect<Service, TaskStoreError, F
     const breakLock = (path: string, judged: string) =>
       Effect.gen(function* () {
         const aside = join(dir, `${breakPrefix}${me.pid}-${me.processStart}-${randomBytes(6).toString("hex")}`)
-        const moved = yield* fs.rename(path, aside).pipe(
-          Effect.as(true),
-          Effect.catchIf(isNotFound, () => Effect.succeed(false))
+        const putBackUnlessJudged = Effect.gen(function* () {
+          const text = yield* fs.readLink(aside).pipe(Effect.catchAll(() => Effect.succeed("")))
+          if (text !== judged) yield* fs.link(aside, path).pipe(Effect.catchAll(() => Effect.void))
+          yield* fs.remove(aside).pipe(Effect.catchAll(() => Effect.void))
+        })
+        // A lock gone before it could be moved was released meanwhile: nothing to break.
+        yield* fs.rename(path, aside).pipe(
+          Effect.flatMap(() => putBackUnlessJudged),
+          Effect.catchIf(isNotFound, () => Effect.void)
         )
-        if (!moved) return
-        const text = yield* fs.readLink(aside).pipe(Effect.catchAll(() => Effect.succeed("")))
-        if (text !== judged) yield* fs.link(aside, path).pipe(Effect.catchAll(() => Effect.void))
-        yield* fs.remove(aside).pipe(Effect.catchAll(() => Effect.void))
       })
 
     /**
