@@ -3,7 +3,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Either } from "effect"
-import { readdirSync, readFileSync, writeFileSync } from "node:fs"
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import type { TaskStore } from "../src/index.js"
 import * as File from "../src/TaskStore/File.js"
@@ -36,6 +36,7 @@ const checkpointWith = (plan: Plan | undefined) =>
   })
 
 const isTemp = (line: string) => line.includes("/.tmp-")
+const line = { time: 1, level: "INFO", message: "line" } as const
 
 describe("file store under faults", () => {
   it.scoped("a checkpoint is write, fsync(file), rename, fsync(dir), in that order, as system calls", () =>
@@ -158,6 +159,44 @@ describe("file store under faults", () => {
         const results = yield* everyOperation(store, id)
         assert.deepStrictEqual(faults.log, [], `id ${JSON.stringify(id)} reached the file system`)
         for (const r of results) assert.isTrue(Either.isLeft(r) && r.left._tag === "InvalidTaskId")
+      }
+    })
+  )
+
+  it.scoped("every failed operation names itself, the task and the file, with the errno", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const faults = new Faults()
+      const store = yield* openStore(dir, faults)
+      yield* store.create(record("t"))
+      yield* store.appendLogs("t", [{ time: 1, level: "INFO", message: "line" }])
+      const tasks = join(dir, "tasks")
+      const cases: ReadonlyArray<
+        readonly [string, (call: string) => boolean, Effect.Effect<unknown, { readonly _tag: string }>, string]
+      > = [
+        ["create", (c) => c.startsWith("open ") && isTemp(c), store.create(record("u")), join(tasks, "u.task")],
+        ["create", (c) => c === `unlink ${join(tasks, "v.log")}`, store.create(record("v")), join(tasks, "v.log")],
+        ["update", (c) => c.startsWith("rename "), store.update("t", 1, { reason: "x" }), join(tasks, "t.task")],
+        ["appendLogs", (c) => c.startsWith("write "), store.appendLogs("t", [line]), join(tasks, "t.log")],
+        ["readLogs", (c) => c.startsWith("read "), store.readLogs("t"), join(tasks, "t.log")],
+        ["read", (c) => c.startsWith("read "), store.get("t"), join(tasks, "t.task")],
+        ["list", (c) => c.startsWith("readdir "), store.list(), tasks],
+        ["delete", (c) => c === `unlink ${join(tasks, "t.log")}`, store.delete("t"), join(tasks, "t.log")],
+        ["delete", (c) => c === `unlink ${join(tasks, "t.task")}`, store.delete("t"), join(tasks, "t.task")],
+        ["delete", (c) => c === `fsync ${tasks}`, store.delete("t"), tasks]
+      ]
+      for (const [operation, match, effect, path] of cases) {
+        // A delete that failed part-way may have removed the record: put it back, with a log line.
+        if (!existsSync(join(tasks, "t.task"))) yield* store.create(record("t"))
+        if (!existsSync(join(tasks, "t.log"))) yield* store.appendLogs("t", [line])
+        faults.armMatching("EIO", match)
+        const failed = yield* Effect.flip(effect)
+        faults.disarm()
+        assert.strictEqual(failed._tag, "TaskStoreError", operation)
+        if (failed._tag !== "TaskStoreError") continue
+        const e = failed as unknown as { operation: string; errno?: string; path?: string; id?: string }
+        assert.deepStrictEqual([e.operation, e.errno, e.path], [operation, "EIO", path])
+        if (operation !== "list") assert.isString(e.id, operation)
       }
     })
   )

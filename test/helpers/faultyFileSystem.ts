@@ -21,6 +21,7 @@ export class Faults {
   armed = false
   plan: Plan | undefined = undefined
   private failingMethod: string | undefined = undefined
+  private matching: { readonly fault: Fault; readonly match: (call: string) => boolean } | undefined = undefined
 
   arm(plan?: Plan) {
     this.log.length = 0
@@ -29,15 +30,27 @@ export class Faults {
     this.armed = true
   }
 
+  /** Fails the first call (as "name path") that `match` picks, once. */
+  armMatching(fault: Fault, match: (call: string) => boolean) {
+    this.arm()
+    this.matching = { fault, match }
+  }
+
   disarm() {
     this.armed = false
     this.plan = undefined
+    this.matching = undefined
   }
 
   /** Counts a call; returns the fault to apply to it, if any. */
   next(method: string, path: string): Fault | undefined {
     if (!this.armed) return undefined
     this.log.push(`${method} ${path}`)
+    if (this.matching?.match(`${method} ${path}`) === true) {
+      const fault = this.matching.fault
+      this.matching = undefined
+      return fault
+    }
     const plan = this.plan
     if (plan === undefined) return undefined
     if (this.log.length === plan.at) {
