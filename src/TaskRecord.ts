@@ -90,9 +90,13 @@ export type TaskRecord = TaskInfo & TaskData
 /** The byte fields of a record, in the order stores lay them out. */
 export const dataFields = ["input", "state", "result", "error"] as const
 
-/** Fields a write may change. A key that is present with the value `undefined` clears that field. */
+/**
+ * Fields a write may change. A key that is present with the value `undefined` clears that field. What identifies a
+ * task (its id, kind, input and creation time) is set once, by `create`.
+ */
 export type TaskPatch = {
-  readonly [K in Exclude<keyof TaskRecord, "id" | "kind" | "revision" | "createdAt">]?: TaskRecord[K] | undefined
+  readonly [K in Exclude<keyof TaskRecord, "id" | "kind" | "revision" | "createdAt" | "input">]?:
+    TaskRecord[K] | undefined
 }
 
 /** Applies `patch` to `record` (a present key with `undefined` removes the field) and sets the next revision. */

@@ -114,6 +114,68 @@ export const conformance = <E>(name: string, makeLayer: () => Layer.Layer<TaskSt
       )
     )
 
+    it.effect("update sets every patchable field, and clears every optional one", () =>
+      withStore((store) =>
+        Effect.gen(function* () {
+          const created = record("p", { input: bytes("in") })
+          yield* store.create(created)
+          const meta = {
+            status: "running",
+            progress: { done: 3, total: 10, message: "m", rate: 1.5, eta: 4000 },
+            lease: { token: "t", holder: { host: "h", pid: 1, processStart: "9" }, expiresAt: 5000 },
+            interrupt: "cancel",
+            reason: "r",
+            failure: { kind: "error", message: "boom" },
+            attempts: 3,
+            updatedAt: 2000,
+            startedAt: 1500,
+            finishedAt: 2500,
+            polledAt: 1700
+          } as const
+          const set = yield* store.update("p", 1, { ...meta, state: bytes("s"), result: bytes("r"), error: bytes("e") })
+          const { input: _input, ...createdMeta } = created
+          const expected = { ...createdMeta, ...meta, revision: 2 }
+          assert.deepStrictEqual(set, expected)
+          assert.deepStrictEqual(yield* store.getInfo("p"), expected)
+          const got = yield* store.get("p")
+          assert.deepStrictEqual(
+            [got.input, got.state, got.result, got.error].map((b) => Buffer.from(b!).toString()),
+            ["in", "s", "r", "e"]
+          )
+          // A patch changes only what it names.
+          const other = yield* store.update("p", 2, { attempts: 4 })
+          assert.deepStrictEqual(other, { ...expected, attempts: 4, revision: 3 })
+          const kept = yield* store.get("p")
+          assert.deepStrictEqual(
+            [kept.input, kept.state, kept.result, kept.error].map((b) => Buffer.from(b!).toString()),
+            ["in", "s", "r", "e"]
+          )
+          const optional = [
+            "lease",
+            "interrupt",
+            "reason",
+            "failure",
+            "startedAt",
+            "finishedAt",
+            "polledAt",
+            "state",
+            "result",
+            "error"
+          ] as const
+          const cleared = yield* store.update("p", 3, Object.fromEntries(optional.map((k) => [k, undefined])))
+          const after = yield* store.get("p")
+          for (const key of optional) {
+            assert.isFalse(key in cleared, `${key} cleared (returned)`)
+            assert.isFalse(key in after, `${key} cleared (stored)`)
+          }
+          assert.deepStrictEqual(
+            [after.status, after.attempts, after.updatedAt, after.progress, Buffer.from(after.input).toString()],
+            ["running", 4, 2000, meta.progress, "in"]
+          )
+        })
+      )
+    )
+
     it.effect("concurrent writers racing compare-and-swap lose no update", () =>
       withStore((store) =>
         Effect.gen(function* () {

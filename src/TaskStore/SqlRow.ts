@@ -6,23 +6,24 @@
  */
 import * as TaskRecord from "../TaskRecord.js"
 
-const parseJson = (value: string | object): unknown => (typeof value === "string" ? JSON.parse(value) : value)
+/** The JSON columns are TEXT in both databases, so both drivers return them as strings. */
+const parseJson = (value: string): unknown => JSON.parse(value)
 
 /** The metadata columns, in `SELECT` and `RETURNING` order. */
 export const metaColumns =
   "id, kind, status, revision, progress, lease, interrupt, reason, failure, attempts, created_at, updated_at, started_at, finished_at, polled_at"
 
-/** A row of metadata as drivers return it (Postgres returns BIGINT as strings, JSON as objects or text). */
+/** A row of metadata as drivers return it (Postgres returns BIGINT as strings). */
 export interface MetaRow {
   readonly id: string
   readonly kind: string
   readonly status: TaskRecord.Status
   readonly revision: number | string
-  readonly progress: string | object
-  readonly lease: string | object | null
+  readonly progress: string
+  readonly lease: string | null
   readonly interrupt: TaskRecord.Interrupt | null
   readonly reason: string | null
-  readonly failure: string | object | null
+  readonly failure: string | null
   readonly attempts: number | string
   readonly created_at: number | string
   readonly updated_at: number | string
@@ -97,7 +98,6 @@ export const assignments = (patch: TaskRecord.TaskPatch): Array<readonly [string
   if (has("startedAt")) out.push(["started_at", orNull(patch.startedAt)])
   if (has("finishedAt")) out.push(["finished_at", orNull(patch.finishedAt)])
   if (has("polledAt")) out.push(["polled_at", orNull(patch.polledAt)])
-  if (has("input") && patch.input !== undefined) out.push(["input", blob(patch.input)])
   if (has("state")) out.push(["state", blob(patch.state)])
   if (has("result")) out.push(["result", blob(patch.result)])
   if (has("error")) out.push(["error", blob(patch.error)])
