@@ -1,11 +1,13 @@
 import { afterAll, assert, describe, it } from "@effect/vitest"
-import { Effect, Either } from "effect"
+import { SqlError } from "@effect/sql/SqlError"
+import { Effect, Either, Fiber } from "effect"
 import pg from "pg"
 import { TaskStore } from "../src/index.js"
 import * as Postgres from "../src/TaskStore/Postgres.js"
 import { conformance } from "./TaskStore.conformance.js"
 import { dropTables, freshPrefix, postgresAvailable, postgresUrl } from "./helpers/postgres.js"
 import { record } from "./helpers/store.js"
+import { waitUntil } from "./helpers/runner.js"
 
 const available = await postgresAvailable()
 
@@ -40,6 +42,52 @@ if (available) {
         assert.deepStrictEqual(migrations, [{ migration_id: 1 }])
         const tasks = yield* Effect.promise(() => query(`SELECT count(*)::int AS n FROM ${tablePrefix}tasks`))
         assert.deepStrictEqual(tasks, [{ n: 2 }])
+      })
+    )
+
+    it.effect("errors are told by their cause: a lost connection is Unavailable, a server error Io with its code", () =>
+      Effect.gen(function* () {
+        const tablePrefix = freshPrefix()
+        const layer = Postgres.layer({ url: postgresUrl, tablePrefix, maxConnections: 2 })
+        yield* Effect.gen(function* () {
+          const store = yield* TaskStore.TaskStore
+          yield* store.create(record("victim"))
+          // Another session holds the task's lock; the store's delete waits for it, and its connection is then
+          // terminated by the server (as a restart or an administrator would).
+          const holder = new pg.Client({ connectionString: postgresUrl })
+          yield* Effect.promise(() => holder.connect())
+          yield* Effect.addFinalizer(() => Effect.promise(() => holder.end()))
+          yield* Effect.promise(() => holder.query(`SELECT pg_advisory_lock(hashtext('${tablePrefix}victim'))`))
+          const deleting = yield* Effect.fork(Effect.flip(store.delete("victim")))
+          yield* waitUntil(
+            Effect.promise(async () => {
+              const rows = await query(
+                `SELECT pg_terminate_backend(pid) AS done FROM pg_stat_activity
+                 WHERE wait_event_type = 'Lock' AND query LIKE '%pg_advisory_xact_lock%'`
+              )
+              return rows.length > 0
+            }),
+            "the waiting delete is terminated",
+            { live: true }
+          )
+          const lost = yield* Fiber.join(deleting)
+          assert.strictEqual(lost._tag, "TaskStoreError")
+          if (lost._tag === "TaskStoreError") {
+            assert.deepStrictEqual([lost.reason, lost.operation, lost.id], ["Unavailable", "delete", "victim"])
+          }
+          // A table gone under the store: the server's own error, with its SQLSTATE.
+          yield* Effect.promise(() => query(`DROP TABLE ${tablePrefix}logs`))
+          const broken = yield* Effect.flip(store.readLogs("victim"))
+          assert.strictEqual(broken._tag, "TaskStoreError")
+          if (broken._tag === "TaskStoreError") {
+            assert.deepStrictEqual([broken.reason, broken.errno, broken.operation], ["Io", "42P01", "readLogs"])
+          }
+        }).pipe(Effect.provide(layer), Effect.scoped)
+        // A driver error that is neither (no code, not about the connection) is Unknown, not Unavailable.
+        const driverError = new SqlError({ cause: new TypeError("cannot serialize parameter 1") })
+        assert.strictEqual(Postgres.reasonOf(driverError), "Unknown")
+        const closed = new SqlError({ cause: new Error("Connection terminated unexpectedly") })
+        assert.strictEqual(Postgres.reasonOf(closed), "Unavailable")
       })
     )
 

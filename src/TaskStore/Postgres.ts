@@ -9,10 +9,11 @@
  * @since 0.1.0
  */
 import * as SqlClient from "@effect/sql/SqlClient"
-import type { SqlError } from "@effect/sql/SqlError"
+import { SqlError } from "@effect/sql/SqlError"
 import * as PgClient from "@effect/sql-pg/PgClient"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import { RevisionConflict, TaskAlreadyExists, TaskNotFound, TaskStoreError } from "../TaskError.js"
@@ -93,6 +94,36 @@ const numbered = (text: string) => {
 
 const errorCode = (error: SqlError): string | undefined => (error.cause as { code?: string } | undefined)?.code
 
+/** Server codes (SQLSTATE) and socket errors that say the database cannot be reached now, not that a query is wrong. */
+const unreachableCodes = new Set([
+  "57P01", // admin_shutdown: the connection was terminated
+  "57P02", // crash_shutdown
+  "57P03", // cannot_connect_now: starting up or shutting down
+  "53300", // too_many_connections
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "EPIPE",
+  "ENOTFOUND",
+  "EHOSTUNREACH",
+  "EAI_AGAIN"
+])
+
+/** node-postgres reports a lost or timed-out connection by message only (no code). */
+const connectionLost = /connection terminated|timeout exceeded when trying to connect|connection error|not queryable/i
+
+/**
+ * What a failed query says about the store: `Unavailable` when the server cannot be reached (connection exceptions,
+ * class 08, a terminated or refused connection), `Io` for any other error the server reports with a code, `Unknown`
+ * for anything else (a driver error that is none of these).
+ */
+export const reasonOf = (error: SqlError): "Unavailable" | "Io" | "Unknown" => {
+  const code = errorCode(error)
+  if (code !== undefined) return code.startsWith("08") || unreachableCodes.has(code) ? "Unavailable" : "Io"
+  const message = (error.cause as Error | undefined)?.message ?? error.message
+  return connectionLost.test(message) ? "Unavailable" : "Unknown"
+}
+
 /** Builds the store over the `SqlClient` in context (a Postgres one): migrates, and returns the service. */
 export const make = (
   options: Omit<Options, "url" | "maxConnections"> = {}
@@ -112,7 +143,7 @@ export const make = (
       (error: SqlError): TaskStoreError => {
         const code = errorCode(error)
         return new TaskStoreError({
-          reason: code === undefined || code.startsWith("08") || code === "ECONNREFUSED" ? "Unavailable" : "Io",
+          reason: reasonOf(error),
           operation,
           detail: String((error.cause as Error | undefined)?.message ?? error.message),
           cause: error,
@@ -124,7 +155,12 @@ export const make = (
       sql.unsafe<A & object>(numbered(text), params as Array<unknown>).withoutTransform
     /** Runs `f` in a transaction holding the advisory lock of `key` (released at commit or rollback). */
     const locked = <A, E>(key: string, f: Effect.Effect<A, E>) =>
-      sql.withTransaction(Effect.zipRight(run("SELECT pg_advisory_xact_lock(hashtext(?))", [`${p}${key}`]), f))
+      sql.withTransaction(Effect.zipRight(run("SELECT pg_advisory_xact_lock(hashtext(?))", [`${p}${key}`]), f)).pipe(
+        // @effect/sql turns a failed COMMIT or ROLLBACK into a defect; here that is a lost connection, so a failure.
+        Effect.catchSomeDefect((defect) =>
+          defect instanceof SqlError ? Option.some(Effect.fail(defect)) : Option.none()
+        )
+      )
 
     yield* locked(
       "migrations",
