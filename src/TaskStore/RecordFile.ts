@@ -67,7 +67,7 @@ export const encode = (record: TaskRecord.TaskRecord): Encoded => {
   let crc = crc32(meta, crc32(head))
   let size = preambleSize + meta.length + trailerSize
   for (const f of fields) {
-    if (f === undefined || f.length === 0) continue
+    if (f === undefined) continue
     chunks.push(f)
     crc = crc32(f, crc)
     size += f.length
