@@ -160,7 +160,7 @@ export const makeMemory: Effect.Effect<Service> = Effect.gen(function* () {
             s.logs.set(id, log)
           }
           for (const line of lines) log.lines.push({ ...line, seq: ++log.seq })
-          if (log.lines.length > keep) log.lines.splice(0, log.lines.length - keep)
+          log.lines.splice(0, Math.max(0, log.lines.length - keep))
           return Effect.void
         })
       ),

@@ -262,4 +262,29 @@ describe("TaskRunner invariants", () => {
       assert.isFalse(TaskRunner.isStale({ ...base, status, lease }, 5000), status)
     }
   })
+
+  it("a lease is stale from the millisecond it expires; a task that is not running is never stale", () => {
+    const me = Lease.self()
+    const elsewhere = { host: "another-host", pid: 1, processStart: "1" }
+    const running = (expiresAt: number, holder: TaskRecord.Holder = elsewhere): TaskRecord.TaskInfo => ({
+      id: "s",
+      kind: "k",
+      status: "running",
+      revision: 1,
+      progress: { done: 0 },
+      attempts: 1,
+      createdAt: 0,
+      updatedAt: 0,
+      lease: { token: "t", holder, expiresAt }
+    })
+    assert.isFalse(Lease.isStale(running(1000), 999, me))
+    assert.isTrue(Lease.isStale(running(1000), 1000, me))
+    assert.isTrue(Lease.isStale({ ...running(1000), lease: undefined }, 0, me), "running without a lease")
+    assert.isTrue(Lease.isStale(running(1000, { host: me.host, pid: deadPid(), processStart: "1" }), 0, me))
+    for (const status of ["pending", "paused", "completed", "failed", "cancelled"] as const) {
+      assert.isFalse(Lease.isStale({ ...running(0), status }, 1000, me), status)
+    }
+    assert.strictEqual(Lease.processStart(deadPid()), "", "a process that is gone has no start time")
+    assert.notStrictEqual(Lease.processStart(process.pid), "")
+  })
 })
