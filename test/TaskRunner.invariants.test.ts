@@ -261,22 +261,12 @@ describe("TaskRunner invariants", () => {
       assert.isFalse(TaskRunner.isStale({ ...base, status }, 5000), status)
       assert.isFalse(TaskRunner.isStale({ ...base, status, lease }, 5000), status)
     }
+    // A holder on this host whose process is gone is stale before its lease expires.
+    const dead = { ...lease, holder: { host: hostname(), pid: deadPid(), processStart: "1" } }
+    assert.isTrue(TaskRunner.isStale({ ...base, status: "running", lease: dead }, 0))
+    assert.strictEqual(Lease.processStart(deadPid()), "", "a process that is gone has no start time")
+    assert.notStrictEqual(Lease.processStart(process.pid), "")
   })
-
-  it("a lease is stale from the millisecond it expires; a task that is not running is never stale", () => {
-    const me = Lease.self()
-    const elsewhere = { host: "another-host", pid: 1, processStart: "1" }
-    const running = (expiresAt: number, holder: TaskRecord.Holder = elsewhere): TaskRecord.TaskInfo => ({
-      id: "s",
-      kind: "k",
-      status: "running",
-      revision: 1,
-      progress: { done: 0 },
-      attempts: 1,
-      createdAt: 0,
-      updatedAt: 0,
-      lease: { token: "t", holder, expiresAt }
-    })
     assert.isFalse(Lease.isStale(running(1000), 999, me))
     assert.isTrue(Lease.isStale(running(1000), 1000, me))
     assert.isTrue(Lease.isStale({ ...running(1000), lease: undefined }, 0, me), "running without a lease")
