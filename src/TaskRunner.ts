@@ -306,7 +306,7 @@ export const make = (options: Options): Effect.Effect<TaskRunner["Type"], never,
     const renewed = (r: Running, now: number): TaskRecord.TaskPatch => {
       r.tracker.sample(now)
       return {
-        lease: { ...(r.info.lease ?? Lease.make(me, now, r.leaseMs)), token: r.token, expiresAt: now + r.leaseMs },
+        lease: { token: r.token, holder: me, expiresAt: now + r.leaseMs },
         progress: r.tracker.snapshot(),
         updatedAt: now,
         ...(r.polledAt > (r.info.polledAt ?? 0) ? { polledAt: r.polledAt } : {})
