@@ -187,6 +187,7 @@ const toMillis = (d: Duration.DurationInput): number => Duration.toMillis(Durati
 let lastMacroYield = Date.now()
 const yieldToEventLoop: Effect.Effect<void> = Effect.suspend(() => {
   const now = Date.now()
+  // Stryker disable next-line EqualityOperator,ArithmeticOperator: how often it yields is timing only.
   if (now - lastMacroYield < 20) return Effect.void
   lastMacroYield = now
   return Effect.async<void>((resume) => {

@@ -221,6 +221,32 @@ describe("TaskRunner invariants", () => {
     )
   )
 
+  it.scoped("a task checkpointing back to back on a synchronous store still lets the event loop's timers run", () =>
+    Effect.gen(function* () {
+      // The memory store answers without ever giving the event loop a turn, as SQLite and the file store's direct
+      // system calls do: only the checkpoint's own yield lets a timer (the heartbeat, a signal handler) in.
+      const store = yield* TaskStore.makeMemory
+      let timerFired = false
+      const Spinner = Task.make({
+        name: "spinner",
+        input: Schema.Struct({}),
+        state: Schema.Struct({ n: Schema.Int }),
+        success: Schema.Boolean,
+        initial: () => ({ n: 0 }),
+        run: (_, task) =>
+          Effect.gen(function* () {
+            setTimeout(() => (timerFired = true), 1)
+            const deadline = Date.now() + 1000
+            for (let n = 1; !timerFired && Date.now() < deadline; n++) yield* task.checkpoint({ n })
+            return timerFired
+          })
+      })
+      const { runner, scope } = yield* buildRunner(store, { tasks: [Spinner] })
+      yield* Effect.addFinalizer(() => Scope.close(scope, Exit.void))
+      assert.isTrue(yield* runner.run(Spinner, {}), "the timer fired while the task was checkpointing")
+    })
+  )
+
   it.scoped("checkpoint returns only once the store holds the new state", () =>
     Effect.gen(function* () {
       const store = yield* TaskStore.makeMemory
