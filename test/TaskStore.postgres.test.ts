@@ -38,8 +38,16 @@ if (available) {
         const use = Effect.flatMap(TaskStore.TaskStore, (s) => s.create(record(`r${Math.random()}`.replace(".", ""))))
         yield* use.pipe(Effect.provide(Postgres.layer({ url: postgresUrl, tablePrefix, maxConnections: 2 })))
         yield* use.pipe(Effect.provide(Postgres.layer({ url: postgresUrl, tablePrefix, maxConnections: 2 })))
-        const migrations = yield* Effect.promise(() => query(`SELECT migration_id FROM ${tablePrefix}migrations`))
-        assert.deepStrictEqual(migrations, [{ migration_id: 1 }])
+        const migrations = yield* Effect.promise(() => query(`SELECT migration_id, name FROM ${tablePrefix}migrations`))
+        assert.deepStrictEqual(migrations, [{ migration_id: 1, name: "create_tasks" }])
+        // `list` filters by status and kind in id order: the indexes that keep it fast at 100,000 tasks.
+        const indexes = yield* Effect.promise(() =>
+          query(`SELECT indexdef FROM pg_indexes WHERE tablename = '${tablePrefix}tasks' ORDER BY indexname`)
+        )
+        assert.deepStrictEqual(
+          indexes.map((i) => (i.indexdef as string).replace(/^.* USING btree /, "")).sort(),
+          ["(id)", "(kind, status, id)", "(status, id)"].sort()
+        )
         const tasks = yield* Effect.promise(() => query(`SELECT count(*)::int AS n FROM ${tablePrefix}tasks`))
         assert.deepStrictEqual(tasks, [{ n: 2 }])
       })

@@ -47,13 +47,27 @@ describe("sqlite store", () => {
         const rows = yield* sql.unsafe<{ name: string }>(
           "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
         )
-        const migrations = yield* sql.unsafe<{ migration_id: number }>("SELECT migration_id FROM vltask_migrations")
-        return { names: rows.map((r) => r.name), migrations: migrations.map((m) => m.migration_id) }
+        const migrations = yield* sql.unsafe<{ migration_id: number; name: string }>(
+          "SELECT migration_id, name FROM vltask_migrations"
+        )
+        // `list` filters by status and kind in id order: the indexes that keep it fast at 100,000 tasks.
+        const indexes = yield* sql.unsafe<{ sql: string }>(
+          "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'vltask_tasks' AND sql IS NOT NULL ORDER BY name"
+        )
+        return {
+          names: rows.map((r) => r.name),
+          migrations: migrations.map((m) => `${m.migration_id} ${m.name}`),
+          indexes: indexes.map((i) => i.sql)
+        }
       })
       const first = yield* tables.pipe(Effect.provide(storeWithClient(filename)))
       const second = yield* tables.pipe(Effect.provide(storeWithClient(filename)))
       assert.deepStrictEqual(first.names, ["users", "vltask_logs", "vltask_migrations", "vltask_tasks"])
-      assert.deepStrictEqual(second.migrations, [1])
+      assert.deepStrictEqual(second.migrations, ["1 create_tasks"])
+      assert.deepStrictEqual(second.indexes, [
+        "CREATE INDEX vltask_tasks_kind_status_id ON vltask_tasks (kind, status, id)",
+        "CREATE INDEX vltask_tasks_status_id ON vltask_tasks (status, id)"
+      ])
       const count = yield* Effect.flatMap(TaskStore.TaskStore, (s) => s.list()).pipe(
         Effect.provide(Sqlite.layer({ filename }))
       )
