@@ -44,10 +44,11 @@ if (available) {
         const indexes = yield* Effect.promise(() =>
           query(`SELECT indexdef FROM pg_indexes WHERE tablename = '${tablePrefix}tasks' ORDER BY indexname`)
         )
-        assert.deepStrictEqual(
-          indexes.map((i) => (i.indexdef as string).replace(/^.* USING btree /, "")).sort(),
-          ["(id)", "(kind, status, id)", "(status, id)"].sort()
-        )
+        assert.deepStrictEqual(indexes.map((i) => (i.indexdef as string).replace(/^.* USING btree /, "")).sort(), [
+          "(id)",
+          "(kind, status, id)",
+          "(status, id)"
+        ])
         const tasks = yield* Effect.promise(() => query(`SELECT count(*)::int AS n FROM ${tablePrefix}tasks`))
         assert.deepStrictEqual(tasks, [{ n: 2 }])
       })
