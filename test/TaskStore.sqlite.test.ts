@@ -3,6 +3,7 @@ import { SqlClient } from "@effect/sql"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import { Context, Effect, Either, Layer } from "effect"
 import Database from "better-sqlite3"
+import { readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { TaskStore } from "../src/index.js"
 import * as Sqlite from "../src/TaskStore/Sqlite.js"
@@ -116,6 +117,31 @@ describe("sqlite store", () => {
       }
       other.exec("ROLLBACK")
       assert.strictEqual((yield* store.update("b", 1, { reason: "through" })).revision, 2)
+    })
+  )
+
+  it.scoped("a damaged database file is a typed Corrupt error, not a crash", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const filename = join(dir, "damaged.db")
+      yield* Effect.scoped(
+        Effect.flatMap(TaskStore.TaskStore, (s) => s.create(record("d"))).pipe(
+          Effect.provide(Sqlite.layer({ filename }))
+        )
+      )
+      // Every page but the first (the header and the schema) overwritten.
+      const bytes = readFileSync(filename)
+      bytes.fill(0xab, 4096)
+      writeFileSync(filename, bytes)
+      const opened = yield* Effect.either(
+        Effect.flatMap(TaskStore.TaskStore, (s) => s.getInfo("d")).pipe(Effect.provide(Sqlite.layer({ filename })))
+      )
+      assert.isTrue(Either.isLeft(opened))
+      if (Either.isLeft(opened) && opened.left._tag === "TaskStoreError") {
+        assert.strictEqual(opened.left.reason, "Corrupt")
+        assert.strictEqual(opened.left.errno, "SQLITE_CORRUPT")
+        assert.include(opened.left.message, "The record is damaged")
+      } else assert.fail(`expected a TaskStoreError, got ${Either.isLeft(opened) ? opened.left._tag : "success"}`)
     })
   )
 })
