@@ -150,11 +150,11 @@ export class TaskRunner extends Context.Tag("@vectorlink/task/TaskRunner")<
   }
 >() {}
 
-/** Why a running task is being stopped. */
-interface Stop {
-  readonly kind: "pause" | "cancel" | "lost"
-  readonly reason: string
-}
+/**
+ * Why a running task is being stopped: a pause or cancel (its reason is recorded), or the lease lost (nothing may be
+ * written any more, so there is nothing to record).
+ */
+type Stop = { readonly kind: "pause" | "cancel"; readonly reason: string } | { readonly kind: "lost" }
 
 /** A task this runner executes now. */
 interface Running {
@@ -314,22 +314,19 @@ export const make = (options: Options): Effect.Effect<TaskRunner["Type"], never,
       }
     }
 
-    const requestStop = (r: Running, kind: Stop["kind"], reason: string) =>
+    const requestStop = (r: Running, stop: Stop) =>
       Effect.suspend(() => {
         // Cancel outranks pause; losing the lease outranks both (nothing may be written any more).
         const rank = { pause: 0, cancel: 1, lost: 2 }
-        if (r.stop !== undefined && rank[r.stop.kind] >= rank[kind]) return Effect.void
+        if (r.stop !== undefined && rank[r.stop.kind] >= rank[stop.kind]) return Effect.void
         const first = r.stop === undefined
-        r.stop = { kind, reason }
+        r.stop = stop
         return first && r.fiber !== undefined ? Fiber.interruptFork(r.fiber) : Effect.void
       })
 
     const onWriteError = (r: Running) => (error: LeaseLost | TaskStoreError) =>
       error._tag === "LeaseLost"
-        ? Effect.zipRight(
-            Effect.logWarning(error.message),
-            requestStop(r, "lost", error.holder === undefined ? "lease lost" : `lease taken over by ${error.holder}`)
-          )
+        ? Effect.zipRight(Effect.logWarning(error.message), requestStop(r, { kind: "lost" }))
         : Effect.flatMap(Clock.currentTimeMillis, (now) =>
             // The store is unreachable. Once the lease this runner last renewed has run out, another runner may
             // rightly take the task over: stop here rather than risk running it twice (it is left stale, resumable).
@@ -339,7 +336,7 @@ export const make = (options: Options): Effect.Effect<TaskRunner["Type"], never,
                     `Could not renew the lease of task ${r.id} before it expired; stopping it here`,
                     error
                   ),
-                  requestStop(r, "lost", "the lease could not be renewed")
+                  requestStop(r, { kind: "lost" })
                 )
               : Effect.logWarning(`Heartbeat of task ${r.id} failed; will retry`, error)
           )
@@ -348,7 +345,10 @@ export const make = (options: Options): Effect.Effect<TaskRunner["Type"], never,
       Effect.suspend(() => {
         const request = r.info.interrupt
         if (request === undefined) return Effect.void
-        return requestStop(r, request, request === "cancel" ? "cancelled on request" : "paused on request")
+        return requestStop(r, {
+          kind: request,
+          reason: request === "cancel" ? "cancelled on request" : "paused on request"
+        })
       })
 
     const flushLogs = (r: Running) =>
@@ -374,7 +374,7 @@ export const make = (options: Options): Effect.Effect<TaskRunner["Type"], never,
           const interest = Math.max(r.startedAt, r.polledAt, r.info.polledAt ?? 0)
           if (now - interest > r.interestMs) {
             const idle = Duration.format(Duration.millis(now - interest))
-            yield* requestStop(r, "pause", `nobody polled it for ${idle}`)
+            yield* requestStop(r, { kind: "pause", reason: `nobody polled it for ${idle}` })
             return
           }
         }
@@ -504,7 +504,7 @@ export const make = (options: Options): Effect.Effect<TaskRunner["Type"], never,
         if (Option.isSome(failure)) {
           const error = failure.value
           if (error instanceof LeaseLost) {
-            r.stop = { kind: "lost", reason: "lease lost" }
+            r.stop = { kind: "lost" }
             return undefined
           }
           if (error instanceof TaskStoreError) {
@@ -706,7 +706,7 @@ export const make = (options: Options): Effect.Effect<TaskRunner["Type"], never,
       })
 
     const stopHere = (r: Running, kind: "pause" | "cancel", reason: string) =>
-      Effect.zipRight(requestStop(r, kind, reason), Deferred.await(r.done))
+      Effect.zipRight(requestStop(r, { kind, reason }), Deferred.await(r.done))
 
     /** Pause or cancel: stop it here, ask its owner through the store, or change a task nobody runs directly. */
     const stopTask = (id: string, kind: "pause" | "cancel"): Effect.Effect<TaskRecord.TaskInfo, LookupError> =>
