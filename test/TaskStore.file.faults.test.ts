@@ -180,6 +180,17 @@ describe("file store under faults", () => {
         ["appendLogs", (c) => c.startsWith("write "), store.appendLogs("t", [line]), join(tasks, "t.log")],
         ["readLogs", (c) => c.startsWith("read "), store.readLogs("t"), join(tasks, "t.log")],
         ["read", (c) => c.startsWith("read "), store.get("t"), join(tasks, "t.task")],
+        ["read", (c) => c.startsWith("read "), store.getInfo("t"), join(tasks, "t.task")],
+        ["create", (c) => c === `stat ${join(tasks, "w.task")}`, store.create(record("w")), join(tasks, "w.task")],
+        ["lock", (c) => c.startsWith("symlink "), store.appendLogs("t", [line]), join(tasks, "t.lock")],
+        // Over the bound, the log is rewritten through a temp file.
+        [
+          "appendLogs",
+          (c) => c.startsWith("rename ") && isTemp(c),
+          store.appendLogs("t", [line, line], { keep: 1 }),
+          join(tasks, "t.log")
+        ],
+
         ["list", (c) => c.startsWith("readdir "), store.list(), tasks],
         ["delete", (c) => c === `unlink ${join(tasks, "t.log")}`, store.delete("t"), join(tasks, "t.log")],
         ["delete", (c) => c === `unlink ${join(tasks, "t.task")}`, store.delete("t"), join(tasks, "t.task")],
@@ -197,7 +208,19 @@ describe("file store under faults", () => {
         const e = failed as unknown as { operation: string; errno?: string; path?: string; id?: string }
         assert.deepStrictEqual([e.operation, e.errno, e.path], [operation, "EIO", path])
         if (operation !== "list") assert.isString(e.id, operation)
+        assert.deepStrictEqual(
+          readdirSync(tasks).filter((n) => n.startsWith(".tmp-")),
+          [],
+          `no temp file left (${operation})`
+        )
       }
+      // A delete that cannot read the record fails before it removes anything.
+      if (!existsSync(join(tasks, "t.task"))) yield* store.create(record("t"))
+      faults.armMatching("EIO", (c) => c === `read ${join(tasks, "t.task")}`)
+      const unread = yield* Effect.flip(store.delete("t"))
+      faults.disarm()
+      assert.strictEqual(unread._tag, "TaskStoreError")
+      assert.isTrue(existsSync(join(tasks, "t.task")), "the delete that could not read removed nothing")
     })
   )
 })

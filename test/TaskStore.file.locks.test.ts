@@ -77,7 +77,11 @@ describe("file store locks", () => {
       const started = Date.now()
       const blocked = yield* Effect.either(store.update("held", 1, { reason: "never" }))
       assert.isTrue(Either.isLeft(blocked) && blocked.left._tag === "TaskStoreError")
-      if (Either.isLeft(blocked)) assert.include(blocked.left.message, `pid ${child.pid}`)
+      if (Either.isLeft(blocked) && blocked.left._tag === "TaskStoreError") {
+        const { operation, detail, id } = blocked.left
+        assert.deepStrictEqual([operation, id], ["lock", "held"])
+        assert.strictEqual(detail, `the task is locked by pid ${child.pid} on ${Lease.self().host} for over 1s`)
+      }
       assert.isAtLeast(Date.now() - started, 1000)
       assert.strictEqual((yield* store.getInfo("held")).revision, 1)
     })
