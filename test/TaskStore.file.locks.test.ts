@@ -4,10 +4,11 @@
  * checkpoints back to back lets another process in.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Either, Fiber } from "effect"
+import { Effect, Either, Fiber, Logger } from "effect"
 import { spawn, spawnSync } from "node:child_process"
 import {
   existsSync,
+  lstatSync,
   mkdirSync,
   readdirSync,
   readFileSync,
@@ -22,8 +23,19 @@ import * as File from "../src/TaskStore/File.js"
 import * as FileSystemSync from "../src/TaskStore/FileSystemSync.js"
 import { spawnChild } from "./helpers/child.js"
 import { tempDir } from "./helpers/tempDir.js"
+import { Faults, layer as faultyLayer } from "./helpers/faultyFileSystem.js"
 import { record } from "./helpers/store.js"
 import { waitUntil } from "./helpers/runner.js"
+
+/** Whether a lock (a symbolic link, dangling by design) exists: `existsSync` follows the link and says no. */
+const linkExists = (path: string) => {
+  try {
+    lstatSync(path)
+    return true
+  } catch {
+    return false
+  }
+}
 
 /** Plants the lock another process of this host would hold on task `id`. */
 const plantLock = (dir: string, id: string, pid: number, processStart: string) =>
@@ -51,7 +63,7 @@ describe("file store locks", () => {
       const updated = yield* Effect.either(store.update("t", 1, { reason: "through" }))
       assert.isTrue(Either.isRight(updated), Either.isLeft(updated) ? updated.left.message : "")
       assert.isBelow(Date.now() - started, 900, "the dead holder's lock was not waited for")
-      assert.isFalse(existsSync(join(dir, "tasks", "t.lock")))
+      assert.isFalse(linkExists(join(dir, "tasks", "t.lock")))
     })
   )
 
@@ -246,6 +258,74 @@ describe("file store locks", () => {
       symlinkSync(`L:${dead}:1:elsewhere:1`, lockFile)
       race = "remove"
       assert.strictEqual((yield* store.update("r", 1, { reason: "through" })).revision, 2)
+    })
+  )
+
+  it.scoped("a failure while breaking a dead holder's lock is survived: the lock is broken on the next try", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const tasks = join(dir, "tasks")
+      for (const failing of ["readlink", "unlink"] as const) {
+        const faults = new Faults()
+        const store = yield* File.make({ directory: dir, lockTimeout: "1 second" }).pipe(
+          Effect.provide(faultyLayer(faults))
+        )
+        const id = `b-${failing}`
+        yield* store.create(record(id))
+        symlinkSync(`L:${spawnSync(process.execPath, ["-e", "0"]).pid!}:1:elsewhere:1`, join(tasks, `${id}.lock`))
+        faults.armMatching("EIO", (c) => c.startsWith(`${failing} `) && c.includes("/.break-"))
+        const updated = yield* Effect.either(store.update(id, 1, { reason: "through" }))
+        const hit = faults.log.some((c) => c.startsWith(`${failing} `) && c.includes("/.break-"))
+        faults.disarm()
+        assert.isTrue(hit, `the ${failing} of the set-aside lock was failed`)
+        assert.isTrue(Either.isRight(updated), `${failing}: ${Either.isLeft(updated) ? updated.left.message : ""}`)
+        assert.isFalse(linkExists(join(tasks, `${id}.lock`)))
+      }
+    })
+  )
+
+  it.scoped("a lock this store failed to release is removed in the background, and does not block its next write", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const lockFile = join(dir, "tasks", "o.lock")
+      let failures = 0
+      const syscalls: FileSystemSync.Syscalls = {
+        ...FileSystemSync.nodeSyscalls,
+        unlinkSync: (path) => {
+          if (path === lockFile && failures > 0) {
+            failures--
+            throw Object.assign(new Error("EIO: injected"), { code: "EIO" })
+          }
+          FileSystemSync.nodeSyscalls.unlinkSync(path)
+        }
+      }
+      const store = yield* File.make({ directory: dir, lockTimeout: "300 millis" }).pipe(
+        Effect.provide(FileSystemSync.layerWith(syscalls))
+      )
+      yield* store.create(record("o"))
+      // The release fails, and so do the next retries in the background (after 10, 20, 40, 80, 160 ms): the lock
+      // stays for longer than the lock timeout.
+      failures = 6
+      const warnings: Array<string> = []
+      const logger = Logger.make(({ message }) => {
+        warnings.push(String(Array.isArray(message) ? message[0] : message))
+      })
+      yield* store.update("o", 1, { reason: "a" }).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+      assert.isTrue(linkExists(lockFile), "the lock was left")
+      assert.include(warnings, "Could not remove the lock of task o; retrying in the background")
+      // This store's own leftover lock is no one else's: its next write breaks it instead of waiting it out.
+      yield* store.update("o", 2, { reason: "b" })
+      // Fail the next release once more; the background retries keep at it until the lock is gone.
+      failures = 2
+      yield* store.update("o", 3, { reason: "c" })
+      yield* waitUntil(
+        Effect.sync(() => !linkExists(lockFile)),
+        "the lock is removed in the background",
+        {
+          live: true
+        }
+      )
+      assert.strictEqual(failures, 0)
     })
   )
 })
