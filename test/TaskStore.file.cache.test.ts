@@ -111,6 +111,17 @@ describe("file store cache", () => {
     })
   )
 
+  it.scoped("a record too large for the cache does not push the others out", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const { store, during } = yield* openStore(dir, Math.floor(big * 2.5))
+      yield* store.create(withState("a"))
+      yield* store.create(record("huge", { state: bytes("h".repeat(big * 3)) }))
+      assert.isBelow(yield* during("a.task", store.update("a", 1, { reason: "still cached" })), 4096)
+      assert.isAtLeast(yield* during("huge.task", store.update("huge", 1, { reason: "never cached" })), big * 3)
+    })
+  )
+
   it.scoped("metadata longer than the first read is taken from the cache for a record this store wrote", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir

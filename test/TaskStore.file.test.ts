@@ -1,10 +1,19 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Config, Effect, Logger } from "effect"
 import { NodeFileSystem } from "@effect/platform-node"
-import { appendFileSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs"
+import {
+  appendFileSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  symlinkSync,
+  writeFileSync
+} from "node:fs"
 import { spawnSync } from "node:child_process"
 import { Either } from "effect"
-import { Lease } from "../src/index.js"
+import { Lease, TaskStore } from "../src/index.js"
 import { join } from "node:path"
 import * as File from "../src/TaskStore/File.js"
 import { conformance } from "./TaskStore.conformance.js"
@@ -60,6 +69,7 @@ describe("file store", () => {
         writeFileSync(join(tasks, "d.want"), `W:other:${Date.now() + 60_000}`)
         writeFileSync(join(tasks, "e.want"), "not a hint")
         writeFileSync(join(tasks, "f.want"), "W:other")
+        writeFileSync(join(tasks, "g.want"), `X:other:${Date.now() + 60_000}`)
         yield* File.make({ directory: dir }).pipe(Effect.provide(NodeFileSystem.layer))
         assert.deepStrictEqual(readdirSync(tasks).sort(), [`.tmp-${me.pid}-${me.processStart}-99`, "d.want"])
       })
@@ -83,6 +93,8 @@ describe("file store", () => {
       const store = yield* File.make({ directory: dir }).pipe(Effect.provide(NodeFileSystem.layer))
       yield* store.create(record("torn"))
       yield* store.appendLogs("torn", [{ time: 1, level: "INFO", message: "whole" }])
+      // Lines that parse but are no log lines (a number, another object, a wrong type) are skipped too.
+      appendFileSync(join(dir, "tasks", "torn.log"), '42\n{"x":1}\n{"seq":"2","message":"m"}\n{"seq":2,"message":7}\n')
       appendFileSync(join(dir, "tasks", "torn.log"), '{"seq":2,"time":2,"lev')
       yield* store.appendLogs("torn", [{ time: 3, level: "INFO", message: "after" }])
       const lines = yield* store.readLogs("torn")
@@ -108,6 +120,54 @@ describe("file store", () => {
       assert.isTrue(Either.isLeft(byRevision) && byRevision.left._tag === "TaskStoreError")
       yield* store.delete("bad")
       assert.deepStrictEqual(readdirSync(join(dir, "tasks")), [])
+    })
+  )
+
+  it.scoped("list shows records only (not a hidden copy, logs or locks) and warns about a corrupt one", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const tasks = join(dir, "tasks")
+      const store = yield* File.make({ directory: dir }).pipe(Effect.provide(NodeFileSystem.layer))
+      yield* store.create(record("a"))
+      yield* store.create(record("b"))
+      yield* store.create(record("c"))
+      yield* store.appendLogs("a", [{ time: 1, level: "INFO", message: "x" }])
+      copyFileSync(join(tasks, "a.task"), join(tasks, ".hidden.task"))
+      writeFileSync(join(tasks, "b.task"), "garbage")
+      const warnings: Array<string> = []
+      const logger = Logger.make(({ message }) => {
+        warnings.push(String(Array.isArray(message) ? message[0] : message))
+      })
+      const page = yield* store.list().pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+      assert.deepStrictEqual(
+        page.items.map((i) => i.id),
+        ["a", "c"]
+      )
+      assert.strictEqual(warnings.length, 1)
+      assert.match(
+        warnings[0]!,
+        /^Skipping task b in list: Task store read failed \(Corrupt; task "b", file .*b\.task\)/
+      )
+      assert.include(warnings[0]!, "the record file is corrupt: it is 7 bytes, shorter than the preamble")
+      const got = yield* Effect.flip(store.getInfo("b"))
+      assert.strictEqual(got._tag, "TaskStoreError")
+      if (got._tag === "TaskStoreError") assert.deepStrictEqual([got.reason, got.operation], ["Corrupt", "read"])
+      // A record cut after its preamble: its size says so.
+      const whole = readFileSync(join(tasks, "c.task"))
+      writeFileSync(join(tasks, "c.task"), whole.subarray(0, whole.length - 1))
+      const cut = yield* Effect.flip(store.getInfo("c"))
+      assert.include(cut.message, `it is ${whole.length - 1} bytes but its preamble says ${whole.length}`)
+    })
+  )
+
+  it.scoped("File.layerConfig takes its directory from Config", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const info = yield* Effect.flatMap(TaskStore.TaskStore, (s) => s.create(record("cfg"))).pipe(
+        Effect.provide(File.layerConfig(Config.succeed(dir)))
+      )
+      assert.strictEqual(info.revision, 1)
+      assert.isTrue(existsSync(join(dir, "tasks", "cfg.task")))
     })
   )
 })
