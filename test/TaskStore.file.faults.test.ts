@@ -223,4 +223,23 @@ describe("file store under faults", () => {
       assert.isTrue(existsSync(join(tasks, "t.task")), "the delete that could not read removed nothing")
     })
   )
+
+  it.scoped("a store that cannot open fails with an open error naming the directory, at every step of opening", () =>
+    Effect.gen(function* () {
+      const root = yield* tempDir
+      let n = 0
+      for (const step of ["stat", "mkdir", "fsync", "open", "readdir"] as const) {
+        const dir = join(root, `store-${++n}`, "nested")
+        const faults = new Faults()
+        faults.armMatching("EIO", (c) => c.startsWith(`${step} `))
+        const failed = yield* Effect.flip(openStore(dir, faults))
+        const hit = faults.log.find((c) => c.startsWith(`${step} `))
+        faults.disarm()
+        assert.isDefined(hit, step)
+        assert.strictEqual(failed.operation, "open", step)
+        assert.strictEqual(failed.errno, "EIO", step)
+        assert.strictEqual(`${step} ${failed.path}`, hit, step)
+      }
+    })
+  )
 })
