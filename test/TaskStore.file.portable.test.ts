@@ -4,7 +4,7 @@
  * access and a full disk must be told apart from the reason alone, and every I/O error names what failed.
  */
 import { FileSystem } from "@effect/platform"
-import { SystemError, type SystemErrorReason } from "@effect/platform/Error"
+import { BadArgument, SystemError, type SystemErrorReason } from "@effect/platform/Error"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import { spawnSync } from "node:child_process"
@@ -19,7 +19,7 @@ import { inTempDir, tempDir } from "./helpers/tempDir.js"
 /** A failure to inject: the next call of `method` (on the FileSystem or an open File) fails with `reason`. */
 interface Injected {
   method: string
-  reason: SystemErrorReason
+  reason: SystemErrorReason | "BadArgument"
 }
 
 /** Our FileSystem with every error re-made from its reason alone, and a failure injected on demand. */
@@ -40,7 +40,11 @@ const reasonOnly = (inject: { next: Injected | undefined } = { next: undefined }
         if (inject.next?.method !== method) return undefined
         const reason = inject.next.reason
         inject.next = undefined
-        return Effect.fail(new SystemError({ reason, module: "FileSystem", method, description: "injected" }))
+        return Effect.fail(
+          reason === "BadArgument"
+            ? new BadArgument({ module: "FileSystem", method, description: "injected" })
+            : new SystemError({ reason, module: "FileSystem", method, description: "injected" })
+        )
       }
       const wrap = (method: string, value: unknown): unknown => {
         if (!Effect.isEffect(value)) return value
@@ -117,6 +121,24 @@ describe("file store over a FileSystem without errno codes", () => {
       assert.isUndefined(failed.errno)
       assert.strictEqual(failed.operation, "list")
       assert.isUndefined(failed.id)
+    })
+  )
+
+  it.scoped("a bad-argument error of the file system is a TaskStoreError of the read, not a stray platform error", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const inject = { next: undefined as Injected | undefined }
+      const store = yield* openStore(dir, inject)
+      yield* store.create(record("t"))
+      for (const [method, read] of [
+        ["readFile", store.get("t")],
+        ["open", store.getInfo("t")]
+      ] as const) {
+        inject.next = { method, reason: "BadArgument" }
+        const failed = yield* Effect.flip(read as Effect.Effect<unknown, { readonly _tag: string }>)
+        assert.strictEqual(failed._tag, "TaskStoreError", method)
+        assert.strictEqual((failed as unknown as { operation: string }).operation, "read", method)
+      }
     })
   )
 })
