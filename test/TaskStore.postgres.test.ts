@@ -97,6 +97,51 @@ if (available) {
         assert.strictEqual(Postgres.reasonOf(driverError), "Unknown")
         const closed = new SqlError({ cause: new Error("Connection terminated unexpectedly") })
         assert.strictEqual(Postgres.reasonOf(closed), "Unavailable")
+        const coded = (code: string) =>
+          Postgres.reasonOf(new SqlError({ cause: Object.assign(new Error(code), { code }) }))
+        assert.deepStrictEqual(["08006", "57P01", "53300", "ECONNRESET", "42P01", "23505"].map(coded), [
+          "Unavailable",
+          "Unavailable",
+          "Unavailable",
+          "Unavailable",
+          "Io",
+          "Io"
+        ])
+      })
+    )
+
+    it.effect("every failed operation names itself and its task, with the server's code and message", () =>
+      Effect.gen(function* () {
+        const tablePrefix = freshPrefix()
+        yield* Effect.gen(function* () {
+          const store = yield* TaskStore.TaskStore
+          yield* store.create(record("victim"))
+          yield* Effect.promise(() => query(`DROP TABLE ${tablePrefix}logs, ${tablePrefix}tasks`))
+          const operations: ReadonlyArray<readonly [string, Effect.Effect<unknown, { readonly _tag: string }>]> = [
+            ["readLogs", store.readLogs("victim")],
+            ["appendLogs", store.appendLogs("victim", [{ time: 1, level: "INFO", message: "x" }])],
+            ["create", store.create(record("victim"))],
+            ["read", store.get("victim")],
+            ["read", store.getInfo("victim")],
+            ["update", store.update("victim", 1, { reason: "x" })],
+            ["delete", store.delete("victim")],
+            ["list", store.list()]
+          ]
+          for (const [operation, effect] of operations) {
+            const broken = yield* Effect.flip(effect)
+            assert.strictEqual(broken._tag, "TaskStoreError", operation)
+            const e = broken as unknown as {
+              reason: string
+              errno?: string
+              operation: string
+              id?: string
+              detail: string
+            }
+            assert.deepStrictEqual([e.reason, e.errno, e.operation], ["Io", "42P01", operation])
+            assert.strictEqual(e.id, operation === "list" ? undefined : "victim", operation)
+            assert.match(e.detail, /^relation ".*" does not exist$/)
+          }
+        }).pipe(Effect.provide(Postgres.layer({ url: postgresUrl, tablePrefix, maxConnections: 2 })), Effect.scoped)
       })
     )
 
@@ -110,11 +155,26 @@ if (available) {
         const newer = yield* opening({ url: postgresUrl, tablePrefix })
         assert.strictEqual(newer?._tag, "TaskStoreError")
         assert.include(newer?.message, "schema version 99, newer than this version of @vectorlink/task knows (1)")
-        const badPrefix = yield* opening({ url: postgresUrl, tablePrefix: "Robert'); DROP TABLE x;--" })
-        assert.include(badPrefix?.message, "must be lower-case letters, digits and '_'")
+        for (const bad of ["Robert'); DROP TABLE x;--", "x-", "-x", "x y"]) {
+          const badPrefix = yield* opening({ url: postgresUrl, tablePrefix: bad })
+          assert.include(badPrefix?.message, "must be lower-case letters, digits and '_'", bad)
+          assert.strictEqual(badPrefix?._tag === "TaskStoreError" ? badPrefix.operation : undefined, "open")
+        }
+        if (newer?._tag === "TaskStoreError") assert.strictEqual(newer.operation, "open")
+        // A table of the store's name that is not the store's: the migration fails, and says so.
+        const taken = freshPrefix()
+        yield* Effect.promise(() => query(`CREATE TABLE ${taken}tasks (x INT)`))
+        const clash = yield* opening({ url: postgresUrl, tablePrefix: taken })
+        assert.strictEqual(clash?._tag, "TaskStoreError")
+        if (clash?._tag === "TaskStoreError") {
+          assert.deepStrictEqual([clash.operation, clash.reason, clash.errno], ["migrate", "Io", "42P07"])
+        }
         const down = yield* opening({ url: "postgres://root@127.0.0.1:1/test" })
         assert.strictEqual(down?._tag, "TaskStoreError")
-        if (down?._tag === "TaskStoreError") assert.strictEqual(down.reason, "Unavailable")
+        if (down?._tag === "TaskStoreError") {
+          assert.deepStrictEqual([down.reason, down.operation], ["Unavailable", "open"])
+          assert.strictEqual(down.detail, "cannot connect to Postgres: connect ECONNREFUSED 127.0.0.1:1")
+        }
         assert.include(down?.message, "cannot connect to Postgres")
       })
     )

@@ -1,9 +1,9 @@
 import { assert, describe, it } from "@effect/vitest"
 import { SqlClient } from "@effect/sql"
 import { SqliteClient } from "@effect/sql-sqlite-node"
-import { Context, Effect, Either, Layer } from "effect"
+import { Config, Context, Effect, Either, Layer } from "effect"
 import Database from "better-sqlite3"
-import { readFileSync, writeFileSync } from "node:fs"
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { TaskStore } from "../src/index.js"
 import * as Sqlite from "../src/TaskStore/Sqlite.js"
@@ -14,8 +14,14 @@ import { inTempDir, tempDir } from "./helpers/tempDir.js"
 conformance("sqlite", () => inTempDir((dir) => Sqlite.layer({ filename: join(dir, "tasks.db") })))
 
 /** A store and the very client (connection) it runs on. */
-const storeWithClient = (filename: string, options: Omit<Sqlite.Options, "filename"> = {}) =>
-  Layer.merge(Sqlite.layerClient(options), Layer.empty).pipe(Layer.provideMerge(SqliteClient.layer({ filename })))
+const storeWithClient = (
+  filename: string,
+  options: Omit<Sqlite.Options, "filename"> = {},
+  client: Partial<SqliteClient.SqliteClientConfig> = {}
+) =>
+  Layer.merge(Sqlite.layerClient(options), Layer.empty).pipe(
+    Layer.provideMerge(SqliteClient.layer({ filename, ...client }))
+  )
 
 describe("sqlite store", () => {
   it.scoped("every connection it opens runs WAL with synchronous=FULL and a busy timeout", () =>
@@ -33,6 +39,13 @@ describe("sqlite store", () => {
       // 2 = FULL, 1 = NORMAL
       assert.deepStrictEqual(yield* check({}), [2, "wal", 30000])
       assert.deepStrictEqual(yield* check({ synchronous: "NORMAL", busyTimeoutMs: 5000 }), [1, "wal", 5000])
+      // Over a client of the user's that does not turn WAL on, the store does.
+      const own = Effect.gen(function* () {
+        const sql = yield* SqlClient.SqlClient
+        yield* TaskStore.TaskStore
+        return (yield* sql.unsafe<{ journal_mode: string }>("PRAGMA journal_mode"))[0]!.journal_mode
+      }).pipe(Effect.provide(storeWithClient(join(dir, "own.db"), {}, { disableWAL: true })))
+      assert.strictEqual(yield* own, "wal")
     })
   )
 
@@ -87,7 +100,11 @@ describe("sqlite store", () => {
         Effect.flatMap(TaskStore.TaskStore, (s) => s.list()).pipe(Effect.provide(Sqlite.layer({ filename })))
       )
       assert.isTrue(Either.isLeft(opened))
-      if (Either.isLeft(opened)) assert.include(opened.left.message, "schema version 99")
+      if (Either.isLeft(opened)) {
+        assert.instanceOf(opened.left, Sqlite.SchemaTooNew)
+        assert.strictEqual(opened.left.operation, "open")
+        assert.include(opened.left.message, "schema version 99")
+      }
     })
   )
 
@@ -142,6 +159,81 @@ describe("sqlite store", () => {
         assert.strictEqual(opened.left.errno, "SQLITE_CORRUPT")
         assert.include(opened.left.message, "The record is damaged")
       } else assert.fail(`expected a TaskStoreError, got ${Either.isLeft(opened) ? opened.left._tag : "success"}`)
+    })
+  )
+
+  it.scoped("every failed operation names itself and its task, with SQLite's code and message", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      yield* Effect.gen(function* () {
+        const sql = yield* SqlClient.SqlClient
+        const store = yield* TaskStore.TaskStore
+        yield* store.create(record("victim"))
+        yield* sql.unsafe("DROP TABLE vltask_logs")
+        yield* sql.unsafe("DROP TABLE vltask_tasks")
+        const operations: ReadonlyArray<readonly [string, Effect.Effect<unknown, { readonly _tag: string }>]> = [
+          ["readLogs", store.readLogs("victim")],
+          ["appendLogs", store.appendLogs("victim", [{ time: 1, level: "INFO", message: "x" }])],
+          ["create", store.create(record("victim"))],
+          ["read", store.get("victim")],
+          ["read", store.getInfo("victim")],
+          ["update", store.update("victim", 1, { reason: "x" })],
+          ["delete", store.delete("victim")],
+          ["list", store.list()]
+        ]
+        for (const [operation, effect] of operations) {
+          const broken = yield* Effect.flip(effect)
+          assert.strictEqual(broken._tag, "TaskStoreError", operation)
+          const e = broken as unknown as {
+            reason: string
+            errno?: string
+            operation: string
+            id?: string
+            detail: string
+          }
+          assert.deepStrictEqual([e.reason, e.errno, e.operation], ["Io", "SQLITE_ERROR", operation])
+          assert.strictEqual(e.id, operation === "list" ? undefined : "victim", operation)
+          assert.match(e.detail, /^no such table: vltask_(tasks|logs)$/)
+        }
+      }).pipe(Effect.provide(storeWithClient(join(dir, "dropped.db"))))
+    })
+  )
+
+  it.scoped("a file that is no database, a directory, and a table of the store's name fail to open, saying so", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const opening = (filename: string) =>
+        Effect.flip(
+          Effect.flatMap(TaskStore.TaskStore, (s) => s.list()).pipe(Effect.provide(Sqlite.layer({ filename })))
+        )
+      writeFileSync(join(dir, "notes.txt"), "x".repeat(8192))
+      const notDb = yield* opening(join(dir, "notes.txt"))
+      assert.deepStrictEqual([notDb.operation, notDb.errno], ["open", "SQLITE_NOTADB"])
+      mkdirSync(join(dir, "a-directory"))
+      const directory = yield* opening(join(dir, "a-directory"))
+      assert.deepStrictEqual(
+        [directory.operation, directory.reason, directory.errno],
+        ["open", "Io", "SQLITE_CANTOPEN"]
+      )
+      assert.include(directory.message, `cannot open ${join(dir, "a-directory")}`)
+      const clash = join(dir, "clash.db")
+      const other = new Database(clash)
+      other.exec("CREATE TABLE vltask_tasks (x INTEGER)")
+      other.close()
+      const migrate = yield* opening(clash)
+      assert.deepStrictEqual([migrate.operation, migrate.reason, migrate.errno], ["migrate", "Io", "SQLITE_ERROR"])
+      assert.include(migrate.detail, "vltask_tasks")
+    })
+  )
+
+  it.scoped("Sqlite.layerConfig takes its file from Config", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const filename = join(dir, "cfg.db")
+      yield* Effect.flatMap(TaskStore.TaskStore, (s) => s.create(record("cfg"))).pipe(
+        Effect.provide(Sqlite.layerConfig(Config.succeed(filename)))
+      )
+      assert.deepStrictEqual(new Database(filename).prepare("SELECT id FROM vltask_tasks").all(), [{ id: "cfg" }])
     })
   )
 })

@@ -169,7 +169,7 @@ export const make = (
           `CREATE TABLE IF NOT EXISTS ${p}migrations (migration_id INTEGER PRIMARY KEY, name TEXT NOT NULL, created_at BIGINT NOT NULL)`
         )
         const latest = Number(
-          (yield* run<{ id: number | null }>(`SELECT MAX(migration_id) AS id FROM ${p}migrations`))[0]?.id ?? 0
+          (yield* run<{ id: number | null }>(`SELECT MAX(migration_id) AS id FROM ${p}migrations`))[0]!.id ?? 0
         )
         const all = migrations(p)
         const known = all[all.length - 1]!.id
@@ -255,9 +255,8 @@ export const make = (
                 const current = yield* run<{ revision: number }>(`SELECT revision FROM ${p}tasks WHERE id = ?`, [id])
                 return yield* current[0] === undefined
                   ? Effect.fail(new TaskNotFound({ id }))
-                  : Effect.fail(
-                      new RevisionConflict({ id, expected: expected ?? 0, found: Number(current[0].revision) })
-                    )
+                  : // A row that exists was missed only by a delete that named a revision.
+                    Effect.fail(new RevisionConflict({ id, expected: expected!, found: Number(current[0].revision) }))
               }
               yield* run(`DELETE FROM ${p}logs WHERE task_id = ?`, [id])
             })
@@ -272,8 +271,8 @@ export const make = (
             id,
             Effect.gen(function* () {
               const last = Number(
-                (yield* run<{ seq: number | null }>(`SELECT MAX(seq) AS seq FROM ${p}logs WHERE task_id = ?`, [id]))[0]
-                  ?.seq ?? 0
+                (yield* run<{ seq: number | null }>(`SELECT MAX(seq) AS seq FROM ${p}logs WHERE task_id = ?`, [id]))[0]!
+                  .seq ?? 0
               )
               let seq = last
               const values: Array<unknown> = []
@@ -288,21 +287,21 @@ export const make = (
           ).pipe(Effect.mapError(fail("appendLogs", id)))
         }),
       readLogs: (id, logOptions) =>
-        Effect.flatMap(TaskId.validate(id), (id) =>
-          run<{ seq: number; time: string | number; level: string; message: string }>(
+        Effect.flatMap(TaskId.validate(id), (id) => {
+          const after = logOptions?.after ?? 0
+          const limit = logOptions?.limit
+          return run<{ seq: number; time: string | number; level: string; message: string }>(
             `SELECT seq, time, level, message FROM ${p}logs WHERE task_id = ? AND seq > ? ORDER BY seq${
-              logOptions?.limit === undefined ? "" : " LIMIT ?"
+              limit === undefined ? "" : " LIMIT ?"
             }`,
-            logOptions?.limit === undefined
-              ? [id, logOptions?.after ?? 0]
-              : [id, logOptions?.after ?? 0, logOptions.limit]
+            limit === undefined ? [id, after] : [id, after, limit]
           ).pipe(
             Effect.map((rows) =>
               rows.map((r) => ({ seq: Number(r.seq), time: Number(r.time), level: r.level, message: r.message }))
             ),
             Effect.mapError(fail("readLogs", id))
           )
-        )
+        })
     }
     return service
   })
@@ -329,7 +328,8 @@ export const layer = (options: Options): Layer.Layer<TaskStore, TaskStoreError> 
           : new TaskStoreError({
               reason: "Unavailable",
               operation: "open",
-              detail: `cannot connect to Postgres: ${String((error as { message?: string }).message ?? error)}`,
+              // The driver's own words (e.g. "connect ECONNREFUSED 127.0.0.1:5432"), not the client's wrapper.
+              detail: `cannot connect to Postgres: ${String((error as { cause?: { message?: string } }).cause?.message ?? error)}`,
               cause: error
             })
       )

@@ -13,11 +13,13 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import type * as SqlConnection from "@effect/sql/SqlConnection"
 import type { SqlError } from "@effect/sql/SqlError"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
+import * as Cause from "effect/Cause"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import { mkdirSync } from "node:fs"
 import { dirname } from "node:path"
@@ -103,6 +105,10 @@ export const migrations: ReadonlyArray<{
 
 const errorCode = (error: SqlError): string | undefined => (error.cause as { code?: string } | undefined)?.code
 
+/** What a SQLite result code says about the store: busy (retry), damaged, or any other I/O failure. */
+const reasonOf = (code: string | undefined): "Unavailable" | "Corrupt" | "Io" =>
+  code === "SQLITE_BUSY" || code === "SQLITE_LOCKED" ? "Unavailable" : code === "SQLITE_CORRUPT" ? "Corrupt" : "Io"
+
 /** A database written by a newer version of this library than the one running. */
 export class SchemaTooNew extends TaskStoreError {}
 
@@ -121,12 +127,7 @@ export const make = (
       (error: SqlError): TaskStoreError => {
         const code = errorCode(error)
         return new TaskStoreError({
-          reason:
-            code === "SQLITE_BUSY" || code === "SQLITE_LOCKED"
-              ? "Unavailable"
-              : code === "SQLITE_CORRUPT"
-                ? "Corrupt"
-                : "Io",
+          reason: reasonOf(code),
           operation,
           detail: String((error.cause as Error | undefined)?.message ?? error.message),
           cause: error,
@@ -163,7 +164,8 @@ export const make = (
       Effect.mapError(fail("open"))
     )
     const mode = yield* run<{ journal_mode: string }>("PRAGMA journal_mode").pipe(Effect.mapError(fail("open")))
-    if (mode[0]?.journal_mode !== "wal" && mode[0]?.journal_mode !== "memory") {
+    const journal = mode[0]!.journal_mode
+    if (journal !== "wal" && journal !== "memory") {
       yield* run("PRAGMA journal_mode = WAL").pipe(Effect.mapError(fail("open")))
     }
 
@@ -178,7 +180,7 @@ export const make = (
           )`
         )
         const latest =
-          (yield* exec<{ id: number | null }>(conn, "SELECT MAX(migration_id) AS id FROM vltask_migrations"))[0]?.id ??
+          (yield* exec<{ id: number | null }>(conn, "SELECT MAX(migration_id) AS id FROM vltask_migrations"))[0]!.id ??
           0
         const known = migrations[migrations.length - 1]!.id
         if (latest > known) {
@@ -277,7 +279,8 @@ export const make = (
                 )
                 return yield* current[0] === undefined
                   ? Effect.fail(new TaskNotFound({ id }))
-                  : Effect.fail(new RevisionConflict({ id, expected: expected ?? 0, found: current[0].revision }))
+                  : // A row that exists was missed only by a delete that named a revision.
+                    Effect.fail(new RevisionConflict({ id, expected: expected!, found: current[0].revision }))
               }
               yield* exec(conn, "DELETE FROM vltask_logs WHERE task_id = ?", [id])
             })
@@ -295,7 +298,7 @@ export const make = (
                   conn,
                   "SELECT MAX(seq) AS seq FROM vltask_logs WHERE task_id = ?",
                   [id]
-                ))[0]?.seq ?? 0
+                ))[0]!.seq ?? 0
               let seq = last
               for (const line of lines) {
                 seq++
@@ -312,19 +315,19 @@ export const make = (
           ).pipe(Effect.mapError(fail("appendLogs", id)))
         }),
       readLogs: (id, logOptions) =>
-        Effect.flatMap(TaskId.validate(id), (id) =>
-          run<TaskRecord.LogLine>(
+        Effect.flatMap(TaskId.validate(id), (id) => {
+          const after = logOptions?.after ?? 0
+          const limit = logOptions?.limit
+          return run<TaskRecord.LogLine>(
             `SELECT seq, time, level, message FROM vltask_logs WHERE task_id = ? AND seq > ? ORDER BY seq${
-              logOptions?.limit === undefined ? "" : " LIMIT ?"
+              limit === undefined ? "" : " LIMIT ?"
             }`,
-            logOptions?.limit === undefined
-              ? [id, logOptions?.after ?? 0]
-              : [id, logOptions?.after ?? 0, logOptions.limit]
+            limit === undefined ? [id, after] : [id, after, limit]
           ).pipe(
             Effect.map((rows) => rows.map((r) => ({ seq: r.seq, time: r.time, level: r.level, message: r.message }))),
             Effect.mapError(fail("readLogs", id))
           )
-        )
+        })
     }
     return service
   })
@@ -345,13 +348,22 @@ export const layer = (options: Options): Layer.Layer<TaskStore, TaskStoreError> 
         })
       )
     ),
-    Layer.catchAll((error) =>
-      Layer.fail(
-        error instanceof TaskStoreError
-          ? error
-          : new TaskStoreError({ reason: "Unavailable", operation: "open", detail: String(error), cause: error })
+    // better-sqlite3 throws while the client is built (a file that is no database, a directory, a path it cannot
+    // create): a defect there is a failure to open, with SQLite's code.
+    Layer.catchAllCause((cause) => {
+      const failure = Cause.failureOption(cause)
+      if (Option.isSome(failure) && failure.value instanceof TaskStoreError) return Layer.fail(failure.value)
+      const error = Cause.squash(cause) as { message?: string; code?: string }
+      return Layer.fail(
+        new TaskStoreError({
+          reason: reasonOf(error.code),
+          operation: "open",
+          detail: `cannot open ${options.filename}: ${String(error.message ?? error)}`,
+          cause: error,
+          ...(error.code === undefined ? {} : { errno: error.code })
+        })
       )
-    )
+    })
   )
 
 /** The store with its file name from `Config` (e.g. `Config.string("VLTASK_SQLITE")`). */
