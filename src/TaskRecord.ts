@@ -95,9 +95,12 @@ export const dataFields = ["input", "state", "result", "error"] as const
  * task (its id, kind, input and creation time) is set once, by `create`.
  */
 export type TaskPatch = {
-  readonly [K in Exclude<keyof TaskRecord, "id" | "kind" | "revision" | "createdAt" | "input">]?:
+  readonly [K in Exclude<keyof TaskRecord, "id" | "kind" | "revision" | "createdAt" | "input" | RequiredField>]?:
     TaskRecord[K] | undefined
-}
+} & { readonly [K in RequiredField]?: TaskRecord[K] }
+
+/** Fields every record has: a patch may change them, not clear them. */
+type RequiredField = "status" | "progress" | "attempts" | "updatedAt"
 
 /** Applies `patch` to `record` (a present key with `undefined` removes the field) and sets the next revision. */
 export const applyPatch = <R extends TaskInfo>(record: R, patch: TaskPatch): R => {

@@ -4,9 +4,11 @@
  *
  * @since 0.1.0
  */
+import * as Arr from "effect/Array"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Order from "effect/Order"
 import * as TaskId from "./TaskId.js"
 import type { InvalidTaskId } from "./TaskError.js"
 import { RevisionConflict, TaskAlreadyExists, TaskNotFound, type TaskStoreError } from "./TaskError.js"
@@ -76,6 +78,9 @@ export class TaskStore extends Context.Tag("@vectorlink/task/TaskStore")<
 /** The service's shape, for backends that build one. */
 export type Service = Context.Tag.Service<TaskStore>
 
+/** Ids in code-unit order, as the SQL stores (`COLLATE "C"`) and the file store sort them. */
+const byId = Order.mapInput(Order.string, (info: TaskRecord.TaskInfo) => info.id)
+
 /** Sorts ids and cuts one page out of `infos` (already filtered). Shared by backends that filter in memory. */
 export const page = (infos: Iterable<TaskRecord.TaskInfo>, filter: TaskRecord.ListFilter): TaskRecord.Page => {
   const limit = Math.max(1, filter.limit ?? 50)
@@ -85,8 +90,7 @@ export const page = (infos: Iterable<TaskRecord.TaskInfo>, filter: TaskRecord.Li
   for (const info of infos) {
     if ((after === undefined || info.id > after) && TaskRecord.matches(info, filter, statuses)) selected.push(info)
   }
-  selected.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
-  return TaskRecord.cutPage(selected, limit)
+  return TaskRecord.cutPage(Arr.sort(selected, byId), limit)
 }
 
 interface MemoryState {

@@ -291,6 +291,15 @@ describe("TaskRunner invariants", () => {
     const dead = { ...lease, holder: { host: hostname(), pid: deadPid(), processStart: "1" } }
     assert.isTrue(TaskRunner.isStale({ ...base, status: "running", lease: dead }, 0))
     assert.strictEqual(Lease.processStart(deadPid()), "", "a process that is gone has no start time")
-    assert.notStrictEqual(Lease.processStart(process.pid), "")
+    const parent = process.ppid
+    assert.match(Lease.processStart(process.pid), /^\d+$/)
+    assert.notStrictEqual(Lease.processStart(process.pid), Lease.processStart(parent), "processes started apart")
+    // A live holder is alive when its recorded start matches or was never known, dead when another process has its pid.
+    const alive = (processStart: string) =>
+      !TaskRunner.isStale(
+        { ...base, status: "running", lease: { ...lease, holder: { host: hostname(), pid: parent, processStart } } },
+        0
+      )
+    assert.deepStrictEqual([alive(Lease.processStart(parent)), alive(""), alive("1")], [true, true, false])
   })
 })

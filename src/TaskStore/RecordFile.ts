@@ -48,7 +48,7 @@ export interface Encoded {
 export const encode = (record: TaskRecord.TaskRecord): Encoded => {
   const { input, state, result, error, ...info } = record
   const fields = [input, state, result, error] as const
-  const meta = Buffer.from(JSON.stringify(info), "utf8")
+  const meta = Buffer.from(JSON.stringify(info))
   const head = Buffer.alloc(preambleSize)
   magic.copy(head, 0)
   head.writeUInt32LE(version, 8)
