@@ -310,6 +310,7 @@ export const make = (options: Options): Effect.Effect<TaskRunner["Type"], never,
         lease: { token: r.token, holder: me, expiresAt: now + r.leaseMs },
         progress: r.tracker.snapshot(),
         updatedAt: now,
+        // Stryker disable next-line ConditionalExpression,EqualityOperator: writing an unchanged poll time again changes nothing.
         ...(r.polledAt > (r.info.polledAt ?? 0) ? { polledAt: r.polledAt } : {})
       }
     }
@@ -319,6 +320,7 @@ export const make = (options: Options): Effect.Effect<TaskRunner["Type"], never,
         // Cancel outranks pause; losing the lease outranks both (nothing may be written any more).
         const rank = { pause: 0, cancel: 1, lost: 2 }
         if (r.stop !== undefined && rank[r.stop.kind] >= rank[stop.kind]) return Effect.void
+        // Stryker disable next-line ConditionalExpression: interrupting a fiber twice is interrupting it once.
         const first = r.stop === undefined
         r.stop = stop
         return first && r.fiber !== undefined ? Fiber.interruptFork(r.fiber) : Effect.void
@@ -353,6 +355,7 @@ export const make = (options: Options): Effect.Effect<TaskRunner["Type"], never,
 
     const flushLogs = (r: Running) =>
       Effect.suspend(() => {
+        // Stryker disable next-line ConditionalExpression: appending no lines is a no-op; this only saves the call.
         if (r.logs.length === 0) return Effect.void
         const lines = r.logs.splice(0, r.logs.length)
         return store.appendLogs(r.id, lines, { keep: keepLogs }).pipe(
@@ -360,6 +363,7 @@ export const make = (options: Options): Effect.Effect<TaskRunner["Type"], never,
             Effect.sync(() => {
               // Keep the lines for the next flush rather than lose them.
               r.logs.unshift(...lines)
+              // Stryker disable next-line all: a bound on memory only; the store keeps `keepLogs` lines whatever it is given.
               if (r.logs.length > keepLogs) r.logs.splice(0, r.logs.length - keepLogs)
             }).pipe(Effect.zipRight(Effect.logDebug(`Could not flush logs of task ${r.id}`, e)))
           )
@@ -370,6 +374,7 @@ export const make = (options: Options): Effect.Effect<TaskRunner["Type"], never,
       Effect.gen(function* () {
         const now = yield* Clock.currentTimeMillis
         r.tracker.sample(now)
+        // Stryker disable next-line ConditionalExpression: without a timeout the comparison below is never true.
         if (r.interestMs !== undefined) {
           const interest = Math.max(r.startedAt, r.polledAt, r.info.polledAt ?? 0)
           if (now - interest > r.interestMs) {
@@ -417,6 +422,7 @@ export const make = (options: Options): Effect.Effect<TaskRunner["Type"], never,
         let text = formatLogMessage(message)
         if (!Cause.isEmpty(cause)) text += ` ${Cause.pretty(cause, { renderErrorCause: true })}`
         r.logs.push({ time: date.getTime(), level: logLevel.label, message: text })
+        // Stryker disable next-line all: a bound on memory only; the store keeps `keepLogs` lines whatever it is given.
         if (r.logs.length > keepLogs) r.logs.shift()
       })
 

@@ -114,6 +114,21 @@ describe("TaskRunner invariants", () => {
         assert.strictEqual(cancelled.status, "cancelled")
         assert.strictEqual((yield* store.getInfo(id)).status, "cancelled")
         assert.strictEqual(entry(id).interrupted, 1)
+
+        // And the other way round: a pause during a cancel's clean-up does not turn it into a pause.
+        const other = yield* runner.start(Counter, { n: 1000, stepMs: 100, stopMs: 1000 })
+        yield* TestClock.adjust("300 millis")
+        const cancellingFirst = yield* Effect.fork(runner.cancel(other))
+        yield* waitUntil(
+          Effect.sync(() => entry(other).interrupted === 1),
+          "the cancel reached the task"
+        )
+        const pausingLater = yield* Effect.fork(runner.pause(other))
+        yield* TestClock.adjust("1 second")
+        yield* Fiber.join(cancellingFirst)
+        yield* Fiber.join(pausingLater)
+        const after = yield* store.getInfo(other)
+        assert.deepStrictEqual([after.status, after.reason], ["cancelled", "cancelled on request"])
       })
     )
   )

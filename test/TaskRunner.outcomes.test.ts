@@ -122,6 +122,61 @@ describe("TaskRunner outcomes", () => {
     )
   )
 
+  it.scoped("stored bytes that do not decode are typed errors naming the task, its kind and the field", () =>
+    withRunner((runner, store) =>
+      Effect.gen(function* () {
+        const garbage = bytes("not json")
+        yield* storeCounter(store, "bad-result", { status: "completed", result: garbage })
+        yield* storeCounter(store, "bad-error", {
+          status: "failed",
+          failure: { kind: "error", message: "m" },
+          error: garbage
+        })
+        yield* storeCounter(store, "bad-input", { input: garbage })
+        yield* storeCounter(store, "bad-state", { state: garbage })
+        const cases = [
+          ["bad-result", "result", runner.await(Counter, "bad-result")],
+          ["bad-error", "error", runner.await(Counter, "bad-error")],
+          ["bad-input", "input", runner.resume("bad-input")],
+          ["bad-state", "state", runner.resume("bad-state")]
+        ] as const
+        for (const [id, field, effect] of cases) {
+          const failed = yield* failureOf(effect as Effect.Effect<unknown, unknown>)
+          assert.strictEqual(failed?._tag, "TaskDecodeError", id)
+          const e = failed as unknown as { id: string; kind: string; field: string; found: string }
+          assert.deepStrictEqual([e.id, e.kind, e.field], [id, "counter", field])
+          assert.isString(e.found)
+        }
+      })
+    )
+  )
+
+  it.scoped("a task read through another task's definition is a kind mismatch", () =>
+    withRunner((runner, store) =>
+      Effect.gen(function* () {
+        yield* storeCounter(store, "a-counter", { status: "completed", result: bytes("45") })
+        const Other = oneShot("other", () => Effect.succeed(1))
+        for (const effect of [runner.await(Other, "a-counter"), runner.result(Other, "a-counter")]) {
+          const failed = yield* failureOf(effect)
+          assert.strictEqual(failed?._tag, "TaskKindMismatch")
+          const e = failed as unknown as { id: string; expected: string; found: string }
+          assert.deepStrictEqual([e.id, e.expected, e.found], ["a-counter", "other", "counter"])
+        }
+        assert.strictEqual(yield* runner.result(Counter, "a-counter"), 45)
+        // The runner's list and logs are the store's.
+        yield* store.appendLogs("a-counter", [{ time: 1, level: "INFO", message: "hello" }])
+        assert.deepStrictEqual(
+          (yield* runner.list({ status: "completed" })).items.map((i) => i.id),
+          ["a-counter"]
+        )
+        assert.deepStrictEqual(
+          (yield* runner.logs("a-counter")).map((l) => l.message),
+          ["hello"]
+        )
+      })
+    )
+  )
+
   it.scoped("await of a pending task waits until some runner starts it", () =>
     withRunner((runner) =>
       Effect.gen(function* () {
