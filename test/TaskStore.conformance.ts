@@ -20,6 +20,36 @@ export const everyOperation = (store: TaskStore["Type"], id: string) =>
     Effect.either(store.readLogs(id))
   ] as ReadonlyArray<Effect.Effect<Either.Either<unknown, { readonly _tag: string }>>>)
 
+/**
+ * Asserts that every operation on `id` fails with a TaskStoreError naming the operation and the task, carrying
+ * `errno` and a `detail` that matches: for a store whose tables were dropped under it.
+ */
+export const eachFailureNamesItself = (
+  store: TaskStore["Type"],
+  id: string,
+  expected: { readonly errno: string; readonly detail: RegExp }
+) =>
+  Effect.gen(function* () {
+    const operations: ReadonlyArray<readonly [string, Effect.Effect<unknown, { readonly _tag: string }>]> = [
+      ["readLogs", store.readLogs(id)],
+      ["appendLogs", store.appendLogs(id, [{ time: 1, level: "INFO", message: "x" }])],
+      ["create", store.create(record(id))],
+      ["read", store.get(id)],
+      ["read", store.getInfo(id)],
+      ["update", store.update(id, 1, { reason: "x" })],
+      ["delete", store.delete(id)],
+      ["list", store.list()]
+    ]
+    for (const [operation, effect] of operations) {
+      const broken = yield* Effect.flip(effect)
+      assert.strictEqual(broken._tag, "TaskStoreError", operation)
+      const e = broken as unknown as { reason: string; errno?: string; operation: string; id?: string; detail: string }
+      assert.deepStrictEqual([e.reason, e.errno, e.operation], ["Io", expected.errno, operation])
+      assert.strictEqual(e.id, operation === "list" ? undefined : id, operation)
+      assert.match(e.detail, expected.detail, operation)
+    }
+  })
+
 export const conformance = <E>(name: string, makeLayer: () => Layer.Layer<TaskStore, E>) => {
   const withStore = <A, X>(f: (store: TaskStore["Type"]) => Effect.Effect<A, X>) =>
     Effect.flatMap(TaskStore, f).pipe(Effect.provide(makeLayer()))

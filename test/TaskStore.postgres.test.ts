@@ -4,7 +4,7 @@ import { Effect, Either, Fiber } from "effect"
 import pg from "pg"
 import { TaskStore } from "../src/index.js"
 import * as Postgres from "../src/TaskStore/Postgres.js"
-import { conformance } from "./TaskStore.conformance.js"
+import { conformance, eachFailureNamesItself } from "./TaskStore.conformance.js"
 import { dropTables, freshPrefix, postgresAvailable, postgresUrl } from "./helpers/postgres.js"
 import { record } from "./helpers/store.js"
 import { waitUntil } from "./helpers/runner.js"
@@ -117,30 +117,7 @@ if (available) {
           const store = yield* TaskStore.TaskStore
           yield* store.create(record("victim"))
           yield* Effect.promise(() => query(`DROP TABLE ${tablePrefix}logs, ${tablePrefix}tasks`))
-          const operations: ReadonlyArray<readonly [string, Effect.Effect<unknown, { readonly _tag: string }>]> = [
-            ["readLogs", store.readLogs("victim")],
-            ["appendLogs", store.appendLogs("victim", [{ time: 1, level: "INFO", message: "x" }])],
-            ["create", store.create(record("victim"))],
-            ["read", store.get("victim")],
-            ["read", store.getInfo("victim")],
-            ["update", store.update("victim", 1, { reason: "x" })],
-            ["delete", store.delete("victim")],
-            ["list", store.list()]
-          ]
-          for (const [operation, effect] of operations) {
-            const broken = yield* Effect.flip(effect)
-            assert.strictEqual(broken._tag, "TaskStoreError", operation)
-            const e = broken as unknown as {
-              reason: string
-              errno?: string
-              operation: string
-              id?: string
-              detail: string
-            }
-            assert.deepStrictEqual([e.reason, e.errno, e.operation], ["Io", "42P01", operation])
-            assert.strictEqual(e.id, operation === "list" ? undefined : "victim", operation)
-            assert.match(e.detail, /^relation ".*" does not exist$/)
-          }
+          yield* eachFailureNamesItself(store, "victim", { errno: "42P01", detail: /^relation ".*" does not exist$/ })
         }).pipe(Effect.provide(Postgres.layer({ url: postgresUrl, tablePrefix, maxConnections: 2 })), Effect.scoped)
       })
     )
