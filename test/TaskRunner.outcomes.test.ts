@@ -10,6 +10,7 @@ import { TaskStoreError } from "../src/TaskError.js"
 import { Counter, entry } from "./fixtures/tasks.js"
 import { buildRunner, type Store, storeCounter, twoRunners, waitUntil, withRunner } from "./helpers/runner.js"
 import { bytes } from "./helpers/store.js"
+import { warningCollector } from "./helpers/logs.js"
 
 let counter = 0
 const freshId = (prefix: string) => `${prefix}-${++counter}`
@@ -35,15 +36,6 @@ const failureOf = <A, E>(effect: Effect.Effect<A, E>) =>
   Effect.map(Effect.either(effect), (e) =>
     Either.isLeft(e) ? (e.left as { _tag: string; message: string }) : undefined
   )
-
-/** A logger keeping the first part of every WARN message, to provide in place of the default one. */
-const warningCollector = () => {
-  const warnings: Array<string> = []
-  const logger = Logger.make<unknown, void>(({ logLevel, message }) => {
-    if (logLevel.label === "WARN") warnings.push(String(Array.isArray(message) ? message[0] : message))
-  })
-  return { warnings, collect: logger }
-}
 
 describe("TaskRunner outcomes", () => {
   it.scoped("each way a run can fail is recorded with its kind and a one-line message; await reports it", () =>

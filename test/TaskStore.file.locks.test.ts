@@ -23,6 +23,7 @@ import * as File from "../src/TaskStore/File.js"
 import * as FileSystemSync from "../src/TaskStore/FileSystemSync.js"
 import { spawnChild } from "./helpers/child.js"
 import { tempDir } from "./helpers/tempDir.js"
+import { warningCollector } from "./helpers/logs.js"
 import { Faults, layer as faultyLayer } from "./helpers/faultyFileSystem.js"
 import { record } from "./helpers/store.js"
 import { waitUntil } from "./helpers/runner.js"
@@ -306,11 +307,8 @@ describe("file store locks", () => {
       // The release fails, and so do the next retries in the background (after 10, 20, 40, 80, 160 ms): the lock
       // stays for longer than the lock timeout.
       failures = 6
-      const warnings: Array<string> = []
-      const logger = Logger.make(({ message }) => {
-        warnings.push(String(Array.isArray(message) ? message[0] : message))
-      })
-      yield* store.update("o", 1, { reason: "a" }).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+      const { warnings, collect } = warningCollector()
+      yield* store.update("o", 1, { reason: "a" }).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, collect)))
       assert.isTrue(linkExists(lockFile), "the lock was left")
       assert.include(warnings, "Could not remove the lock of task o; retrying in the background")
       // This store's own leftover lock is no one else's: its next write breaks it instead of waiting it out.

@@ -19,6 +19,7 @@ import * as File from "../src/TaskStore/File.js"
 import { conformance } from "./TaskStore.conformance.js"
 import { bytes, increment, record } from "./helpers/store.js"
 import { inTempDir, tempDir } from "./helpers/tempDir.js"
+import { warningCollector } from "./helpers/logs.js"
 
 conformance("file", () => inTempDir((directory) => File.layer({ directory })))
 
@@ -134,11 +135,8 @@ describe("file store", () => {
       yield* store.appendLogs("a", [{ time: 1, level: "INFO", message: "x" }])
       copyFileSync(join(tasks, "a.task"), join(tasks, ".hidden.task"))
       writeFileSync(join(tasks, "b.task"), "garbage")
-      const warnings: Array<string> = []
-      const logger = Logger.make(({ message }) => {
-        warnings.push(String(Array.isArray(message) ? message[0] : message))
-      })
-      const page = yield* store.list().pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+      const { warnings, collect } = warningCollector()
+      const page = yield* store.list().pipe(Effect.provide(Logger.replace(Logger.defaultLogger, collect)))
       assert.deepStrictEqual(
         page.items.map((i) => i.id),
         ["a", "c"]
