@@ -8,21 +8,27 @@ import type * as TaskRecord from "../src/TaskRecord.js"
 import { TaskStore } from "../src/TaskStore.js"
 import { bytes, increment, record } from "./helpers/store.js"
 
+/** Every store operation on `id`, each with the operation name its errors carry. */
+const operationsOn = (
+  store: TaskStore["Type"],
+  id: string
+): ReadonlyArray<readonly [string, Effect.Effect<unknown, { readonly _tag: string }>]> => [
+  ["create", store.create(record(id))],
+  ["read", store.get(id)],
+  ["read", store.getInfo(id)],
+  ["update", store.update(id, 1, { reason: "x" })],
+  ["delete", store.delete(id)],
+  ["appendLogs", store.appendLogs(id, [{ time: 1, level: "INFO", message: "m" }])],
+  ["readLogs", store.readLogs(id)]
+]
+
 /** Calls every store operation with `id`, collecting each outcome. */
 export const everyOperation = (store: TaskStore["Type"], id: string) =>
-  Effect.all([
-    Effect.either(store.create(record(id))),
-    Effect.either(store.get(id)),
-    Effect.either(store.getInfo(id)),
-    Effect.either(store.update(id, 1, { reason: "x" })),
-    Effect.either(store.delete(id)),
-    Effect.either(store.appendLogs(id, [{ time: 1, level: "INFO", message: "m" }])),
-    Effect.either(store.readLogs(id))
-  ] as ReadonlyArray<Effect.Effect<Either.Either<unknown, { readonly _tag: string }>>>)
+  Effect.all(operationsOn(store, id).map(([, effect]) => Effect.either(effect)))
 
 /**
- * Asserts that every operation on `id` fails with a TaskStoreError naming the operation and the task, carrying
- * `errno` and a `detail` that matches: for a store whose tables were dropped under it.
+ * Asserts that every operation on `id` (and `list`) fails with a TaskStoreError naming the operation and the task,
+ * carrying `errno` and a `detail` that matches: for a store whose tables were dropped under it.
  */
 export const eachFailureNamesItself = (
   store: TaskStore["Type"],
@@ -30,16 +36,7 @@ export const eachFailureNamesItself = (
   expected: { readonly errno: string; readonly detail: RegExp }
 ) =>
   Effect.gen(function* () {
-    const operations: ReadonlyArray<readonly [string, Effect.Effect<unknown, { readonly _tag: string }>]> = [
-      ["readLogs", store.readLogs(id)],
-      ["appendLogs", store.appendLogs(id, [{ time: 1, level: "INFO", message: "x" }])],
-      ["create", store.create(record(id))],
-      ["read", store.get(id)],
-      ["read", store.getInfo(id)],
-      ["update", store.update(id, 1, { reason: "x" })],
-      ["delete", store.delete(id)],
-      ["list", store.list()]
-    ]
+    const operations = [...operationsOn(store, id), ["list", store.list()] as const]
     for (const [operation, effect] of operations) {
       const broken = yield* Effect.flip(effect)
       assert.strictEqual(broken._tag, "TaskStoreError", operation)
