@@ -21,7 +21,7 @@ import { existsSync } from "node:fs"
 import { resolve } from "node:path"
 import { pathToFileURL } from "node:url"
 import { Display, clock, describe as describeProgress } from "./cli/ProgressBar.js"
-import * as Lease from "./Lease.js"
+import * as Holder from "./Holder.js"
 import * as StoreUrl from "./StoreUrl.js"
 import type * as Task from "./Task.js"
 import { TaskNotCompleted, UnknownTaskKind } from "./TaskError.js"
@@ -180,12 +180,14 @@ const ago = (ms: number) => {
 }
 
 /** The JSON shape of a task for `show --json` and `list --json`. */
-const toJson = (info: TaskRecord.TaskInfo, now: number) => ({
-  ...info,
-  stale: TaskRunner.isStale(info, now),
-  resumable:
-    info.status === "paused" || info.status === "pending" || info.status === "failed" || TaskRunner.isStale(info, now)
-})
+const toJson = (ctx: Context, info: TaskRecord.TaskInfo, now: number) => {
+  const stale = ctx.runner.isStale(info, now)
+  return {
+    ...info,
+    stale,
+    resumable: info.status === "paused" || info.status === "pending" || info.status === "failed" || stale
+  }
+}
 
 /** Follows a task's progress on stdout until `until` completes, then draws the final state. */
 const withLiveBar = <A, E, R>(ctx: Context, id: string, until: Effect.Effect<A, E, R>, interest = false) =>
@@ -344,12 +346,12 @@ const list = Command.make(
           after: Option.getOrUndefined(o.after)
         })
         const now = Date.now()
-        if (o.json) return yield* printJson(page.items.map((i) => toJson(i, now)))
+        if (o.json) return yield* printJson(page.items.map((i) => toJson(ctx, i, now)))
         if (page.items.length === 0) return yield* print("No tasks.")
         const rows = page.items.map((i) => [
           i.id,
           i.kind,
-          i.status === "running" && TaskRunner.isStale(i, now) ? "running (stale)" : i.status,
+          i.status === "running" && ctx.runner.isStale(i, now) ? "running (stale)" : i.status,
           describeProgress(i),
           ago(i.updatedAt)
         ])
@@ -371,8 +373,8 @@ const show = Command.make("show", { ...common, json, id: taskId }, (o) =>
     Effect.gen(function* () {
       const info = yield* ctx.runner.status(o.id)
       const now = Date.now()
-      if (o.json) return yield* printJson(toJson(info, now))
-      const stale = TaskRunner.isStale(info, now)
+      if (o.json) return yield* printJson(toJson(ctx, info, now))
+      const stale = ctx.runner.isStale(info, now)
       const when = (t: number | undefined) => (t === undefined ? "-" : `${new Date(t).toISOString()} (${ago(t)})`)
       const lines = [
         `id        ${info.id}`,
@@ -388,7 +390,7 @@ const show = Command.make("show", { ...common, json, id: taskId }, (o) =>
       if (info.lease !== undefined) {
         const left = info.lease.expiresAt - now
         lines.push(
-          `runner    ${Lease.describe(info.lease.holder)}, lease ${left > 0 ? `expires in ${clock(left)}` : "expired"}`
+          `runner    ${Holder.describe(info.lease.holder)}, lease ${left > 0 ? `expires in ${clock(left)}` : "expired"}`
         )
       }
       if (info.interrupt !== undefined) lines.push(`requested ${info.interrupt}`)
@@ -450,7 +452,7 @@ const stopCommand = (name: "pause" | "cancel") =>
           const requested = name === "pause" ? yield* ctx.runner.pause(o.id) : yield* ctx.runner.cancel(o.id)
           const settled = yield* settle(ctx, o.id, Duration.seconds(o.wait))
           const info = Option.getOrElse(settled, () => requested)
-          if (o.json) return yield* printJson(toJson(info, Date.now()))
+          if (o.json) return yield* printJson(toJson(ctx, info, Date.now()))
           if (Option.isNone(settled)) {
             return yield* print(
               `Asked the runner of ${o.id} to ${name} it; it has not done so within ${o.wait}s (status: ${info.status}).`

@@ -5,8 +5,27 @@
  * @since 0.1.0
  */
 import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
 import { YieldWrap } from "effect/Utils"
-import type * as TaskRecord from "./TaskRecord.js"
+
+/**
+ * Progress as last flushed by the runner. `rate` is items per second over recent samples; `eta` in ms.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Progress = Schema.Struct({
+  done: Schema.Number,
+  total: Schema.optional(Schema.Number),
+  message: Schema.optional(Schema.String),
+  rate: Schema.optional(Schema.Number),
+  eta: Schema.optional(Schema.Number)
+})
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type Progress = typeof Progress.Type
 
 /** How far back samples count for the rate. */
 const windowMs = 30_000
@@ -62,7 +81,7 @@ export class Tracker {
   version = 0
   private readonly samples: Array<{ readonly t: number; readonly done: number }> = []
 
-  constructor(initial?: TaskRecord.Progress) {
+  constructor(initial?: Progress) {
     this.done = initial?.done ?? 0
     this.total = initial?.total
     this.message = initial?.message
@@ -109,7 +128,7 @@ export class Tracker {
   }
 
   /** The progress to store: counters plus rate and ETA (ms) where they can be told. */
-  snapshot(): TaskRecord.Progress {
+  snapshot(): Progress {
     const rate = this.rate()
     const eta =
       rate !== undefined && rate > 0 && this.total !== undefined

@@ -4,41 +4,13 @@
  * @since 0.1.0
  */
 import * as Schema from "effect/Schema"
+import * as Lease from "./Lease.js"
+import * as Progress from "./Progress.js"
 
 /** The life cycle of a task. `running` with an expired lease is *stale*: its process died, and it is resumable. */
 export const Status = Schema.Literal("pending", "running", "paused", "completed", "failed", "cancelled")
 /** @since 0.1.0 */
 export type Status = typeof Status.Type
-
-/** Who holds a lease: enough to tell, on the same host, whether the holder process still lives. */
-export const Holder = Schema.Struct({
-  host: Schema.String,
-  pid: Schema.Number,
-  /** The holder process's start time (OS clock ticks since boot on Linux), so a reused pid is not mistaken for it. */
-  processStart: Schema.String
-})
-/** @since 0.1.0 */
-export type Holder = typeof Holder.Type
-
-/** The right to run a task until `expiresAt`; every write the holder makes is checked against `token`. */
-export const Lease = Schema.Struct({
-  token: Schema.String,
-  holder: Holder,
-  expiresAt: Schema.Number
-})
-/** @since 0.1.0 */
-export type Lease = typeof Lease.Type
-
-/** Progress as last flushed by the runner. `rate` is items per second over recent samples; `eta` in ms. */
-export const Progress = Schema.Struct({
-  done: Schema.Number,
-  total: Schema.optional(Schema.Number),
-  message: Schema.optional(Schema.String),
-  rate: Schema.optional(Schema.Number),
-  eta: Schema.optional(Schema.Number)
-})
-/** @since 0.1.0 */
-export type Progress = typeof Progress.Type
 
 /** A request from anyone (another process, the CLI) to the task's owner. */
 export const Interrupt = Schema.Literal("pause", "cancel")
@@ -59,8 +31,8 @@ export const TaskInfo = Schema.Struct({
   kind: Schema.String,
   status: Status,
   revision: Schema.Number,
-  progress: Progress,
-  lease: Schema.optional(Lease),
+  progress: Progress.Progress,
+  lease: Schema.optional(Lease.Lease),
   interrupt: Schema.optional(Interrupt),
   /** A short human explanation of the current status ("paused: nobody polled for 5m", "cancelled by pid 123"). */
   reason: Schema.optional(Schema.String),

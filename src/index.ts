@@ -3,6 +3,7 @@
  *
  * @since 0.1.0
  */
+export * as Holder from "./Holder.js"
 export * as Lease from "./Lease.js"
 export * as Progress from "./Progress.js"
 export * as StoreUrl from "./StoreUrl.js"

@@ -7,7 +7,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Cause, Effect, Either, Exit, Fiber, Option, Schema, Scope, TestClock } from "effect"
 import { spawn, spawnSync } from "node:child_process"
 import { hostname } from "node:os"
-import { Lease, Task, TaskRunner, TaskStore } from "../src/index.js"
+import { Holder, Lease, Task, TaskStore } from "../src/index.js"
 import type * as TaskRecord from "../src/TaskRecord.js"
 import { Counter, entry } from "./fixtures/tasks.js"
 import { buildRunner, type Store, storeCounter, twoRunners, waitUntil, withRunner } from "./helpers/runner.js"
@@ -16,7 +16,7 @@ let counter = 0
 const freshId = (prefix: string) => `${prefix}-${++counter}-${Date.now()}`
 
 /** Stores a `counter` task as running under `lease`, as a runner that is gone (or elsewhere) would have left it. */
-const storeRunning = (store: Store, id: string, lease: TaskRecord.Lease) =>
+const storeRunning = (store: Store, id: string, lease: Lease.Lease) =>
   Effect.flatMap(TestClock.currentTimeMillis, (now) =>
     storeCounter(store, id, { status: "running", lease, createdAt: now, updatedAt: now })
   )
@@ -48,7 +48,7 @@ describe("TaskRunner invariants", () => {
         for (const id of [busy, quiet]) {
           const info = yield* store.getInfo(id)
           assert.strictEqual(info.status, "running", `${id} at ${s + 1} s`)
-          assert.isFalse(TaskRunner.isStale(info, now), `${id} seen as stale at ${s + 1} s`)
+          assert.isFalse(a.runner.isStale(info, now), `${id} seen as stale at ${s + 1} s`)
           assert.isTrue(info.lease!.expiresAt > now + 1000, `${id}: its lease was renewed at ${s + 1} s`)
           const takeover = yield* Effect.either(b.runner.resume(id))
           assert.isTrue(Either.isLeft(takeover) && takeover.left._tag === "TaskNotResumable", `taken over at ${s}`)
@@ -212,7 +212,7 @@ describe("TaskRunner invariants", () => {
         yield* Effect.addFinalizer(() => Effect.sync(() => child.kill("SIGKILL")))
         yield* Effect.promise(() => new Promise((r) => child.once("spawn", r)))
         const pid = child.pid!
-        const realStart = Lease.processStart(pid)
+        const realStart = Holder.processStart(pid)
         assert.notStrictEqual(realStart, "", "the start time of a live process can be read")
         const now = yield* TestClock.currentTimeMillis
         const reused = freshId("reused-pid")
@@ -292,29 +292,31 @@ describe("TaskRunner invariants", () => {
     })
   )
 
+  const isStale = (info: TaskRecord.TaskInfo, now: number) => Lease.isStale(info, now, Holder.self())
+
   it("stale means running with an expired lease (at its expiry exactly) or no lease; other statuses are never stale", () => {
     const base = { id: "s", kind: "k", revision: 1, progress: { done: 0 }, attempts: 1, createdAt: 0, updatedAt: 0 }
     const lease = { token: "t", holder: { host: "elsewhere", pid: 1, processStart: "1" }, expiresAt: 1000 }
-    assert.isFalse(TaskRunner.isStale({ ...base, status: "running", lease }, 999))
-    assert.isTrue(TaskRunner.isStale({ ...base, status: "running", lease }, 1000))
-    assert.isTrue(TaskRunner.isStale({ ...base, status: "running" }, 0))
+    assert.isFalse(isStale({ ...base, status: "running", lease }, 999))
+    assert.isTrue(isStale({ ...base, status: "running", lease }, 1000))
+    assert.isTrue(isStale({ ...base, status: "running" }, 0))
     for (const status of ["pending", "paused", "completed", "failed", "cancelled"] as const) {
-      assert.isFalse(TaskRunner.isStale({ ...base, status }, 5000), status)
-      assert.isFalse(TaskRunner.isStale({ ...base, status, lease }, 5000), status)
+      assert.isFalse(isStale({ ...base, status }, 5000), status)
+      assert.isFalse(isStale({ ...base, status, lease }, 5000), status)
     }
     // A holder on this host whose process is gone is stale before its lease expires.
     const dead = { ...lease, holder: { host: hostname(), pid: deadPid(), processStart: "1" } }
-    assert.isTrue(TaskRunner.isStale({ ...base, status: "running", lease: dead }, 0))
-    assert.strictEqual(Lease.processStart(deadPid()), "", "a process that is gone has no start time")
+    assert.isTrue(isStale({ ...base, status: "running", lease: dead }, 0))
+    assert.strictEqual(Holder.processStart(deadPid()), "", "a process that is gone has no start time")
     const parent = process.ppid
-    assert.match(Lease.processStart(process.pid), /^\d+$/)
-    assert.notStrictEqual(Lease.processStart(process.pid), Lease.processStart(parent), "processes started apart")
+    assert.match(Holder.processStart(process.pid), /^\d+$/)
+    assert.notStrictEqual(Holder.processStart(process.pid), Holder.processStart(parent), "processes started apart")
     // A live holder is alive when its recorded start matches or was never known, dead when another process has its pid.
     const alive = (processStart: string) =>
-      !TaskRunner.isStale(
+      !isStale(
         { ...base, status: "running", lease: { ...lease, holder: { host: hostname(), pid: parent, processStart } } },
         0
       )
-    assert.deepStrictEqual([alive(Lease.processStart(parent)), alive(""), alive("1")], [true, true, false])
+    assert.deepStrictEqual([alive(Holder.processStart(parent)), alive(""), alive("1")], [true, true, false])
   })
 })

@@ -2,7 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Either, Exit, Fiber, Logger, Schema, Scope, TestClock } from "effect"
 import { spawnSync } from "node:child_process"
 import { hostname } from "node:os"
-import { Lease, Task, TaskRunner, TaskStore } from "../src/index.js"
+import { Holder, Task, TaskStore } from "../src/index.js"
 import { TaskStoreError } from "../src/TaskError.js"
 import { Boom, Counter, entry, fixed } from "./fixtures/tasks.js"
 import { buildRunner, type Store, twoRunners, waitUntil, withRunner } from "./helpers/runner.js"
@@ -329,7 +329,7 @@ describe("TaskRunner", () => {
       const after = yield* store.getInfo(id)
       assert.strictEqual(after.revision, before.revision, "nothing written")
       assert.strictEqual(after.status, "running")
-      assert.isTrue(TaskRunner.isStale(after, (yield* TestClock.currentTimeMillis) + 1))
+      assert.isTrue(runner.runner.isStale(after, (yield* TestClock.currentTimeMillis) + 1))
     })
   )
 
@@ -369,7 +369,7 @@ describe("TaskRunner", () => {
       Effect.gen(function* () {
         const id = freshId("live-holder")
         const now = yield* TestClock.currentTimeMillis
-        const me = Lease.self()
+        const me = Holder.self()
         yield* store.create({
           id,
           kind: "counter",

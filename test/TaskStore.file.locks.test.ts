@@ -18,7 +18,7 @@ import {
   writeFileSync
 } from "node:fs"
 import { join } from "node:path"
-import { Lease } from "../src/index.js"
+import { Holder } from "../src/index.js"
 import * as File from "../src/TaskStore/File.js"
 import * as FileSystemSync from "../src/TaskStore/FileSystemSync.js"
 import { spawnChild } from "./helpers/child.js"
@@ -86,14 +86,14 @@ describe("file store locks", () => {
       const store = yield* openStore(dir)
       const child = yield* liveProcess
       yield* store.create(record("held"))
-      plantLock(dir, "held", child.pid!, Lease.processStart(child.pid!))
+      plantLock(dir, "held", child.pid!, Holder.processStart(child.pid!))
       const started = Date.now()
       const blocked = yield* Effect.either(store.update("held", 1, { reason: "never" }))
       assert.isTrue(Either.isLeft(blocked) && blocked.left._tag === "TaskStoreError")
       if (Either.isLeft(blocked) && blocked.left._tag === "TaskStoreError") {
         const { operation, detail, id } = blocked.left
         assert.deepStrictEqual([operation, id], ["lock", "held"])
-        assert.strictEqual(detail, `the task is locked by pid ${child.pid} on ${Lease.self().host} for over 1s`)
+        assert.strictEqual(detail, `the task is locked by pid ${child.pid} on ${Holder.self().host} for over 1s`)
       }
       assert.isAtLeast(Date.now() - started, 1000)
       assert.strictEqual((yield* store.getInfo("held")).revision, 1)
@@ -151,7 +151,7 @@ describe("file store locks", () => {
       const dir = yield* tempDir
       const child = yield* liveProcess
       const pid = child.pid!
-      const start = Lease.processStart(pid)
+      const start = Holder.processStart(pid)
       // Each is a live holder's lock with one part missing or wrong.
       const malformed = [
         "garbage",
@@ -189,7 +189,7 @@ describe("file store locks", () => {
         Effect.provide(FileSystemSync.layer)
       )
       const child = yield* liveProcess
-      const lock = `L:${child.pid!}:${Lease.processStart(child.pid!)}:elsewhere:1`
+      const lock = `L:${child.pid!}:${Holder.processStart(child.pid!)}:elsewhere:1`
       const want = join(dir, "tasks", "w.want")
       yield* store.create(record("w"))
 
@@ -222,7 +222,7 @@ describe("file store locks", () => {
     Effect.gen(function* () {
       const dir = yield* tempDir
       const child = yield* liveProcess
-      const live = `L:${child.pid!}:${Lease.processStart(child.pid!)}:elsewhere:2`
+      const live = `L:${child.pid!}:${Holder.processStart(child.pid!)}:elsewhere:2`
       const lockFile = join(dir, "tasks", "r.lock")
       let race: "replace" | "remove" | undefined
       // The race, forced at the system call: just before the stale lock is renamed aside, another process takes it

@@ -13,7 +13,7 @@ import {
 } from "node:fs"
 import { spawnSync } from "node:child_process"
 import { Either } from "effect"
-import { Lease, TaskStore } from "../src/index.js"
+import { Holder, TaskStore } from "../src/index.js"
 import { join } from "node:path"
 import * as File from "../src/TaskStore/File.js"
 import { conformance } from "./TaskStore.conformance.js"
@@ -60,7 +60,7 @@ describe("file store", () => {
         const tasks = join(dir, "tasks")
         mkdirSync(tasks, { recursive: true })
         const dead = spawnSync(process.execPath, ["-e", "0"]).pid!
-        const me = Lease.self()
+        const me = Holder.self()
         writeFileSync(join(tasks, `.tmp-${dead}-1-1`), "half a record")
         writeFileSync(join(tasks, `.break-${dead}-1-ab`), "")
         writeFileSync(join(tasks, `.tmp-${me.pid}-${me.processStart}-99`), "being written by this process")

@@ -25,7 +25,7 @@ import * as Layer from "effect/Layer"
 import * as Scope from "effect/Scope"
 import { randomBytes } from "node:crypto"
 import { dirname, join } from "node:path"
-import * as Lease from "../Lease.js"
+import * as Holder from "../Holder.js"
 import { RevisionConflict, TaskAlreadyExists, TaskNotFound, TaskStoreError } from "../TaskError.js"
 import * as TaskId from "../TaskId.js"
 import * as TaskRecord from "../TaskRecord.js"
@@ -81,7 +81,7 @@ export const make = (options: Options): Effect.Effect<Service, TaskStoreError, F
     const fs = yield* FileSystem.FileSystem
     const layerScope = yield* Effect.scope
     const dir = join(options.directory, "tasks")
-    const me = Lease.self()
+    const me = Holder.self()
     const lockTimeoutMs = Duration.toMillis(Duration.decode(options.lockTimeout ?? "30 seconds"))
     const cacheLimit = options.cacheBytes ?? 64 * 1024 * 1024
     let tempCounter = 0
@@ -134,7 +134,7 @@ export const make = (options: Options): Effect.Effect<Service, TaskStoreError, F
     // Stryker restore all
 
     interface LockOwner {
-      readonly holder: TaskRecord.Holder
+      readonly holder: Holder.Holder
       readonly nonce: string
       readonly store: string
     }
@@ -224,7 +224,7 @@ export const make = (options: Options): Effect.Effect<Service, TaskStoreError, F
               // This store instance holds no lock here except through the stripe semaphore, which this fiber has:
               // a lock of ours is a leftover of a failed release. A lock we cannot read is nobody's.
               const ours = owner !== undefined && owner.store === instance
-              if (owner === undefined || ours || !Lease.holderMayBeAlive(owner.holder, me)) {
+              if (owner === undefined || ours || !Holder.mayBeAlive(owner.holder, me)) {
                 yield* breakLock(path, text)
                 // Stryker disable next-line EqualityOperator: the timeout's last millisecond is timing only.
               } else if (Date.now() - started > lockTimeoutMs) {
@@ -233,7 +233,7 @@ export const make = (options: Options): Effect.Effect<Service, TaskStoreError, F
                   operation: "lock",
                   id,
                   path,
-                  detail: `the task is locked by ${Lease.describe(owner.holder)} for over ${Duration.format(
+                  detail: `the task is locked by ${Holder.describe(owner.holder)} for over ${Duration.format(
                     Duration.millis(lockTimeoutMs)
                   )}`
                 })
@@ -491,7 +491,7 @@ export const make = (options: Options): Effect.Effect<Service, TaskStoreError, F
         if (name.startsWith(tempPrefix) || name.startsWith(breakPrefix)) {
           const [pid, start] = name.slice(name.indexOf("-") + 1).split("-")
           const holder = { host: me.host, pid: Number(pid), processStart: start ?? "" }
-          if (Lease.holderMayBeAlive(holder, me)) continue
+          if (Holder.mayBeAlive(holder, me)) continue
           yield* fs.remove(path).pipe(Effect.catchAll(() => Effect.void))
         } else if (name.endsWith(wantSuffix)) {
           const text = yield* fs.readFileString(path).pipe(Effect.catchAll(() => Effect.succeed("")))
@@ -503,7 +503,7 @@ export const make = (options: Options): Effect.Effect<Service, TaskStoreError, F
         } else if (name.endsWith(lockSuffix)) {
           const text = yield* fs.readLink(path).pipe(Effect.catchAll(() => Effect.succeed(undefined)))
           const owner = text === undefined ? undefined : parseLock(text)
-          if (text !== undefined && (owner === undefined || !Lease.holderMayBeAlive(owner.holder, me))) {
+          if (text !== undefined && (owner === undefined || !Holder.mayBeAlive(owner.holder, me))) {
             yield* breakLock(path, text)
           }
         }

@@ -14,7 +14,7 @@
  */
 import * as fs from "node:fs"
 import { join, relative, sep } from "node:path"
-import * as Lease from "../../src/Lease.js"
+import * as Holder from "../../src/Holder.js"
 import * as FileSystemSync from "../../src/TaskStore/FileSystemSync.js"
 
 class FileNode {
@@ -216,7 +216,7 @@ export class PowerLoss {
 
   /** Writes into the empty directory `into` what the disk holds after the power cut. */
   materialize(into: string) {
-    const me = Lease.self()
+    const me = Holder.self()
     const mine = `${me.pid}:${me.processStart}:`
     const rebooted = (text: string) => text.replace(`L:${mine}`, `L:${me.pid}:before-reboot:`)
     const renamed = (name: string) => name.replace(`-${me.pid}-${me.processStart}-`, `-${me.pid}-before-reboot-`)

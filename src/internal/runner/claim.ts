@@ -1,0 +1,92 @@
+/**
+ * Claiming a stored task: decide whether it may be resumed, decode its input and state, take it over with a fresh
+ * lease (a compare-and-swap from the revision just read), and launch it.
+ */
+import * as Clock from "effect/Clock"
+import type * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Lease from "../../Lease.js"
+import * as Progress from "../../Progress.js"
+import type * as Task from "../../Task.js"
+import { type RevisionConflict, type TaskDecodeError, TaskNotResumable } from "../../TaskError.js"
+import type * as TaskRecord from "../../TaskRecord.js"
+import type { LookupError, ResumeError } from "../../TaskRunner.js"
+import { decodeField } from "./codecs.js"
+import { describeHolder, type Engine, isStale, lookupKind, toMillis } from "./engine.js"
+import { launch } from "./execute.js"
+import { Running } from "./running.js"
+
+/** Why a stored task cannot be resumed now, or `undefined` when it can. */
+export const notResumable = (engine: Engine, info: TaskRecord.TaskInfo, now: number): string | undefined => {
+  switch (info.status) {
+    case "completed":
+      return "it has completed; read its result instead"
+    case "cancelled":
+      return "it was cancelled, and cancelled tasks are final"
+    case "running":
+      return isStale(engine, info, now) ? undefined : `it is running in ${describeHolder(info, now)}`
+    default:
+      return undefined
+  }
+}
+
+/** Decodes a stored task's input and state, then takes it over with a fresh lease and launches it. */
+export const claim = (
+  engine: Engine,
+  record: TaskRecord.TaskRecord,
+  task: Task.Any,
+  context: Context.Context<never>
+): Effect.Effect<TaskRecord.TaskInfo, RevisionConflict | TaskDecodeError | LookupError> =>
+  Effect.gen(function* () {
+    const input = yield* decodeField(task.codecs.input, record, "input", record.input)
+    const state =
+      record.state === undefined
+        ? task.initial(input)
+        : yield* decodeField(task.codecs.state, record, "state", record.state)
+    const now = yield* Clock.currentTimeMillis
+    const leaseMs = toMillis(task.leaseDuration ?? engine.defaultLeaseMs)
+    const lease = Lease.make(engine.me, now, leaseMs)
+    const info = yield* engine.store.update(record.id, record.revision, {
+      status: "running",
+      lease,
+      interrupt: undefined,
+      reason: undefined,
+      failure: undefined,
+      error: undefined,
+      finishedAt: undefined,
+      attempts: record.attempts + 1,
+      startedAt: record.startedAt ?? now,
+      updatedAt: now
+    })
+    const interest = task.interestTimeout ?? engine.interestTimeout
+    const r = yield* Running.make({
+      id: record.id,
+      task,
+      token: lease.token,
+      leaseMs,
+      interestMs: interest === undefined ? undefined : toMillis(interest),
+      startedAt: now,
+      tracker: new Progress.Tracker(record.progress),
+      info
+    })
+    engine.running.set(r.id, r)
+    yield* launch(engine, r, input, state, context)
+    return info
+  })
+
+/** Resumes task `id` here with the services in `context`; a task already running here is left as it is. */
+export const resume = (
+  engine: Engine,
+  id: string,
+  context: Context.Context<never>
+): Effect.Effect<TaskRecord.TaskInfo, ResumeError> =>
+  Effect.gen(function* () {
+    const here = engine.running.get(id)
+    if (here !== undefined) return here.info
+    const record = yield* engine.store.get(id)
+    const task = yield* lookupKind(engine, record.kind, id)
+    const now = yield* Clock.currentTimeMillis
+    const why = notResumable(engine, record, now)
+    if (why !== undefined) return yield* new TaskNotResumable({ id, status: record.status, reason: why })
+    return yield* claim(engine, record, task, context)
+  }).pipe(Effect.catchTag("RevisionConflict", () => resume(engine, id, context)))

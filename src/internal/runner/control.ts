@@ -1,0 +1,98 @@
+/**
+ * Pause, cancel, poll and forget from anywhere: a task running here is stopped through its `Running`; a task another
+ * runner holds is asked through the store (its owner notices at its next heartbeat); a task nobody runs is changed
+ * directly.
+ */
+import * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import { TaskStillRunning } from "../../TaskError.js"
+import type * as TaskRecord from "../../TaskRecord.js"
+import type { LookupError, PollOptions, ResumeError } from "../../TaskRunner.js"
+import { resume } from "./claim.js"
+import { describeHolder, type Engine, isStale } from "./engine.js"
+import type { Running } from "./running.js"
+
+/** Stops a task running here and waits until its end is recorded. */
+export const stopHere = (r: Running, kind: "pause" | "cancel", reason: string) =>
+  Effect.zipRight(r.requestStop({ kind, reason }), Deferred.await(r.done))
+
+/** Pause or cancel: stop it here, ask its owner through the store, or change a task nobody runs directly. */
+export const stop = (
+  engine: Engine,
+  id: string,
+  kind: "pause" | "cancel"
+): Effect.Effect<TaskRecord.TaskInfo, LookupError> =>
+  Effect.gen(function* () {
+    const verb = kind === "pause" ? "paused" : "cancelled"
+    const here = engine.running.get(id)
+    if (here !== undefined) {
+      yield* stopHere(here, kind, `${verb} on request`)
+      return yield* engine.store.getInfo(id)
+    }
+    const info = yield* engine.store.getInfo(id)
+    const now = yield* Clock.currentTimeMillis
+    if (info.status === "running" && !isStale(engine, info, now)) {
+      if (info.interrupt === "cancel" || info.interrupt === kind) return info
+      return yield* engine.store.update(id, info.revision, { interrupt: kind })
+    }
+    const stoppable = kind === "pause" ? ["pending", "running"] : ["pending", "running", "paused", "failed"]
+    if (!stoppable.includes(info.status)) return info
+    return yield* engine.store.update(id, info.revision, {
+      status: kind === "pause" ? "paused" : "cancelled",
+      lease: undefined,
+      interrupt: undefined,
+      reason: `${verb} on request${info.status === "running" ? " (its runner had stopped)" : ""}`,
+      updatedAt: now,
+      ...(kind === "cancel" ? { finishedAt: now } : {})
+    })
+  }).pipe(Effect.catchTag("RevisionConflict", () => stop(engine, id, kind)))
+
+/** The task's metadata, with live progress if it runs here. */
+export const status = (engine: Engine, id: string): Effect.Effect<TaskRecord.TaskInfo, LookupError> =>
+  Effect.suspend(() => {
+    const r = engine.running.get(id)
+    return r === undefined ? engine.store.getInfo(id) : Effect.succeed(r.live())
+  })
+
+/** Records interest in a task and, if asked, resumes it when it can be. */
+export const poll = (
+  engine: Engine,
+  id: string,
+  options?: PollOptions
+): Effect.Effect<TaskRecord.TaskInfo, ResumeError> =>
+  Effect.gen(function* () {
+    const now = yield* Clock.currentTimeMillis
+    const r = engine.running.get(id)
+    if (r !== undefined) {
+      r.polledAt = now
+      return r.live()
+    }
+    let info = yield* engine.store.getInfo(id)
+    // Polls are coalesced: a frontend polling every 100 ms does not write 10 times a second.
+    if (info.polledAt === undefined || info.polledAt <= now - Math.min(engine.flushMs, 1000)) {
+      info = yield* engine.store
+        .update(id, info.revision, { polledAt: now })
+        .pipe(Effect.catchTag("RevisionConflict", () => engine.store.getInfo(id)))
+    }
+    const resumable =
+      info.status === "paused" || info.status === "pending" || (info.status === "running" && isStale(engine, info, now))
+    if (options?.resume === true && resumable && engine.registry.has(info.kind)) {
+      yield* resume(engine, id, engine.captured).pipe(Effect.catchTag("TaskNotResumable", () => Effect.void))
+      return yield* status(engine, id)
+    }
+    return info
+  })
+
+/** Deletes a task and its logs; a task running here is cancelled first, one running elsewhere is refused. */
+export const forget = (engine: Engine, id: string): Effect.Effect<void, LookupError | TaskStillRunning> =>
+  Effect.gen(function* () {
+    const r = engine.running.get(id)
+    if (r !== undefined) yield* stopHere(r, "cancel", "forgotten")
+    const info = yield* engine.store.getInfo(id)
+    const now = yield* Clock.currentTimeMillis
+    if (info.status === "running" && !isStale(engine, info, now)) {
+      return yield* new TaskStillRunning({ id, holder: describeHolder(info, now) })
+    }
+    yield* engine.store.delete(id, info.revision)
+  }).pipe(Effect.catchTag("RevisionConflict", () => forget(engine, id)))

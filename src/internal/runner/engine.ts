@@ -1,0 +1,98 @@
+/**
+ * What every part of the runner shares: the store, this process as a holder, the resolved options, the task registry
+ * and the table of tasks running here.
+ */
+import type * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
+import * as Holder from "../../Holder.js"
+import * as Lease from "../../Lease.js"
+import type * as Task from "../../Task.js"
+import { TaskKindMismatch, UnknownTaskKind } from "../../TaskError.js"
+import type * as TaskRecord from "../../TaskRecord.js"
+import { defaultKeepLogs, TaskStore } from "../../TaskStore.js"
+import type { Running } from "./running.js"
+
+/** The runner's options, as `TaskRunner.Options` takes them. */
+export interface EngineOptions {
+  readonly tasks: ReadonlyArray<Task.Any>
+  readonly leaseDuration?: Duration.DurationInput | undefined
+  readonly flushInterval?: Duration.DurationInput | undefined
+  readonly interestTimeout?: Duration.DurationInput | undefined
+  readonly keepLogs?: number | undefined
+  readonly awaitInterval?: Duration.DurationInput | undefined
+  readonly host?: string | undefined
+}
+
+/** The shared state of one runner. */
+export interface Engine {
+  readonly store: TaskStore["Type"]
+  /** This process, as it signs its leases. */
+  readonly me: Holder.Holder
+  /** The runner's scope: task fibers live in it, and are paused when it closes. */
+  readonly scope: Scope.Scope
+  /** The services the runner was built with, given to tasks resumed by id. */
+  readonly captured: Context.Context<never>
+  readonly registry: Map<string, Task.Any>
+  readonly running: Map<string, Running>
+  readonly defaultLeaseMs: number
+  readonly flushMs: number
+  readonly awaitMs: number
+  readonly keepLogs: number
+  readonly interestTimeout: Duration.DurationInput | undefined
+}
+
+/** A duration in milliseconds. */
+export const toMillis = (d: Duration.DurationInput): number => Duration.toMillis(Duration.decode(d))
+
+/** Builds the engine over the `TaskStore` in context. */
+export const make = (options: EngineOptions): Effect.Effect<Engine, never, TaskStore | Scope.Scope> =>
+  Effect.gen(function* () {
+    return {
+      store: yield* TaskStore,
+      me: Holder.self(options.host),
+      scope: yield* Effect.scope,
+      captured: yield* Effect.context<never>(),
+      registry: new Map<string, Task.Any>(options.tasks.map((t) => [t.name, t])),
+      running: new Map<string, Running>(),
+      defaultLeaseMs: toMillis(options.leaseDuration ?? "30 seconds"),
+      flushMs: toMillis(options.flushInterval ?? "1 second"),
+      awaitMs: toMillis(options.awaitInterval ?? "250 millis"),
+      keepLogs: options.keepLogs ?? defaultKeepLogs,
+      interestTimeout: options.interestTimeout
+    }
+  })
+
+/** True when a running task's lease can be taken over, seen from this runner (its host, its process). */
+export const isStale = (engine: Engine, info: TaskRecord.TaskInfo, now: number): boolean =>
+  Lease.isStale(info, now, engine.me)
+
+/** The definition of `kind`, or `UnknownTaskKind`. */
+export const lookupKind = (engine: Engine, kind: string, id?: string) => {
+  const task = engine.registry.get(kind)
+  return task === undefined
+    ? Effect.fail(
+        new UnknownTaskKind({ kind, known: Array.from(engine.registry.keys()), ...(id === undefined ? {} : { id }) })
+      )
+    : Effect.succeed(task)
+}
+
+/** Remembers a definition a caller used, so the task can be resumed here by id. */
+export const register = (engine: Engine, task: Task.Any): void => {
+  if (!engine.registry.has(task.name)) engine.registry.set(task.name, task)
+}
+
+/** Fails unless the stored task is of `task`'s kind. */
+export const checkKind = (task: Task.Any, info: TaskRecord.TaskInfo) =>
+  info.kind === task.name
+    ? Effect.void
+    : Effect.fail(new TaskKindMismatch({ id: info.id, expected: task.name, found: info.kind }))
+
+/** How the holder of a running task is described to people, with the time its lease has left. */
+export const describeHolder = (info: TaskRecord.TaskInfo, now: number) =>
+  info.lease === undefined
+    ? "no lease"
+    : `${Holder.describe(info.lease.holder)}; its lease expires in ${Duration.format(
+        Duration.millis(Math.max(0, info.lease.expiresAt - now))
+      )}`

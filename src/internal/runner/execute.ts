@@ -1,0 +1,66 @@
+/**
+ * Executes a claimed task: forks its fiber in the runner's scope with the heartbeat beside it and its logs captured,
+ * and records its end however it exits.
+ */
+import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as FiberRef from "effect/FiberRef"
+import * as HashSet from "effect/HashSet"
+import * as Task from "../../Task.js"
+import type { Engine } from "./engine.js"
+import { write } from "./fencedWrite.js"
+import { makeHandle } from "./handle.js"
+import { heartbeat } from "./heartbeat.js"
+import { captureLogger, flushLogs } from "./logCapture.js"
+import { outcome } from "./outcome.js"
+import type { Running } from "./running.js"
+
+/** Records the end of a run (unless the lease is lost), then lets it go from the table of running tasks. */
+const finish = (engine: Engine, r: Running, exit: Exit.Exit<unknown, unknown>) =>
+  Effect.gen(function* () {
+    const patch = yield* outcome(r, exit)
+    if (patch !== undefined && r.holdsLease) {
+      yield* flushLogs(engine, r)
+      yield* write(engine, r, (_, now) => patch(now)).pipe(
+        Effect.catchAll((e) => Effect.logWarning(`Could not record the end of task ${r.id}`, e))
+      )
+    }
+  }).pipe(
+    Effect.ensuring(
+      Effect.suspend(() => {
+        engine.running.delete(r.id)
+        return Deferred.done(r.done, Exit.void)
+      })
+    )
+  )
+
+/** Forks the task's fiber in the runner's scope and gives it to `r`. */
+export const launch = (
+  engine: Engine,
+  r: Running,
+  input: unknown,
+  state: unknown,
+  context: Context.Context<never>
+): Effect.Effect<void> =>
+  Effect.gen(function* () {
+    const handle = makeHandle(engine, r, state, r.info.attempts)
+    const program = r.task
+      .run(input, handle)
+      .pipe(
+        Effect.provideService(Task.CurrentTask, handle as Task.Handle<unknown>),
+        Effect.locallyWith(FiberRef.currentLoggers, HashSet.add(captureLogger(engine, r))),
+        Effect.annotateLogs({ taskId: r.id, taskKind: r.task.name })
+      ) as Effect.Effect<unknown, unknown, never>
+    const supervised = Effect.uninterruptibleMask((restore) =>
+      Effect.gen(function* () {
+        // The heartbeat lives in a scope that closes when the task's fiber has exited, before its end is recorded.
+        const exit = yield* Effect.scoped(
+          Effect.zipRight(Effect.forkScoped(Effect.interruptible(heartbeat(engine, r))), Effect.exit(restore(program)))
+        )
+        yield* finish(engine, r, exit)
+      })
+    ).pipe(Effect.provide(context))
+    yield* r.attach(yield* Effect.forkIn(supervised, engine.scope))
+  })

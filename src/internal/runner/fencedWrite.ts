@@ -1,0 +1,120 @@
+/**
+ * Fenced writes: every write of a running task is a compare-and-swap from the last metadata this runner saw. On a
+ * conflict (another process asked for a pause, or recorded a poll) it re-reads and retries, a bounded number of times,
+ * only while the lease token is still this runner's: another runner's takeover rejects every later write of this one.
+ */
+import * as Clock from "effect/Clock"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Schedule from "effect/Schedule"
+import * as Holder from "../../Holder.js"
+import { LeaseLost, TaskStoreError } from "../../TaskError.js"
+import type * as TaskRecord from "../../TaskRecord.js"
+import type { Engine } from "./engine.js"
+import type { Running } from "./running.js"
+
+/** How many conflicts in a row one write retries before it gives up (each retry re-reads the record first). */
+export const maxConflictRetries = 32
+
+/** A patch built from the current metadata and the time of the write. */
+export type Patch = (info: TaskRecord.TaskInfo, now: number) => TaskRecord.TaskPatch
+
+/** The lease is gone: to whom, if the record says. */
+export const lost = (r: Running, fresh: TaskRecord.TaskInfo | undefined) => {
+  const holder = fresh?.lease === undefined ? undefined : Holder.describe(fresh.lease.holder)
+  return new LeaseLost({ id: r.id, ...(holder === undefined ? {} : { holder }) })
+}
+
+/** The record changed under the write, and the lease is still ours: try again from the fresh metadata. */
+class Conflict extends Data.TaggedError("Conflict") {}
+
+/** Every write renews the lease and flushes progress (and a poll made here): the part of a patch all writes share. */
+export const renewal = (engine: Engine, r: Running, now: number): TaskRecord.TaskPatch => {
+  r.tracker.sample(now)
+  return {
+    lease: { token: r.token, holder: engine.me, expiresAt: now + r.leaseMs },
+    progress: r.tracker.snapshot(),
+    updatedAt: now,
+    // Stryker disable next-line ConditionalExpression,EqualityOperator: writing an unchanged poll time again changes nothing.
+    ...(r.polledAt > (r.info.polledAt ?? 0) ? { polledAt: r.polledAt } : {})
+  }
+}
+
+/** One compare-and-swap; a conflict re-reads, and is retried only if the lease is still ours. */
+const attempt = (
+  engine: Engine,
+  r: Running,
+  patch: Patch
+): Effect.Effect<TaskRecord.TaskInfo, LeaseLost | TaskStoreError | Conflict> =>
+  Effect.suspend(() => {
+    if (!r.holdsLease) return Effect.fail(lost(r, undefined))
+    return Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      engine.store.update(r.id, r.info.revision, patch(r.info, now)).pipe(
+        Effect.tap((info) =>
+          Effect.suspend(() => {
+            r.info = info
+            r.renewedAt = now
+            return r.notice()
+          })
+        ),
+        Effect.catchTags({
+          RevisionConflict: () =>
+            engine.store.getInfo(r.id).pipe(
+              Effect.catchTag("TaskNotFound", () => Effect.fail(lost(r, undefined))),
+              Effect.flatMap((fresh): Effect.Effect<never, LeaseLost | Conflict> => {
+                if (fresh.status !== "running" || fresh.lease?.token !== r.token) return Effect.fail(lost(r, fresh))
+                r.info = fresh
+                return Effect.fail(new Conflict())
+              })
+            ),
+          TaskNotFound: () => Effect.fail(lost(r, undefined))
+        }),
+        // The runner only writes ids the store accepted when the task was created.
+        Effect.catchTag("InvalidTaskId", (e) => Effect.die(e))
+      )
+    )
+  })
+
+/** A fenced write without taking the task's write lock (the caller holds it). */
+export const writeUnlocked = (
+  engine: Engine,
+  r: Running,
+  patch: Patch
+): Effect.Effect<TaskRecord.TaskInfo, LeaseLost | TaskStoreError> =>
+  attempt(engine, r, patch).pipe(
+    Effect.retry({ schedule: Schedule.recurs(maxConflictRetries), while: (e) => e._tag === "Conflict" }),
+    Effect.catchTag("Conflict", () =>
+      Effect.fail(
+        new TaskStoreError({
+          reason: "Unavailable",
+          operation: "update",
+          id: r.id,
+          detail: `the record changed under ${maxConflictRetries + 1} writes in a row; will retry at the next write`
+        })
+      )
+    )
+  )
+
+/** A fenced write under the task's write lock. */
+export const write = (
+  engine: Engine,
+  r: Running,
+  patch: Patch
+): Effect.Effect<TaskRecord.TaskInfo, LeaseLost | TaskStoreError> =>
+  r.lock.withPermits(1)(writeUnlocked(engine, r, patch))
+
+/**
+ * What a failed write means for the task: a lost lease stops it at once; an unreachable store stops it only once the
+ * lease this runner last renewed has run out (another runner may rightly take it over then); before that, retry.
+ */
+export const onWriteError = (r: Running) => (error: LeaseLost | TaskStoreError) =>
+  error._tag === "LeaseLost"
+    ? Effect.zipRight(Effect.logWarning(error.message), r.requestStop({ kind: "lost" }))
+    : Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        r.info.lease !== undefined && now >= r.info.lease.expiresAt
+          ? Effect.zipRight(
+              Effect.logWarning(`Could not renew the lease of task ${r.id} before it expired; stopping it here`, error),
+              r.requestStop({ kind: "lost" })
+            )
+          : Effect.logWarning(`Heartbeat of task ${r.id} failed; will retry`, error)
+      )

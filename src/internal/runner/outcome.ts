@@ -1,0 +1,74 @@
+/** How a task's fiber exited, as the patch that records its end: completed, failed, paused or cancelled. */
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
+import { LeaseLost, TaskEncodeError, TaskStoreError } from "../../TaskError.js"
+import type * as TaskRecord from "../../TaskRecord.js"
+import { encodeField } from "./codecs.js"
+import type { Running } from "./running.js"
+
+/** The patch of an end, given the time it is written. */
+export type EndPatch = (now: number) => TaskRecord.TaskPatch
+
+/** Human text for the result of `Cause.pretty`, first line only (for record `reason`/`failure`). */
+const firstLine = (text: string): string => text.split("\n", 1)[0] ?? text
+
+/** What every end writes: the lease and any request cleared, the last progress. */
+const ended = (r: Running, now: number): TaskRecord.TaskPatch => ({
+  lease: undefined,
+  interrupt: undefined,
+  progress: r.tracker.snapshot(),
+  updatedAt: now
+})
+
+/** A failed end: why, for people, and the encoded error where the task's Schema could encode it. */
+const failed =
+  (r: Running, kind: TaskRecord.Failure["kind"], message: string, error?: Uint8Array): EndPatch =>
+  (now) => ({
+    ...ended(r, now),
+    status: "failed",
+    finishedAt: now,
+    failure: { kind, message },
+    ...(error === undefined ? {} : { error })
+  })
+
+/** The patch that ends a run, from how the task's fiber exited; `undefined` when nothing may be written. */
+export const outcome = (r: Running, exit: Exit.Exit<unknown, unknown>): Effect.Effect<EndPatch | undefined> =>
+  Effect.gen(function* () {
+    if (Exit.isSuccess(exit)) {
+      const bytes = yield* Effect.either(encodeField(r.task.codecs.success, r.id, r.task.name, "result", exit.value))
+      if (bytes._tag === "Left") return failed(r, "defect", bytes.left.message)
+      return (now) => ({
+        ...ended(r, now),
+        status: "completed",
+        finishedAt: now,
+        result: bytes.right,
+        reason: undefined,
+        failure: undefined
+      })
+    }
+    const cause = exit.cause
+    const failure = Cause.failureOption(cause)
+    if (Option.isSome(failure)) {
+      const error = failure.value
+      if (error instanceof LeaseLost) {
+        r.recordLost()
+        return undefined
+      }
+      if (error instanceof TaskStoreError) return failed(r, "store", error.message)
+      if (error instanceof TaskEncodeError) return failed(r, "defect", error.message)
+      const bytes = yield* Effect.either(encodeField(r.task.codecs.error, r.id, r.task.name, "error", error))
+      const message = firstLine(Cause.pretty(Cause.fail(error)))
+      return bytes._tag === "Right" ? failed(r, "error", message, bytes.right) : failed(r, "defect", message)
+    }
+    if (Cause.isInterruptedOnly(cause)) {
+      const stop = r.stop ?? { kind: "pause", reason: "interrupted" }
+      if (stop.kind === "lost") return undefined
+      if (stop.kind === "cancel") {
+        return (now) => ({ ...ended(r, now), status: "cancelled", finishedAt: now, reason: stop.reason })
+      }
+      return (now) => ({ ...ended(r, now), status: "paused", reason: stop.reason })
+    }
+    return failed(r, "defect", firstLine(Cause.pretty(cause)))
+  })

@@ -1,0 +1,138 @@
+/**
+ * One task this runner executes now: its fiber, its lease token, its stop request, and the counters its heartbeat
+ * compares. The only place that interrupts a task's fiber.
+ */
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import type * as Progress from "../../Progress.js"
+import type * as Task from "../../Task.js"
+import type * as TaskRecord from "../../TaskRecord.js"
+
+/**
+ * Why a running task is being stopped: a pause or cancel (its reason is recorded), or the lease lost (nothing may be
+ * written any more, so there is nothing to record).
+ */
+export type Stop = { readonly kind: "pause" | "cancel"; readonly reason: string } | { readonly kind: "lost" }
+
+/** Cancel outranks pause; losing the lease outranks both (nothing may be written any more). */
+const rank = { pause: 0, cancel: 1, lost: 2 } as const
+
+/** What a `Running` is made from. */
+export interface RunningOptions {
+  readonly id: string
+  readonly task: Task.Any
+  readonly token: string
+  readonly leaseMs: number
+  readonly interestMs: number | undefined
+  readonly startedAt: number
+  readonly tracker: Progress.Tracker
+  readonly info: TaskRecord.TaskInfo
+}
+
+/** A task running here, from its claim until its end is recorded. */
+export class Running {
+  readonly id: string
+  readonly task: Task.Any
+  /** The token of the lease this runner took; every write is fenced by it. */
+  readonly token: string
+  readonly leaseMs: number
+  readonly interestMs: number | undefined
+  readonly startedAt: number
+  readonly tracker: Progress.Tracker
+  /** Captured log lines not yet flushed. */
+  readonly logs: Array<TaskRecord.NewLogLine> = []
+  /** The last metadata this runner wrote or read: the revision its next compare-and-swap expects. */
+  info: TaskRecord.TaskInfo
+  /** The tracker's version and count as last written. */
+  flushedVersion = 0
+  flushedDone: number
+  /** When the lease was last renewed, and when a caller here last polled the task. */
+  renewedAt: number
+  polledAt: number
+  private stopRequest: Stop | undefined = undefined
+  private fiber: Fiber.RuntimeFiber<void> | undefined = undefined
+
+  private constructor(
+    options: RunningOptions,
+    /** Serializes this task's writes: a checkpoint and a heartbeat never race for one revision. */
+    readonly lock: Effect.Semaphore,
+    /** Completed once the task's end is recorded (or could not be). */
+    readonly done: Deferred.Deferred<void>
+  ) {
+    this.id = options.id
+    this.task = options.task
+    this.token = options.token
+    this.leaseMs = options.leaseMs
+    this.interestMs = options.interestMs
+    this.startedAt = options.startedAt
+    this.tracker = options.tracker
+    this.info = options.info
+    this.flushedDone = options.tracker.done
+    this.renewedAt = options.startedAt
+    this.polledAt = options.startedAt
+  }
+
+  /** A running task with its lock and completion signal. */
+  static make(options: RunningOptions): Effect.Effect<Running> {
+    return Effect.zipWith(
+      Effect.makeSemaphore(1),
+      Deferred.make<void>(),
+      (lock, done) => new Running(options, lock, done)
+    )
+  }
+
+  /** The stop requested so far, if any. */
+  get stop(): Stop | undefined {
+    return this.stopRequest
+  }
+
+  /** Whether this runner may still write the task. */
+  get holdsLease(): boolean {
+    return this.stopRequest?.kind !== "lost"
+  }
+
+  /**
+   * Asks the task to stop. The strongest request wins; the first one interrupts the fiber, now or, if the fiber is
+   * not attached yet, the moment it is.
+   */
+  requestStop(stop: Stop): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      if (this.stopRequest !== undefined && rank[this.stopRequest.kind] >= rank[stop.kind]) return Effect.void
+      // Stryker disable next-line ConditionalExpression: interrupting a fiber twice is interrupting it once.
+      const first = this.stopRequest === undefined
+      this.stopRequest = stop
+      return first && this.fiber !== undefined ? Fiber.interruptFork(this.fiber) : Effect.void
+    })
+  }
+
+  /** Records that the lease is gone without interrupting anything (the fiber has already ended). */
+  recordLost(): void {
+    this.stopRequest = { kind: "lost" }
+  }
+
+  /** Gives the task its fiber; a stop requested before is delivered now. */
+  attach(fiber: Fiber.RuntimeFiber<void>): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      this.fiber = fiber
+      return this.stopRequest === undefined ? Effect.void : Fiber.interruptFork(fiber)
+    })
+  }
+
+  /** Acts on a pause or cancel request another process left in the record. */
+  notice(): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      const request = this.info.interrupt
+      if (request === undefined) return Effect.void
+      return this.requestStop({
+        kind: request,
+        reason: request === "cancel" ? "cancelled on request" : "paused on request"
+      })
+    })
+  }
+
+  /** The task's metadata with its live progress. */
+  live(): TaskRecord.TaskInfo {
+    return { ...this.info, progress: this.tracker.snapshot() }
+  }
+}

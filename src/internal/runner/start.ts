@@ -1,0 +1,84 @@
+/** Creating tasks: submit (stored `pending`), start (stored, then claimed here), and run (started or re-entered, then awaited). */
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import type * as Task from "../../Task.js"
+import * as TaskId from "../../TaskId.js"
+import type * as TaskRecord from "../../TaskRecord.js"
+import type { StartOptions } from "../../TaskRunner.js"
+import { awaitTask } from "./await.js"
+import { claim, resume } from "./claim.js"
+import { encodeField } from "./codecs.js"
+import { stopHere } from "./control.js"
+import { checkKind, type Engine, register } from "./engine.js"
+
+/** The runner's services merged with the caller's: what a task started by this caller runs with. */
+const callerContext = <R>(engine: Engine) =>
+  Effect.map(Effect.context<R>(), (context) => Context.merge(engine.captured, context) as Context.Context<never>)
+
+/** Stores a task as `pending`, and returns its id. */
+export const submit = <T extends Task.Any>(engine: Engine, task: T, input: Task.Input<T>, options?: StartOptions) =>
+  Effect.gen(function* () {
+    const now = yield* Clock.currentTimeMillis
+    const id = options?.id ?? TaskId.make(now)
+    yield* TaskId.validate(id)
+    const bytes = yield* encodeField(task.codecs.input, id, task.name, "input", input)
+    register(engine, task)
+    yield* engine.store.create({
+      id,
+      kind: task.name,
+      status: "pending",
+      progress: { done: 0 },
+      attempts: 0,
+      createdAt: now,
+      updatedAt: now,
+      input: bytes
+    })
+    return id
+  })
+
+/** Stores a task and claims it here at once. */
+export const start = <T extends Task.Any>(engine: Engine, task: T, input: Task.Input<T>, options?: StartOptions) =>
+  Effect.gen(function* () {
+    const id = yield* submit(engine, task, input, options)
+    const record = yield* engine.store.get(id).pipe(Effect.catchTag("TaskNotFound", (e) => Effect.die(e)))
+    const context = yield* callerContext<Task.Services<T>>(engine)
+    yield* claim(engine, record, task, context).pipe(
+      // Someone touched the brand-new record (a concurrent cancel): leave it to them.
+      Effect.catchTag("RevisionConflict", () => Effect.void),
+      Effect.catchTag("TaskNotFound", (e) => Effect.die(e))
+    )
+    return id
+  })
+
+/** Runs a task to its end in the foreground: started, re-entered from its checkpoint, or its stored end read. */
+export const run = <T extends Task.Any>(engine: Engine, task: T, input: Task.Input<T>, options?: StartOptions) =>
+  Effect.gen(function* () {
+    const id = options?.id
+    const existing =
+      id === undefined
+        ? undefined
+        : yield* engine.store.getInfo(id).pipe(
+            Effect.map((info) => info as TaskRecord.TaskInfo | undefined),
+            Effect.catchTag("TaskNotFound", () => Effect.succeed(undefined))
+          )
+    let taskId: string
+    if (existing === undefined) {
+      taskId = yield* start(engine, task, input, options)
+    } else {
+      yield* checkKind(task, existing)
+      taskId = existing.id
+      register(engine, task)
+      if (existing.status !== "completed" && !engine.running.has(taskId)) {
+        yield* resume(engine, taskId, yield* callerContext<Task.Services<T>>(engine))
+      }
+    }
+    return yield* awaitTask(engine, task, taskId).pipe(
+      Effect.onInterrupt(() =>
+        Effect.suspend(() => {
+          const r = engine.running.get(taskId)
+          return r === undefined ? Effect.void : stopHere(r, "pause", "the caller of run was interrupted")
+        })
+      )
+    )
+  })

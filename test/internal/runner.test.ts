@@ -1,0 +1,118 @@
+/**
+ * The runner's engine, part by part where the whole runner cannot time the case: a stop that arrives before the task's
+ * fiber exists, and a write that keeps conflicting while the lease is still ours.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Exit, Fiber, Layer } from "effect"
+import { hostname } from "node:os"
+import { spawnSync } from "node:child_process"
+import * as Engine from "../../src/internal/runner/engine.js"
+import * as FencedWrite from "../../src/internal/runner/fencedWrite.js"
+import { Running } from "../../src/internal/runner/running.js"
+import { Holder, Lease, Progress, TaskStore } from "../../src/index.js"
+import { RevisionConflict } from "../../src/TaskError.js"
+import type * as TaskRecord from "../../src/TaskRecord.js"
+import { Counter } from "../fixtures/tasks.js"
+import { buildRunner } from "../helpers/runner.js"
+import { bytes } from "../helpers/store.js"
+
+const info: TaskRecord.TaskInfo = {
+  id: "t",
+  kind: Counter.name,
+  status: "running",
+  revision: 1,
+  progress: { done: 0 },
+  attempts: 1,
+  createdAt: 0,
+  updatedAt: 0
+}
+
+const running = (token = "token") =>
+  Running.make({
+    id: "t",
+    task: Counter,
+    token,
+    leaseMs: 30_000,
+    interestMs: undefined,
+    startedAt: 0,
+    tracker: new Progress.Tracker(),
+    info
+  })
+
+describe("runner engine", () => {
+  it.live("a stop requested before the task's fiber is attached is delivered when it is", () =>
+    Effect.gen(function* () {
+      for (const kind of ["pause", "cancel"] as const) {
+        const r = yield* running()
+        yield* r.requestStop({ kind, reason: "early" })
+        const fiber = yield* Effect.fork(Effect.never)
+        yield* r.attach(fiber)
+        const exit = yield* Fiber.await(fiber).pipe(
+          Effect.timeoutFail({ duration: "2 seconds", onTimeout: () => "undelivered" })
+        )
+        assert.isTrue(Exit.isInterrupted(exit), `${kind} before attach interrupts the fiber once it is attached`)
+        assert.deepStrictEqual(r.stop, { kind, reason: "early" })
+      }
+    })
+  )
+
+  it.effect(
+    "a later, weaker stop neither replaces the first nor interrupts again; losing the lease outranks both",
+    () =>
+      Effect.gen(function* () {
+        const r = yield* running()
+        const fiber = yield* Effect.fork(Effect.never)
+        yield* r.attach(fiber)
+        yield* r.requestStop({ kind: "cancel", reason: "first" })
+        yield* r.requestStop({ kind: "pause", reason: "second" })
+        assert.deepStrictEqual(r.stop, { kind: "cancel", reason: "first" })
+        assert.isTrue(r.holdsLease)
+        yield* r.requestStop({ kind: "lost" })
+        assert.isFalse(r.holdsLease)
+        assert.isTrue(Exit.isInterrupted(yield* Fiber.await(fiber)))
+      })
+  )
+
+  it.scoped(
+    "a write whose record keeps changing gives up after a bounded number of conflicts, with a store error",
+    () =>
+      Effect.gen(function* () {
+        const memory = yield* TaskStore.makeMemory
+        const lease = Lease.make(Holder.self(), 0, 30_000)
+        yield* memory.create({ ...info, status: "running", lease, input: bytes("{}") })
+        let updates = 0
+        const churning: TaskStore.Service = {
+          ...memory,
+          // Every compare-and-swap loses to another writer, and the record still holds this runner's lease.
+          update: (id, expected) =>
+            Effect.suspend(() => {
+              updates++
+              return Effect.fail(new RevisionConflict({ id, expected, found: expected + 1 }))
+            })
+        }
+        const engine = yield* Engine.make({ tasks: [Counter] }).pipe(
+          Effect.provide(Layer.succeed(TaskStore.TaskStore, churning))
+        )
+        const r = yield* running(lease.token)
+        const error = yield* Effect.flip(FencedWrite.write(engine, r, () => ({ progress: { done: 1 } })))
+        assert.strictEqual(error._tag, "TaskStoreError")
+        assert.strictEqual(updates, FencedWrite.maxConflictRetries + 1)
+        assert.match(error.message, /changed under 33 writes in a row/)
+      })
+  )
+
+  it.scoped("staleness is judged from the runner's own host: a dead pid under another host name proves nothing", () =>
+    Effect.gen(function* () {
+      const deadPid = spawnSync(process.execPath, ["-e", "process.exit(0)"]).pid!
+      const held = {
+        ...info,
+        lease: { token: "x", holder: { host: hostname(), pid: deadPid, processStart: "1" }, expiresAt: 60_000 }
+      }
+      const memory = yield* TaskStore.makeMemory
+      const here = (yield* buildRunner(memory)).runner
+      const elsewhere = (yield* buildRunner(memory, { host: "another-host" })).runner
+      assert.isTrue(here.isStale(held, 0), "its holder's process is gone on this host")
+      assert.isFalse(elsewhere.isStale(held, 0), "a runner calling itself another host cannot see that")
+    })
+  )
+})
