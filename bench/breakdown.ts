@@ -114,24 +114,16 @@ const sqlite = async () => {
     const db = new Database(join(dir, "store.db"))
     db.pragma("synchronous = FULL")
     const statement = db.prepare(
-      `UPDATE vltask_tasks SET progress = ?, lease = ?, lease_token = ?, lease_expires_at = ?, updated_at = ?, state = ?,
-       revision = revision + 1 WHERE id = ? AND revision = ? RETURNING ${(await import("../src/TaskStore/SqlRow.js")).metaColumns}`
+      `UPDATE vltask_tasks SET progress = ?, lease = ?, updated_at = ?, state = ?, revision = revision + 1
+       WHERE id = ? AND revision = ?
+       RETURNING id, kind, status, revision, progress, lease, interrupt, reason, failure, attempts, created_at, updated_at, started_at, finished_at, polled_at`
     )
     let revision = (db.prepare("SELECT revision FROM vltask_tasks WHERE id = 'a'").get() as { revision: number })
       .revision
     const blob = Buffer.from(state)
     const json = JSON.stringify(lease)
     const own = rate(() => {
-      const rows = statement.all(
-        '{"done":1}',
-        json,
-        lease.token,
-        lease.expiresAt,
-        Date.now(),
-        blob,
-        "a",
-        revision
-      ) as Array<{
+      const rows = statement.all('{"done":1}', json, Date.now(), blob, "a", revision) as Array<{
         revision: number
       }>
       revision = rows[0]!.revision

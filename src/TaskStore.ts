@@ -9,9 +9,10 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Order from "effect/Order"
-import * as TaskId from "./TaskId.js"
+import { IllegalArgumentException } from "effect/Cause"
 import type { InvalidTaskId } from "./TaskError.js"
 import { RevisionConflict, TaskAlreadyExists, TaskNotFound, type TaskStoreError } from "./TaskError.js"
+import * as TaskId from "./TaskId.js"
 import * as TaskRecord from "./TaskRecord.js"
 
 /** Options for `appendLogs`. */
@@ -75,110 +76,220 @@ export class TaskStore extends Context.Tag("@vectorlink/task/TaskStore")<
   }
 >() {}
 
-/** The service's shape, for backends that build one. */
+/**
+ * The service's shape.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type Service = Context.Tag.Service<TaskStore>
+
+/**
+ * What `list` asks a driver for: records of these statuses (any when `undefined`) and kind, with ids after `after`,
+ * in id order, at most `take` of them (one more than the page, to tell whether there is a next one).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ListQuery {
+  readonly statuses: ReadonlyArray<TaskRecord.Status> | undefined
+  readonly kind: string | undefined
+  readonly after: string | undefined
+  readonly take: number
+}
+
+/**
+ * What a backend supplies: the primitives only it can do. `make` turns a driver into the service; it validates ids
+ * (a driver only sees valid ones), applies defaults, cuts pages, and enforces the patch rules, so every backend
+ * behaves the same there.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Driver {
+  /** Stores a new record (its revision is 1) and drops any log lines left under its id; fails if the id is taken. */
+  readonly create: (record: TaskRecord.TaskRecord) => Effect.Effect<void, TaskAlreadyExists | TaskStoreError>
+  readonly get: (id: string) => Effect.Effect<TaskRecord.TaskRecord, TaskNotFound | TaskStoreError>
+  readonly getInfo: (id: string) => Effect.Effect<TaskRecord.TaskInfo, TaskNotFound | TaskStoreError>
+  /** Compare-and-swap: applies `patch` (as `TaskRecord.applyPatch` does) only if the revision is still `expected`. */
+  readonly update: (
+    id: string,
+    expected: number,
+    patch: TaskRecord.TaskPatch
+  ) => Effect.Effect<TaskRecord.TaskInfo, RevisionConflict | TaskNotFound | TaskStoreError>
+  readonly list: (query: ListQuery) => Effect.Effect<ReadonlyArray<TaskRecord.TaskInfo>, TaskStoreError>
+  /** Deletes a record and its logs; with `expected`, only if the revision still matches. */
+  readonly delete: (
+    id: string,
+    expected: number | undefined
+  ) => Effect.Effect<void, RevisionConflict | TaskNotFound | TaskStoreError>
+  /** Appends lines (never none), numbering them on from the last `seq`, and keeps only the newest `keep`. */
+  readonly appendLogs: (
+    id: string,
+    lines: ReadonlyArray<TaskRecord.NewLogLine>,
+    keep: number
+  ) => Effect.Effect<void, TaskStoreError>
+  /** Kept lines with `seq > after`, in order, at most `limit` (all when `undefined`). */
+  readonly readLogs: (
+    id: string,
+    after: number,
+    limit: number | undefined
+  ) => Effect.Effect<ReadonlyArray<TaskRecord.LogLine>, TaskStoreError>
+}
+
+/** The default and the floor of a `list` page. */
+const defaultPageSize = 50
+
+/** Fields no patch may carry: what identifies a task is set once, by `create`. */
+const fixedFields = ["id", "kind", "revision", "createdAt", "input"] as const
+/** Fields every record has: a patch may change them, not clear them. */
+const requiredFields = ["status", "progress", "attempts", "updatedAt"] as const
+
+/** Why `patch` breaks the patch rules, or `undefined` when it keeps them. */
+const patchViolation = (patch: TaskRecord.TaskPatch): string | undefined => {
+  const has = (key: string) => Object.prototype.hasOwnProperty.call(patch, key)
+  const fixed = fixedFields.find(has)
+  if (fixed !== undefined) return `"${fixed}" is set once, by create, and cannot be patched`
+  const cleared = requiredFields.find((key) => has(key) && (patch as Record<string, unknown>)[key] === undefined)
+  return cleared === undefined ? undefined : `"${cleared}" can be changed but not cleared`
+}
+
+/**
+ * The store service over a driver. Ids are validated here, once, for every backend; a patch that breaks the patch
+ * rules (a fixed field, a required field cleared) is a defect: the types do not allow it.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (driver: Driver): Service => {
+  const withId = <A, E>(id: string, f: (id: string) => Effect.Effect<A, E>) => Effect.flatMap(TaskId.validate(id), f)
+  return {
+    create: (record) =>
+      withId(record.id, () => {
+        const stored = { ...record, revision: 1 } as TaskRecord.TaskRecord
+        return Effect.as(driver.create(stored), TaskRecord.info(stored))
+      }),
+    get: (id) => withId(id, driver.get),
+    getInfo: (id) => withId(id, driver.getInfo),
+    update: (id, expected, patch) =>
+      withId(id, () => {
+        const violation = patchViolation(patch)
+        return violation === undefined
+          ? driver.update(id, expected, patch)
+          : Effect.die(new IllegalArgumentException(`TaskStore.update of task ${JSON.stringify(id)}: ${violation}`))
+      }),
+    list: (filter = {}) => {
+      const limit = Math.max(1, filter.limit ?? defaultPageSize)
+      const statuses = TaskRecord.statusSet(filter)
+      return Effect.map(
+        driver.list({
+          statuses: statuses === undefined ? undefined : Array.from(statuses),
+          kind: filter.kind,
+          after: filter.after,
+          take: limit + 1
+        }),
+        (infos) => TaskRecord.cutPage(infos, limit)
+      )
+    },
+    delete: (id, expected) => withId(id, () => driver.delete(id, expected)),
+    appendLogs: (id, lines, options) =>
+      // Stryker disable next-line ConditionalExpression: appending no lines changes nothing; this only saves the call.
+      withId(id, () =>
+        lines.length === 0 ? Effect.void : driver.appendLogs(id, lines, options?.keep ?? defaultKeepLogs)
+      ),
+    readLogs: (id, options) => withId(id, () => driver.readLogs(id, options?.after ?? 0, options?.limit))
+  }
+}
 
 /** Ids in code-unit order, as the SQL stores (`COLLATE "C"`) and the file store sort them. */
 const byId = Order.mapInput(Order.string, (info: TaskRecord.TaskInfo) => info.id)
 
-/** Sorts ids and cuts one page out of `infos` (already filtered). Shared by backends that filter in memory. */
-export const page = (infos: Iterable<TaskRecord.TaskInfo>, filter: TaskRecord.ListFilter): TaskRecord.Page => {
-  const limit = Math.max(1, filter.limit ?? 50)
-  const after = filter.after
-  const statuses = TaskRecord.statusSet(filter)
+/**
+ * The records of `infos` that `query` selects, in id order, at most `query.take`: for drivers that filter in memory.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const select = (infos: Iterable<TaskRecord.TaskInfo>, query: ListQuery): Array<TaskRecord.TaskInfo> => {
+  const statuses = query.statuses === undefined ? undefined : new Set(query.statuses)
   const selected: Array<TaskRecord.TaskInfo> = []
   for (const info of infos) {
-    if ((after === undefined || info.id > after) && TaskRecord.matches(info, filter, statuses)) selected.push(info)
+    if (query.after !== undefined && info.id <= query.after) continue
+    if (statuses !== undefined && !statuses.has(info.status)) continue
+    if (query.kind !== undefined && info.kind !== query.kind) continue
+    selected.push(info)
   }
-  return TaskRecord.cutPage(Arr.sort(selected, byId), limit)
+  return Arr.sort(selected, byId).slice(0, query.take)
 }
 
-interface MemoryState {
-  readonly records: Map<string, TaskRecord.TaskRecord>
-  readonly logs: Map<string, { seq: number; lines: Array<TaskRecord.LogLine> }>
-}
-
-/** Builds an in-memory store. Records live as long as the layer; byte fields are kept by reference, never copied. */
-export const makeMemory: Effect.Effect<Service> = Effect.gen(function* () {
-  const state: MemoryState = yield* Effect.sync(() => ({ records: new Map(), logs: new Map() }))
+/**
+ * Builds an in-memory store. Records live as long as the layer; byte fields are kept by reference, never copied.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeMemory: Effect.Effect<Service> = Effect.sync(() => {
+  const records = new Map<string, TaskRecord.TaskRecord>()
+  const logs = new Map<string, { seq: number; lines: Array<TaskRecord.LogLine> }>()
   // Each check-and-write runs inside one synchronous callback, so fibers cannot interleave inside a CAS.
-  const withState = <A, E = never>(f: (state: MemoryState) => Effect.Effect<A, E>) => Effect.suspend(() => f(state))
-
-  const get = (id: string) =>
-    Effect.flatMap(TaskId.validate(id), () =>
-      withState<TaskRecord.TaskRecord, TaskNotFound>((s) => {
-        const record = s.records.get(id)
-        return record === undefined ? Effect.fail(new TaskNotFound({ id })) : Effect.succeed(record)
-      })
-    )
-
-  const service: Service = {
+  const current = (id: string) =>
+    Effect.suspend(() => {
+      const record = records.get(id)
+      return record === undefined ? Effect.fail(new TaskNotFound({ id })) : Effect.succeed(record)
+    })
+  const expect = (id: string, record: TaskRecord.TaskRecord, expected: number | undefined) =>
+    expected === undefined || record.revision === expected
+      ? Effect.void
+      : Effect.fail(new RevisionConflict({ id, expected, found: record.revision }))
+  return make({
     create: (record) =>
-      Effect.flatMap(TaskId.validate(record.id), () =>
-        withState<TaskRecord.TaskInfo, TaskAlreadyExists>((s) => {
-          if (s.records.has(record.id)) return Effect.fail(new TaskAlreadyExists({ id: record.id }))
-          const stored = { ...record, revision: 1 } as TaskRecord.TaskRecord
-          s.records.set(record.id, stored)
-          // Lines left under this id (by a deleted task, or appended before it existed) must not show in the new one.
-          s.logs.delete(record.id)
-          return Effect.succeed(TaskRecord.info(stored))
-        })
-      ),
-    get,
-    getInfo: (id) => Effect.map(get(id), TaskRecord.info),
+      Effect.suspend(() => {
+        if (records.has(record.id)) return Effect.fail(new TaskAlreadyExists({ id: record.id }))
+        records.set(record.id, record)
+        // Lines left under this id (by a deleted task, or appended before it existed) must not show in the new one.
+        logs.delete(record.id)
+        return Effect.void
+      }),
+    get: current,
+    getInfo: (id) => Effect.map(current(id), TaskRecord.info),
     update: (id, expected, patch) =>
-      Effect.flatMap(TaskId.validate(id), () =>
-        withState<TaskRecord.TaskInfo, TaskNotFound | RevisionConflict>((s) => {
-          const current = s.records.get(id)
-          if (current === undefined) return Effect.fail(new TaskNotFound({ id }))
-          if (current.revision !== expected) {
-            return Effect.fail(new RevisionConflict({ id, expected, found: current.revision }))
-          }
-          const next = TaskRecord.applyPatch(current, patch)
-          s.records.set(id, next)
-          return Effect.succeed(TaskRecord.info(next))
-        })
+      Effect.flatMap(current(id), (record) =>
+        Effect.zipRight(
+          expect(id, record, expected),
+          Effect.sync(() => {
+            const next = TaskRecord.applyPatch(record, patch)
+            records.set(id, next)
+            return TaskRecord.info(next)
+          })
+        )
       ),
-    list: (filter = {}) =>
-      withState((s) => Effect.succeed(page(Array.from(s.records.values(), TaskRecord.info), filter))),
+    list: (query) => Effect.sync(() => select(Array.from(records.values(), TaskRecord.info), query)),
     delete: (id, expected) =>
-      Effect.flatMap(TaskId.validate(id), () =>
-        withState<void, TaskNotFound | RevisionConflict>((s) => {
-          const current = s.records.get(id)
-          if (current === undefined) return Effect.fail(new TaskNotFound({ id }))
-          if (expected !== undefined && current.revision !== expected) {
-            return Effect.fail(new RevisionConflict({ id, expected, found: current.revision }))
-          }
-          s.records.delete(id)
-          s.logs.delete(id)
-          return Effect.void
-        })
+      Effect.flatMap(current(id), (record) =>
+        Effect.zipRight(
+          expect(id, record, expected),
+          Effect.sync(() => {
+            records.delete(id)
+            logs.delete(id)
+          })
+        )
       ),
-    appendLogs: (id, lines, options) =>
-      Effect.flatMap(TaskId.validate(id), () =>
-        withState((s) => {
-          const keep = options?.keep ?? defaultKeepLogs
-          let log = s.logs.get(id)
-          if (log === undefined) {
-            log = { seq: 0, lines: [] }
-            s.logs.set(id, log)
-          }
-          for (const line of lines) log.lines.push({ ...line, seq: ++log.seq })
-          log.lines.splice(0, Math.max(0, log.lines.length - keep))
-          return Effect.void
-        })
-      ),
-    readLogs: (id, options) =>
-      Effect.flatMap(TaskId.validate(id), () =>
-        withState((s) => {
-          const lines = s.logs.get(id)?.lines ?? []
-          const after = options?.after
-          const selected = after === undefined ? lines.slice() : lines.filter((l) => l.seq > after)
-          return Effect.succeed(options?.limit === undefined ? selected : selected.slice(0, options.limit))
-        })
-      )
-  }
-  return service
+    appendLogs: (id, lines, keep) =>
+      Effect.sync(() => {
+        let log = logs.get(id)
+        if (log === undefined) {
+          log = { seq: 0, lines: [] }
+          logs.set(id, log)
+        }
+        for (const line of lines) log.lines.push({ ...line, seq: ++log.seq })
+        log.lines.splice(0, Math.max(0, log.lines.length - keep))
+      }),
+    readLogs: (id, after, limit) =>
+      Effect.sync(() => {
+        const selected = (logs.get(id)?.lines ?? []).filter((l) => l.seq > after)
+        return limit === undefined ? selected : selected.slice(0, limit)
+      })
+  })
 })
 
 /** A store in memory: for tests, examples and tasks that need progress and pausing but not durability. */

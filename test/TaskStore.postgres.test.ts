@@ -39,7 +39,10 @@ if (available) {
         yield* use.pipe(Effect.provide(Postgres.layer({ url: postgresUrl, tablePrefix, maxConnections: 2 })))
         yield* use.pipe(Effect.provide(Postgres.layer({ url: postgresUrl, tablePrefix, maxConnections: 2 })))
         const migrations = yield* Effect.promise(() => query(`SELECT migration_id, name FROM ${tablePrefix}migrations`))
-        assert.deepStrictEqual(migrations, [{ migration_id: 1, name: "create_tasks" }])
+        assert.deepStrictEqual(migrations, [
+          { migration_id: 1, name: "create_tasks" },
+          { migration_id: 2, name: "drop_unread_lease_columns" }
+        ])
         // `list` filters by status and kind in id order: the indexes that keep it fast at 100,000 tasks.
         const indexes = yield* Effect.promise(() =>
           query(`SELECT indexdef FROM pg_indexes WHERE tablename = '${tablePrefix}tasks' ORDER BY indexname`)
@@ -131,7 +134,7 @@ if (available) {
         )
         const newer = yield* opening({ url: postgresUrl, tablePrefix })
         assert.strictEqual(newer?._tag, "TaskStoreError")
-        assert.include(newer?.message, "schema version 99, newer than this version of @vectorlink/task knows (1)")
+        assert.include(newer?.message, "schema version 99, newer than this version of @vectorlink/task knows (2)")
         for (const bad of ["Robert'); DROP TABLE x;--", "x-", "-x", "x y"]) {
           const badPrefix = yield* opening({ url: postgresUrl, tablePrefix: bad })
           assert.include(badPrefix?.message, "must be lower-case letters, digits and '_'", bad)

@@ -1,0 +1,517 @@
+/**
+ * The SQL store: one driver over any `SqlClient` of a dialect it knows (SQLite, Postgres). Metadata lives in plain
+ * columns (JSON text for the nested parts), data in BLOB/BYTEA columns; compare-and-swap is one
+ * `UPDATE … WHERE id = ? AND revision = ? RETURNING …`. It migrates its own tables, named with a prefix (`vltask_` by
+ * default) so it can share a database with yours.
+ *
+ * What differs by dialect: statements that must go together run in a transaction that takes the write lock first —
+ * `BEGIN IMMEDIATE` in SQLite (so it waits on the busy timeout instead of failing on the upgrade from read to write),
+ * a transaction-level advisory lock on the task in Postgres (so concurrent writers of one task's logs queue); the
+ * column types; and what an error code says about the store.
+ *
+ * `Sqlite.ts` and `Postgres.ts` build the client (and, for SQLite, set up the connection) and provide it.
+ *
+ * @since 0.1.0
+ */
+import * as SqlClient from "@effect/sql/SqlClient"
+import { SqlError } from "@effect/sql/SqlError"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
+import { RevisionConflict, TaskAlreadyExists, TaskNotFound, TaskStoreError } from "../TaskError.js"
+import * as TaskRecord from "../TaskRecord.js"
+import * as TaskStore from "../TaskStore.js"
+
+/**
+ * Options of the SQL store.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** The prefix of the store's tables (default `vltask_`): lower-case letters, digits and `_`. */
+  readonly tablePrefix?: string | undefined
+}
+
+/**
+ * A database written by a newer version of this library than the one running.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class SchemaTooNew extends TaskStoreError {}
+
+/** The dialects this store speaks. */
+type Dialect = "sqlite" | "pg"
+
+/** A migration: statements applied in order, in one locked transaction, recorded in `<prefix>migrations`. */
+interface Migration {
+  readonly id: number
+  readonly name: string
+  readonly statements: (p: string, dialect: Dialect) => ReadonlyArray<string>
+}
+
+/** Column types by dialect: SQLite compares TEXT by code unit already; Postgres needs `COLLATE "C"` for that. */
+const types = {
+  sqlite: { id: "TEXT NOT NULL", int: "INTEGER", bytes: "BLOB", logsTable: " WITHOUT ROWID" },
+  pg: { id: 'TEXT COLLATE "C"', int: "BIGINT", bytes: "BYTEA", logsTable: "" }
+} as const
+
+/**
+ * The schema's history. Migration 2 drops two columns that were written and never read (the lease is read from its
+ * JSON column, and the compare-and-swap is on the revision).
+ *
+ * @since 0.1.0
+ * @category migrations
+ */
+export const migrations: ReadonlyArray<Migration> = [
+  {
+    id: 1,
+    name: "create_tasks",
+    statements: (p, dialect) => {
+      const t = types[dialect]
+      return [
+        `CREATE TABLE ${p}tasks (
+        id ${t.id} PRIMARY KEY,
+        kind TEXT NOT NULL,
+        status TEXT NOT NULL,
+        revision INTEGER NOT NULL,
+        progress TEXT NOT NULL,
+        lease TEXT,
+        lease_token TEXT,
+        lease_expires_at ${t.int},
+        interrupt TEXT,
+        reason TEXT,
+        failure TEXT,
+        attempts INTEGER NOT NULL,
+        created_at ${t.int} NOT NULL,
+        updated_at ${t.int} NOT NULL,
+        started_at ${t.int},
+        finished_at ${t.int},
+        polled_at ${t.int},
+        input ${t.bytes} NOT NULL,
+        state ${t.bytes},
+        result ${t.bytes},
+        error ${t.bytes}
+      )`,
+        `CREATE INDEX ${p}tasks_status_id ON ${p}tasks (status, id)`,
+        `CREATE INDEX ${p}tasks_kind_status_id ON ${p}tasks (kind, status, id)`,
+        `CREATE TABLE ${p}logs (
+        task_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        time ${t.int} NOT NULL,
+        level TEXT NOT NULL,
+        message TEXT NOT NULL,
+        PRIMARY KEY (task_id, seq)
+      )${t.logsTable}`
+      ]
+    }
+  },
+  {
+    id: 2,
+    name: "drop_unread_lease_columns",
+    statements: (p) => [
+      `ALTER TABLE ${p}tasks DROP COLUMN lease_token`,
+      `ALTER TABLE ${p}tasks DROP COLUMN lease_expires_at`
+    ]
+  }
+]
+
+// ---- rows ----------------------------------------------------------------------------------------------------------
+
+/** The metadata columns, in `SELECT` and `RETURNING` order. */
+const metaColumns =
+  "id, kind, status, revision, progress, lease, interrupt, reason, failure, attempts, created_at, updated_at, started_at, finished_at, polled_at"
+
+/** A row of metadata as drivers return it (Postgres returns BIGINT as strings; JSON columns are TEXT everywhere). */
+interface MetaRow {
+  readonly id: string
+  readonly kind: string
+  readonly status: TaskRecord.Status
+  readonly revision: number | string
+  readonly progress: string
+  readonly lease: string | null
+  readonly interrupt: TaskRecord.Interrupt | null
+  readonly reason: string | null
+  readonly failure: string | null
+  readonly attempts: number | string
+  readonly created_at: number | string
+  readonly updated_at: number | string
+  readonly started_at: number | string | null
+  readonly finished_at: number | string | null
+  readonly polled_at: number | string | null
+}
+
+/** A whole row. */
+interface FullRow extends MetaRow {
+  readonly input: Uint8Array
+  readonly state: Uint8Array | null
+  readonly result: Uint8Array | null
+  readonly error: Uint8Array | null
+}
+
+const toInfo = (row: MetaRow): TaskRecord.TaskInfo => {
+  const info: Record<string, unknown> = {
+    id: row.id,
+    kind: row.kind,
+    status: row.status,
+    revision: Number(row.revision),
+    progress: JSON.parse(row.progress),
+    attempts: Number(row.attempts),
+    createdAt: Number(row.created_at),
+    updatedAt: Number(row.updated_at)
+  }
+  if (row.lease !== null) info.lease = JSON.parse(row.lease)
+  if (row.interrupt !== null) info.interrupt = row.interrupt
+  if (row.reason !== null) info.reason = row.reason
+  if (row.failure !== null) info.failure = JSON.parse(row.failure)
+  if (row.started_at !== null) info.startedAt = Number(row.started_at)
+  if (row.finished_at !== null) info.finishedAt = Number(row.finished_at)
+  if (row.polled_at !== null) info.polledAt = Number(row.polled_at)
+  return info as TaskRecord.TaskInfo
+}
+
+const toRecord = (row: FullRow): TaskRecord.TaskRecord => {
+  const record: Record<string, unknown> = { ...toInfo(row), input: row.input }
+  if (row.state !== null) record.state = row.state
+  if (row.result !== null) record.result = row.result
+  if (row.error !== null) record.error = row.error
+  return record as unknown as TaskRecord.TaskRecord
+}
+
+/** better-sqlite3 binds Buffers as BLOBs (a view, not a copy); node-postgres binds them as BYTEA. */
+const blob = (bytes: Uint8Array | undefined): Buffer | null =>
+  bytes === undefined ? null : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+// Stryker disable next-line ConditionalExpression: the drivers bind `undefined` as NULL too.
+const json = (value: unknown): string | null => (value === undefined ? null : JSON.stringify(value))
+// Stryker disable next-line ConditionalExpression: the drivers bind `undefined` as NULL too.
+const orNull = <A>(value: A | undefined): A | null => (value === undefined ? null : value)
+
+/** The columns a patch sets, and their values. */
+const columnsOf = (patch: TaskRecord.TaskPatch): Record<string, unknown> => {
+  const out: Record<string, unknown> = {}
+  const has = (key: keyof TaskRecord.TaskPatch) => Object.prototype.hasOwnProperty.call(patch, key)
+  if (has("status")) out.status = patch.status
+  if (has("progress")) out.progress = json(patch.progress)
+  if (has("lease")) out.lease = json(patch.lease)
+  if (has("interrupt")) out.interrupt = orNull(patch.interrupt)
+  if (has("reason")) out.reason = orNull(patch.reason)
+  if (has("failure")) out.failure = json(patch.failure)
+  if (has("attempts")) out.attempts = patch.attempts
+  if (has("updatedAt")) out.updated_at = patch.updatedAt
+  if (has("startedAt")) out.started_at = orNull(patch.startedAt)
+  if (has("finishedAt")) out.finished_at = orNull(patch.finishedAt)
+  if (has("polledAt")) out.polled_at = orNull(patch.polledAt)
+  if (has("state")) out.state = blob(patch.state)
+  if (has("result")) out.result = blob(patch.result)
+  if (has("error")) out.error = blob(patch.error)
+  return out
+}
+
+/** The columns of a new record. */
+const rowOf = (record: TaskRecord.TaskRecord): Record<string, unknown> => ({
+  id: record.id,
+  kind: record.kind,
+  status: record.status,
+  revision: record.revision,
+  progress: json(record.progress),
+  lease: json(record.lease),
+  interrupt: orNull(record.interrupt),
+  reason: orNull(record.reason),
+  failure: json(record.failure),
+  attempts: record.attempts,
+  created_at: record.createdAt,
+  updated_at: record.updatedAt,
+  started_at: orNull(record.startedAt),
+  finished_at: orNull(record.finishedAt),
+  polled_at: orNull(record.polledAt),
+  input: blob(record.input),
+  state: blob(record.state),
+  result: blob(record.result),
+  error: blob(record.error)
+})
+
+// ---- errors --------------------------------------------------------------------------------------------------------
+
+const errorCode = (error: SqlError): string | undefined => (error.cause as { code?: string } | undefined)?.code
+
+/** Postgres codes (SQLSTATE) and socket errors that say the database cannot be reached now, not that a query is wrong. */
+const unreachableCodes = new Set([
+  "57P01", // admin_shutdown: the connection was terminated
+  "57P02", // crash_shutdown
+  "57P03", // cannot_connect_now: starting up or shutting down
+  "53300", // too_many_connections
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "EPIPE",
+  "ENOTFOUND",
+  "EHOSTUNREACH",
+  "EAI_AGAIN"
+])
+
+/** node-postgres reports a lost or timed-out connection by message only (no code). */
+const connectionLost = /connection terminated|timeout exceeded when trying to connect|connection error|not queryable/i
+
+/**
+ * What a failed Postgres query says about the store: `Unavailable` when the server cannot be reached (connection
+ * exceptions, class 08, a terminated or refused connection), `Io` for any other error the server reports with a code,
+ * `Unknown` for anything else (a driver error that is none of these).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export const reasonOfPostgres = (error: SqlError): "Unavailable" | "Io" | "Unknown" => {
+  const code = errorCode(error)
+  if (code !== undefined) return code.startsWith("08") || unreachableCodes.has(code) ? "Unavailable" : "Io"
+  const message = (error.cause as Error | undefined)?.message ?? error.message
+  return connectionLost.test(message) ? "Unavailable" : "Unknown"
+}
+
+/**
+ * What a SQLite result code says about the store: busy (retry), damaged, or any other I/O failure.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export const reasonOfSqlite = (code: string | undefined): "Unavailable" | "Corrupt" | "Io" =>
+  code === "SQLITE_BUSY" || code === "SQLITE_LOCKED" ? "Unavailable" : code === "SQLITE_CORRUPT" ? "Corrupt" : "Io"
+
+// ---- the driver ----------------------------------------------------------------------------------------------------
+
+/**
+ * Builds the store over the `SqlClient` in context: migrates its tables, and returns the service. Fails on a dialect
+ * it does not speak, a malformed prefix, or a schema newer than this library.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  options: Options = {}
+): Effect.Effect<TaskStore.Service, TaskStoreError, SqlClient.SqlClient | Scope.Scope> =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const dialect = sql.onDialectOrElse<Dialect | undefined, Dialect, Dialect>({
+      sqlite: () => "sqlite",
+      pg: () => "pg",
+      orElse: () => undefined
+    })
+    if (dialect === undefined) {
+      return yield* new TaskStoreError({
+        reason: "Unknown",
+        operation: "open",
+        detail: "the SQL store speaks SQLite and Postgres; this client is of another dialect"
+      })
+    }
+    const p = options.tablePrefix ?? "vltask_"
+    if (!/^[a-z_][a-z0-9_]*$/.test(p)) {
+      return yield* new TaskStoreError({
+        reason: "Unknown",
+        operation: "open",
+        detail: `the table prefix ${JSON.stringify(p)} must be lower-case letters, digits and '_'`
+      })
+    }
+    const tasks = sql(`${p}tasks`)
+    const logs = sql(`${p}logs`)
+    const meta = sql.literal(metaColumns)
+
+    const fail =
+      (operation: string, id?: string) =>
+      (error: SqlError): TaskStoreError => {
+        const code = errorCode(error)
+        return new TaskStoreError({
+          reason: dialect === "pg" ? reasonOfPostgres(error) : reasonOfSqlite(code),
+          operation,
+          detail: String((error.cause as Error | undefined)?.message ?? error.message),
+          cause: error,
+          ...(code === undefined ? {} : { errno: code }),
+          ...(id === undefined ? {} : { id })
+        })
+      }
+
+    /** Runs `effect` in a transaction that holds the write lock of `key` from its first statement. */
+    const locked = <A, E>(key: string, effect: Effect.Effect<A, E>): Effect.Effect<A, E | SqlError> =>
+      dialect === "sqlite"
+        ? // One writer at a time for the whole database: take the lock at BEGIN, waiting on the busy timeout.
+          Effect.scoped(
+            Effect.flatMap(sql.reserve, (conn) =>
+              Effect.acquireUseRelease(
+                conn.executeRaw("BEGIN IMMEDIATE", []),
+                () =>
+                  Effect.tap(Effect.provideService(effect, SqlClient.TransactionConnection, [conn, 0]), () =>
+                    conn.executeRaw("COMMIT", [])
+                  ),
+                (_, exit) => (Exit.isSuccess(exit) ? Effect.void : Effect.ignore(conn.executeRaw("ROLLBACK", [])))
+              )
+            )
+          )
+        : sql
+            .withTransaction(Effect.zipRight(sql`SELECT pg_advisory_xact_lock(hashtext(${`${p}${key}`}))`, effect))
+            .pipe(
+              // @effect/sql turns a failed COMMIT or ROLLBACK into a defect; here that is a lost connection: a failure.
+              Effect.catchSomeDefect((defect) =>
+                defect instanceof SqlError ? Option.some(Effect.fail(defect)) : Option.none()
+              )
+            )
+
+    // ---- schema --------------------------------------------------------------------------------------------------
+
+    yield* locked(
+      "migrations",
+      Effect.gen(function* () {
+        yield* sql`CREATE TABLE IF NOT EXISTS ${sql(`${p}migrations`)} (
+          migration_id INTEGER PRIMARY KEY NOT NULL,
+          name TEXT NOT NULL,
+          created_at ${sql.literal(types[dialect].int)} NOT NULL
+        )`
+        const rows = yield* sql<{ id: number | string | null }>`SELECT MAX(migration_id) AS id FROM ${sql(
+          `${p}migrations`
+        )}`.withoutTransform
+        const latest = Number(rows[0]?.id ?? 0)
+        const known = migrations[migrations.length - 1]!.id
+        if (latest > known) {
+          return yield* new SchemaTooNew({
+            reason: "Io",
+            operation: "open",
+            detail: `the database has schema version ${latest}, newer than this version of @vectorlink/task knows (${known}); upgrade the library`
+          })
+        }
+        for (const migration of migrations) {
+          if (migration.id <= latest) continue
+          for (const statement of migration.statements(p, dialect)) yield* sql.unsafe(statement)
+          yield* sql`INSERT INTO ${sql(`${p}migrations`)} ${sql.insert({
+            migration_id: migration.id,
+            name: migration.name,
+            created_at: Date.now()
+          })}`
+        }
+      })
+    ).pipe(Effect.mapError((e) => (e._tag === "SqlError" ? fail("migrate")(e) : e)))
+
+    // ---- the driver ----------------------------------------------------------------------------------------------
+
+    const getInfo = (id: string) =>
+      Effect.flatMap(
+        sql<MetaRow>`SELECT ${meta} FROM ${tasks} WHERE id = ${id}`.withoutTransform.pipe(
+          Effect.mapError(fail("read", id))
+        ),
+        (rows) => (rows[0] === undefined ? Effect.fail(new TaskNotFound({ id })) : Effect.succeed(toInfo(rows[0])))
+      )
+
+    /** Fails with the conflict a compare-and-swap on a row that exists missed, or `TaskNotFound`. */
+    const missed = (id: string, expected: number) =>
+      Effect.flatMap(
+        sql<{ revision: number | string }>`SELECT revision FROM ${tasks} WHERE id = ${id}`.withoutTransform,
+        (rows): Effect.Effect<never, TaskNotFound | RevisionConflict> =>
+          rows[0] === undefined
+            ? Effect.fail(new TaskNotFound({ id }))
+            : Effect.fail(new RevisionConflict({ id, expected, found: Number(rows[0].revision) }))
+      )
+
+    /** Log lines go in by batches, well under every dialect's limit on parameters. */
+    const logBatch = 500
+
+    return TaskStore.make({
+      create: (record) =>
+        locked(
+          record.id,
+          Effect.gen(function* () {
+            const inserted = yield* sql<{
+              id: string
+            }>`INSERT INTO ${tasks} ${sql.insert(rowOf(record))} ON CONFLICT (id) DO NOTHING RETURNING id`
+              .withoutTransform
+            if (inserted.length === 0) return yield* new TaskAlreadyExists({ id: record.id })
+            // Logs left by a deleted task of the same id must not show up in the new one.
+            yield* sql`DELETE FROM ${logs} WHERE task_id = ${record.id}`
+          })
+        ).pipe(Effect.catchTag("SqlError", (e) => Effect.fail(fail("create", record.id)(e)))),
+      get: (id) =>
+        Effect.flatMap(
+          sql<FullRow>`SELECT * FROM ${tasks} WHERE id = ${id}`.withoutTransform.pipe(
+            Effect.mapError(fail("read", id))
+          ),
+          (rows) => (rows[0] === undefined ? Effect.fail(new TaskNotFound({ id })) : Effect.succeed(toRecord(rows[0])))
+        ),
+      getInfo,
+      update: (id, expected, patch) => {
+        // One statement: compare-and-swap on the revision, atomically, without a read first.
+        const columns = columnsOf(patch)
+        const sets =
+          Object.keys(columns).length === 0
+            ? sql.literal("revision = revision + 1")
+            : sql`${sql.update(columns)}, revision = revision + 1`
+        return sql<MetaRow>`UPDATE ${tasks} SET ${sets} WHERE id = ${id} AND revision = ${expected} RETURNING ${meta}`.withoutTransform.pipe(
+          Effect.flatMap((rows) => (rows[0] === undefined ? missed(id, expected) : Effect.succeed(toInfo(rows[0])))),
+          Effect.catchTag("SqlError", (e) => Effect.fail(fail("update", id)(e)))
+        )
+      },
+      list: (query) => {
+        const where = [
+          ...(query.statuses === undefined ? [] : [sql.in("status", query.statuses)]),
+          ...(query.kind === undefined ? [] : [sql`kind = ${query.kind}`]),
+          ...(query.after === undefined ? [] : [sql`id > ${query.after}`])
+        ]
+        return sql<MetaRow>`SELECT ${meta} FROM ${tasks} ${
+          where.length === 0 ? sql.literal("") : sql`WHERE ${sql.and(where)}`
+        } ORDER BY id LIMIT ${query.take}`.withoutTransform.pipe(
+          Effect.map((rows) => rows.map(toInfo)),
+          Effect.mapError(fail("list"))
+        )
+      },
+      delete: (id, expected) =>
+        locked(
+          id,
+          Effect.gen(function* () {
+            const deleted = yield* sql<{ id: string }>`DELETE FROM ${tasks} WHERE id = ${id}${
+              expected === undefined ? sql.literal("") : sql` AND revision = ${expected}`
+            } RETURNING id`.withoutTransform
+            // A row that exists was missed only by a delete that named a revision.
+            if (deleted.length === 0) return yield* missed(id, expected ?? -1)
+            yield* sql`DELETE FROM ${logs} WHERE task_id = ${id}`
+          })
+        ).pipe(Effect.catchTag("SqlError", (e) => Effect.fail(fail("delete", id)(e)))),
+      appendLogs: (id, lines, keep) =>
+        locked(
+          id,
+          Effect.gen(function* () {
+            const last = yield* sql<{
+              seq: number | string | null
+            }>`SELECT MAX(seq) AS seq FROM ${logs} WHERE task_id = ${id}`.withoutTransform
+            let seq = Number(last[0]?.seq ?? 0)
+            for (let from = 0; from < lines.length; from += logBatch) {
+              const rows = lines
+                .slice(from, from + logBatch)
+                .map((line) => ({ task_id: id, seq: ++seq, time: line.time, level: line.level, message: line.message }))
+              yield* sql`INSERT INTO ${logs} ${sql.insert(rows)}`
+            }
+            // Stryker disable next-line ConditionalExpression,EqualityOperator: under the bound the DELETE matches no row.
+            if (seq > keep) yield* sql`DELETE FROM ${logs} WHERE task_id = ${id} AND seq <= ${seq - keep}`
+          })
+        ).pipe(Effect.mapError(fail("appendLogs", id))),
+      readLogs: (id, after, limit) =>
+        sql<{
+          seq: number | string
+          time: number | string
+          level: string
+          message: string
+        }>`SELECT seq, time, level, message FROM ${logs} WHERE task_id = ${id} AND seq > ${after} ORDER BY seq${
+          limit === undefined ? sql.literal("") : sql` LIMIT ${limit}`
+        }`.withoutTransform.pipe(
+          Effect.map((rows) =>
+            rows.map((r) => ({ seq: Number(r.seq), time: Number(r.time), level: r.level, message: r.message }))
+          ),
+          Effect.mapError(fail("readLogs", id))
+        )
+    })
+  })
+
+/**
+ * The store over the `SqlClient` in context (to share a database or a pool with your own code).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: Options = {}): Layer.Layer<TaskStore.TaskStore, TaskStoreError, SqlClient.SqlClient> =>
+  Layer.scoped(TaskStore.TaskStore, make(options))
