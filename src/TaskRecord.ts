@@ -118,10 +118,6 @@ export const statusSet = (filter: ListFilter): ReadonlySet<Status> | undefined =
     ? undefined
     : new Set(typeof filter.status === "string" ? [filter.status as Status] : (filter.status as ReadonlyArray<Status>))
 
-/** True when `record` passes `filter` (ignoring paging). */
-export const matches = (record: TaskInfo, filter: ListFilter, statuses = statusSet(filter)): boolean =>
-  (statuses === undefined || statuses.has(record.status)) && (filter.kind === undefined || record.kind === filter.kind)
-
 /** One captured log line. `seq` is assigned by the store, increasing per task. */
 export const LogLine = Schema.Struct({
   seq: Schema.Number,

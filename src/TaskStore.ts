@@ -211,16 +211,21 @@ const byId = Order.mapInput(Order.string, (info: TaskRecord.TaskInfo) => info.id
  * @category utils
  */
 export const select = (infos: Iterable<TaskRecord.TaskInfo>, query: ListQuery): Array<TaskRecord.TaskInfo> => {
-  const statuses = query.statuses === undefined ? undefined : new Set(query.statuses)
   const selected: Array<TaskRecord.TaskInfo> = []
-  for (const info of infos) {
-    if (query.after !== undefined && info.id <= query.after) continue
-    if (statuses !== undefined && !statuses.has(info.status)) continue
-    if (query.kind !== undefined && info.kind !== query.kind) continue
-    selected.push(info)
-  }
+  for (const info of infos) if (matches(info, query)) selected.push(info)
   return Arr.sort(selected, byId).slice(0, query.take)
 }
+
+/**
+ * Whether `query` selects `info` (paging aside from `after`).
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const matches = (info: TaskRecord.TaskInfo, query: ListQuery): boolean =>
+  (query.after === undefined || info.id > query.after) &&
+  (query.statuses === undefined || query.statuses.includes(info.status)) &&
+  (query.kind === undefined || info.kind === query.kind)
 
 /**
  * Builds an in-memory store. Records live as long as the layer; byte fields are kept by reference, never copied.

@@ -1,0 +1,91 @@
+/**
+ * Where the file store keeps what, and how its I/O errors are told: the one place that names files.
+ *
+ * - `<id>.task`: the record (format in `TaskStore/RecordFile.ts`), replaced by write-temp, fsync, rename, fsync(dir).
+ * - `<id>.log`: the task's log lines, one JSON object per line, appended.
+ * - `<id>.lock`: a symbolic link, present while one process reads-checks-writes the record; its target names the holder.
+ * - `<id>.want`: a hint left by a process waiting for the lock, so the holder lets it in (fairness).
+ * - `.tmp-<pid>-<start>-<n>`, `.break-<pid>-<start>-<rand>`: a file being written, a lock being broken; swept when a
+ *   store opens if the process that made it is gone.
+ */
+import type * as FileSystem from "@effect/platform/FileSystem"
+import type * as PlatformError from "@effect/platform/Error"
+import { join } from "node:path"
+import type * as Holder from "../../Holder.js"
+import { TaskStoreError } from "../../TaskError.js"
+
+export const recordSuffix = ".task"
+export const logSuffix = ".log"
+export const lockSuffix = ".lock"
+export const wantSuffix = ".want"
+export const tempPrefix = ".tmp-"
+export const breakPrefix = ".break-"
+
+/** The errno of a platform error, from the Node error underneath or from its reason. */
+export const errnoOf = (error: PlatformError.PlatformError): string | undefined => {
+  if (error._tag === "SystemError") {
+    const code = (error.cause as NodeJS.ErrnoException | undefined)?.code
+    if (typeof code === "string") return code
+    switch (error.reason) {
+      case "NotFound":
+        return "ENOENT"
+      case "AlreadyExists":
+        return "EEXIST"
+      case "PermissionDenied":
+        return "EACCES"
+      case "WriteZero":
+        return "ENOSPC"
+      default:
+        return undefined
+    }
+  }
+  return undefined
+}
+
+export const isNotFound = (error: PlatformError.PlatformError) => errnoOf(error) === "ENOENT"
+export const isExists = (error: PlatformError.PlatformError) => errnoOf(error) === "EEXIST"
+
+/** A store directory: its files' paths, this process as their writer, and errors that name the file. */
+export interface Layout {
+  readonly fs: FileSystem.FileSystem
+  /** The directory of the records (`<store>/tasks`). */
+  readonly dir: string
+  /** This process, as it signs locks and temp files. */
+  readonly me: Holder.Holder
+  readonly recordPath: (id: string) => string
+  readonly logPath: (id: string) => string
+  readonly lockPath: (id: string) => string
+  readonly wantPath: (id: string) => string
+  /** A fresh temp file name, unique in this process, that tells which process made it. */
+  readonly tempPath: () => string
+  /** A platform error as the store's error for `operation` on `path`. */
+  readonly io: (operation: string, path: string, id?: string) => (error: PlatformError.PlatformError) => TaskStoreError
+}
+
+/** The layout of `dir`. */
+export const make = (fs: FileSystem.FileSystem, dir: string, me: Holder.Holder): Layout => {
+  let tempCounter = 0
+  return {
+    fs,
+    dir,
+    me,
+    recordPath: (id) => join(dir, id + recordSuffix),
+    logPath: (id) => join(dir, id + logSuffix),
+    lockPath: (id) => join(dir, id + lockSuffix),
+    wantPath: (id) => join(dir, id + wantSuffix),
+    // Stryker disable next-line UpdateOperator: counting down gives unique names too.
+    tempPath: () => join(dir, `${tempPrefix}${me.pid}-${me.processStart}-${++tempCounter}`),
+    io: (operation, path, id) => (error) => {
+      const errno = errnoOf(error)
+      return new TaskStoreError({
+        reason: "Io",
+        operation,
+        path,
+        detail: error.message,
+        cause: error,
+        ...(errno === undefined ? {} : { errno }),
+        ...(id === undefined ? {} : { id })
+      })
+    }
+  }
+}

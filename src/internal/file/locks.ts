@@ -1,0 +1,210 @@
+/**
+ * Per-task locks between processes on one host: a symbolic link whose target names the holder, created in one atomic
+ * step; broken when its holder is gone, waited for (fairly) when it is alive; released, and retried in the background
+ * if the release fails.
+ */
+import type * as PlatformError from "@effect/platform/Error"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
+import { randomBytes } from "node:crypto"
+import { join } from "node:path"
+import * as Holder from "../../Holder.js"
+import { TaskStoreError } from "../../TaskError.js"
+import { breakPrefix, isExists, isNotFound, type Layout } from "./layout.js"
+
+/** The locks of one store instance. */
+export interface Locks {
+  /** Runs `effect` holding the lock of task `id`. */
+  readonly withLock: <A, E>(id: string, effect: Effect.Effect<A, E>) => Effect.Effect<A, E | TaskStoreError>
+  /** Removes the lock at `path` if it still reads `judged` (atomic: renamed aside, checked, put back if not). */
+  readonly breakLock: (path: string, judged: string) => Effect.Effect<void, PlatformError.PlatformError>
+  /** The holder a lock names, or `undefined` for a lock that is nobody's. */
+  readonly parseLock: (text: string) => { readonly holder: Holder.Holder } | undefined
+  /** The store instance and time a want hint names, or `undefined` for a malformed one. */
+  readonly parseWant: (text: string) => { readonly store: string; readonly time: number } | undefined
+}
+
+/** The locks of a store instance in `layout`'s directory; background retries of failed releases live in `scope`. */
+export const make = (
+  layout: Layout,
+  options: { readonly lockTimeoutMs: number; readonly scope: Scope.Scope }
+): Locks => {
+  const { fs, me } = layout
+  const lockTimeoutMs = options.lockTimeoutMs
+  const scope = options.scope
+  // One fiber per process and task goes for the file lock; the others queue here instead of spinning on the disk.
+  const stripes = Array.from({ length: 64 }, () => Effect.unsafeMakeSemaphore(1))
+  // Stryker disable all: which stripe an id gets only spreads the queueing; any function of the id is correct.
+  const stripe = (id: string) => {
+    let h = 0
+    for (let i = 0; i < id.length; i++) h = (h * 31 + id.charCodeAt(i)) | 0
+    return stripes[Math.abs(h) % stripes.length]!
+  }
+  // Stryker restore all
+
+  interface LockOwner {
+    readonly holder: Holder.Holder
+    readonly nonce: string
+    readonly store: string
+  }
+  // Tells this store instance's locks from those of another instance in the same process.
+  const instance = randomBytes(6).toString("base64url")
+  let lockCounter = 0
+  // Lock and hint targets stay under 60 bytes: ext4 keeps such a symbolic link inside its inode ("fast symlink"),
+  // so taking and dropping a lock allocates and frees no disk block. The host is implied: this store is one host's.
+  const lockContent = (nonce: string) => `L:${me.pid}:${me.processStart}:${instance}:${nonce}`
+  // A lock or hint with any part missing (or extra) is nobody's.
+  const parseLock = (text: string): LockOwner | undefined => {
+    const parts = text.split(":")
+    if (parts.length !== 5 || parts[0] !== "L") return undefined
+    const [, pid, processStart, store, nonce] = parts as [string, string, string, string, string]
+    return { holder: { host: me.host, pid: Number(pid), processStart }, store, nonce }
+  }
+  const wantContent = () => `W:${instance}:${Date.now()}`
+  const parseWant = (text: string): { readonly store: string; readonly time: number } | undefined => {
+    const parts = text.split(":")
+    if (parts.length !== 3 || parts[0] !== "W") return undefined
+    const [, store, time] = parts as [string, string, string]
+    return { store, time: Number(time) }
+  }
+
+  // Lock waits are in real time whatever clock the caller runs under: other processes do not share a TestClock.
+  const pause = (ms: number) => Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, ms)))
+
+  /**
+   * Removes a lock whose holder is gone. It is renamed aside first (atomic), then checked: if what was moved is not
+   * the stale lock that was judged (another process replaced it meanwhile), it is put back where it was.
+   */
+  const breakLock = (path: string, judged: string) =>
+    Effect.gen(function* () {
+      const aside = join(layout.dir, `${breakPrefix}${me.pid}-${me.processStart}-${randomBytes(6).toString("hex")}`)
+      const putBackUnlessJudged = Effect.gen(function* () {
+        const text = yield* fs.readLink(aside).pipe(Effect.catchAll(() => Effect.succeed("")))
+        if (text !== judged) yield* fs.link(aside, path).pipe(Effect.catchAll(() => Effect.void))
+        yield* fs.remove(aside).pipe(Effect.catchAll(() => Effect.void))
+      })
+      // A lock gone before it could be moved was released meanwhile: nothing to break.
+      yield* fs.rename(path, aside).pipe(
+        Effect.flatMap(() => putBackUnlessJudged),
+        Effect.catchIf(isNotFound, () => Effect.void)
+      )
+    })
+
+  /**
+   * Takes the task's lock: a symbolic link whose target names the holder, created in one atomic step (so a lock is
+   * never seen half-written). A lock whose holder process is gone is broken; a live one is waited for.
+   *
+   * Fairness: a waiter leaves a `<id>.want` hint; a process about to take the lock again first gives a fresh hint
+   * of another store a moment, so a task checkpointing back to back cannot starve a `pause` from elsewhere.
+   */
+  const acquireLock = (id: string): Effect.Effect<string, TaskStoreError> => {
+    const path = layout.lockPath(id)
+    const want = layout.wantPath(id)
+    const started = Date.now()
+    let announced = false
+    // The hint is a small regular file, so looking for it is one `access` call and, usually, no error.
+    const yieldToWaiter = fs.exists(want).pipe(
+      Effect.flatMap((present) =>
+        present
+          ? Effect.flatMap(fs.readFileString(want), (text) => {
+              const hint = parseWant(text)
+              // Stryker disable next-line ConditionalExpression,EqualityOperator: which hints earn the 3 ms pause is timing only.
+              const fresh = hint === undefined || (hint.store !== instance && Date.now() - hint.time < 2000)
+              return fresh ? pause(3) : Effect.void
+            })
+          : Effect.void
+      ),
+      Effect.catchAll(() => Effect.void)
+    )
+    // Stryker disable next-line UpdateOperator: counting down gives unique nonces too.
+    const content = lockContent(String(++lockCounter))
+    const attempt = (delay: number): Effect.Effect<void, TaskStoreError> =>
+      fs.symlink(content, path).pipe(
+        Effect.catchIf(isExists, () =>
+          Effect.gen(function* () {
+            // Stryker disable next-line ConditionalExpression: announcing again fails (`wx`) and is ignored.
+            if (!announced) {
+              announced = true
+              yield* fs.writeFileString(want, wantContent(), { flag: "wx" }).pipe(Effect.catchAll(() => Effect.void))
+            }
+            const text = yield* fs.readLink(path).pipe(Effect.catchAll(() => Effect.succeed(undefined)))
+            if (text === undefined) return yield* attempt(1) // released meanwhile
+            const owner = parseLock(text)
+            // This store instance holds no lock here except through the stripe semaphore, which this fiber has:
+            // a lock of ours is a leftover of a failed release. A lock we cannot read is nobody's.
+            const ours = owner !== undefined && owner.store === instance
+            if (owner === undefined || ours || !Holder.mayBeAlive(owner.holder, me)) {
+              yield* breakLock(path, text)
+              // Stryker disable next-line EqualityOperator: the timeout's last millisecond is timing only.
+            } else if (Date.now() - started > lockTimeoutMs) {
+              return yield* new TaskStoreError({
+                reason: "Io",
+                operation: "lock",
+                id,
+                path,
+                detail: `the task is locked by ${Holder.describe(owner.holder)} for over ${Duration.format(
+                  Duration.millis(lockTimeoutMs)
+                )}`
+              })
+            } else yield* pause(delay)
+            // Stryker disable next-line MethodExpression,ArithmeticOperator: the back-off's shape is timing only.
+            return yield* attempt(Math.min(delay * 2, 20))
+          })
+        ),
+        Effect.catchIf(
+          (e): e is PlatformError.PlatformError => e._tag !== "TaskStoreError",
+          (e) => Effect.fail(layout.io("lock", path, id)(e))
+        )
+      )
+    const clearWant = Effect.suspend(() =>
+      announced
+        ? fs.readFileString(want).pipe(
+            Effect.flatMap((text) => (parseWant(text)?.store === instance ? fs.remove(want) : Effect.void)),
+            Effect.catchAll(() => Effect.void)
+          )
+        : Effect.void
+    )
+    return yieldToWaiter.pipe(Effect.zipRight(attempt(1)), Effect.zipRight(clearWant), Effect.as(content))
+  }
+
+  /**
+   * Removes our lock. If that fails, the lock would hold up other processes for as long as this one lives: keep
+   * trying in the background (only while the lock is still this one) and tell the user.
+   */
+  const releaseLock = (id: string, content: string) => {
+    const path = layout.lockPath(id)
+    const stillOurs = fs.readLink(path).pipe(
+      Effect.map((text) => text === content),
+      Effect.catchAll(() => Effect.succeed(false))
+    )
+    const retry = Effect.gen(function* () {
+      for (let delay = 10; delay < 60_000; delay *= 2) {
+        yield* pause(delay)
+        if (!(yield* stillOurs)) return
+        const removed = yield* Effect.either(fs.remove(path))
+        if (removed._tag === "Right") return
+      }
+    })
+    return fs.remove(path).pipe(
+      Effect.catchAll((e) =>
+        Effect.zipRight(
+          Effect.logWarning(`Could not remove the lock of task ${id}; retrying in the background`, e),
+          Effect.forkIn(retry, scope)
+        )
+      ),
+      Effect.asVoid
+    )
+  }
+
+  const withLock = <A, E>(id: string, effect: Effect.Effect<A, E>): Effect.Effect<A, E | TaskStoreError> =>
+    stripe(id).withPermits(1)(
+      Effect.acquireUseRelease(
+        acquireLock(id),
+        () => effect,
+        (content) => releaseLock(id, content)
+      )
+    )
+
+  return { withLock, breakLock, parseLock, parseWant }
+}

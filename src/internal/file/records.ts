@@ -1,0 +1,205 @@
+/**
+ * Record files: read whole (checksum checked) or metadata only (from the file's head), written durably (temp file,
+ * fsync, rename, fsync of the directory), with a cache of records this process wrote or read, keyed by write nonce.
+ */
+import type * as FileSystem from "@effect/platform/FileSystem"
+import type * as PlatformError from "@effect/platform/Error"
+import { SystemError } from "@effect/platform/Error"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import { TaskNotFound, TaskStoreError } from "../../TaskError.js"
+import * as TaskRecord from "../../TaskRecord.js"
+import * as RecordFile from "../../TaskStore/RecordFile.js"
+import { isNotFound, type Layout } from "./layout.js"
+
+/** The record files of a store. */
+export interface Records {
+  /** Reads a whole record; with `cached`, from memory when the file's nonce shows it unchanged. */
+  readonly readRecord: (
+    id: string,
+    cached: boolean
+  ) => Effect.Effect<TaskRecord.TaskRecord, TaskNotFound | TaskStoreError>
+  /** Reads a record's metadata from the head of its file. */
+  readonly readInfo: (id: string) => Effect.Effect<TaskRecord.TaskInfo, TaskNotFound | TaskStoreError>
+  /** Replaces a record durably. */
+  readonly writeRecord: (
+    id: string,
+    record: TaskRecord.TaskRecord,
+    operation: string
+  ) => Effect.Effect<void, TaskStoreError>
+  /** Drops a record from the cache (it was deleted). */
+  readonly forget: (id: string) => void
+}
+
+/** The records of `layout`'s directory, caching up to `cacheLimit` bytes; `syncDir` makes a rename durable. */
+export const make = (
+  layout: Layout,
+  options: {
+    readonly cacheLimit: number
+    readonly syncDir: (operation: string, id: string) => Effect.Effect<void, TaskStoreError>
+  }
+): Records => {
+  const { fs, io } = layout
+  const { cacheLimit, syncDir } = options
+  const cache = new Map<string, { nonce: string; record: TaskRecord.TaskRecord; bytes: number }>()
+  let cached = 0
+  const remember = (id: string, nonce: string, record: TaskRecord.TaskRecord, bytes: number) => {
+    forget(id)
+    if (bytes > cacheLimit) return
+    cache.set(id, { nonce, record, bytes })
+    cached += bytes
+    for (const [key, value] of cache) {
+      if (cached <= cacheLimit) break
+      cache.delete(key)
+      cached -= value.bytes
+    }
+  }
+  const forget = (id: string) => {
+    const old = cache.get(id)
+    if (old !== undefined) {
+      cache.delete(id)
+      cached -= old.bytes
+    }
+  }
+
+  const corrupt = (id: string, path: string, detail: string) =>
+    new TaskStoreError({
+      reason: "Corrupt",
+      operation: "read",
+      id,
+      path,
+      detail: `the record file is corrupt: ${detail}`
+    })
+
+  /** Reads the first `n` bytes of a file (fewer if it is shorter), and the file's size. */
+  const readHead = (path: string, n: number, withSize = true) =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const file = yield* fs.open(path)
+        const buffer = new Uint8Array(n)
+        let filled = 0
+        // Stryker disable next-line EqualityOperator: a read into no room returns 0 and ends the loop all the same.
+        while (filled < n) {
+          const got = Number(yield* file.read(buffer.subarray(filled)))
+          if (got === 0) break
+          filled += got
+        }
+        // Stryker disable next-line all: a short file's size is what was read; asking the file system gives the same.
+        const size = filled < n || !withSize ? filled : Number((yield* file.stat).size)
+        return { head: buffer.subarray(0, filled), size }
+      })
+    )
+
+  const notFoundOr =
+    (operation: string, id: string) =>
+    (e: PlatformError.PlatformError): Effect.Effect<never, TaskNotFound | TaskStoreError> =>
+      isNotFound(e) ? Effect.fail(new TaskNotFound({ id })) : Effect.fail(io(operation, layout.recordPath(id), id)(e))
+
+  /**
+   * Reads a whole record and checks its checksum. With `cached`, a record this process wrote or read is taken
+   * from memory when the file's write nonce shows it unchanged (the hot path of `update`).
+   */
+  const readRecord = (
+    id: string,
+    cached: boolean
+  ): Effect.Effect<TaskRecord.TaskRecord, TaskNotFound | TaskStoreError> =>
+    Effect.gen(function* () {
+      const path = layout.recordPath(id)
+      const hit = cached ? cache.get(id) : undefined
+      if (hit !== undefined) {
+        // Stryker disable next-line BooleanLiteral: the size is not needed here; reading it costs a call, not correctness.
+        const { head } = yield* readHead(path, RecordFile.preambleSize, false)
+        const preamble = RecordFile.readPreamble(head)
+        if (Either.isRight(preamble) && preamble.right.nonce === hit.nonce) return hit.record
+      }
+      const bytes = yield* fs.readFile(path)
+      const decoded = RecordFile.decode(bytes)
+      if (Either.isLeft(decoded)) return yield* corrupt(id, path, decoded.left)
+      remember(id, decoded.right.nonce, decoded.right.record, bytes.length)
+      return decoded.right.record
+    }).pipe(
+      Effect.catchIf(
+        (e): e is PlatformError.PlatformError => e._tag === "SystemError" || e._tag === "BadArgument",
+        notFoundOr("read", id)
+      )
+    )
+
+  /** Reads a record's metadata from the head of its file only (its data, possibly large, is not read). */
+  const readInfo = (id: string): Effect.Effect<TaskRecord.TaskInfo, TaskNotFound | TaskStoreError> =>
+    Effect.gen(function* () {
+      const path = layout.recordPath(id)
+      const { head, size } = yield* readHead(path, 4096)
+      const preamble = RecordFile.readPreamble(head)
+      if (Either.isLeft(preamble)) return yield* corrupt(id, path, preamble.left)
+      if (size !== preamble.right.size) {
+        return yield* corrupt(id, path, `it is ${size} bytes but its preamble says ${preamble.right.size}`)
+      }
+      const hit = cache.get(id)
+      if (hit !== undefined && preamble.right.nonce === hit.nonce) return TaskRecord.info(hit.record)
+      const full =
+        // Stryker disable next-line ConditionalExpression,EqualityOperator: reading the head again is only slower.
+        head.length >= RecordFile.preambleSize + preamble.right.metaLength
+          ? head
+          : (yield* readHead(path, RecordFile.preambleSize + preamble.right.metaLength)).head
+      const info = RecordFile.readInfo(preamble.right, full)
+      return Either.isRight(info) ? info.right : yield* corrupt(id, path, info.left)
+    }).pipe(
+      Effect.catchIf(
+        (e): e is PlatformError.PlatformError => e._tag === "SystemError" || e._tag === "BadArgument",
+        notFoundOr("read", id)
+      )
+    )
+
+  const writeFully = (file: FileSystem.File, chunk: Uint8Array): Effect.Effect<void, PlatformError.PlatformError> =>
+    Effect.gen(function* () {
+      let offset = 0
+      while (offset < chunk.length) {
+        const written = Number(yield* file.write(chunk.subarray(offset)))
+        if (written <= 0) {
+          return yield* Effect.fail(
+            new SystemError({
+              reason: "WriteZero",
+              module: "FileSystem",
+              method: "write",
+              description: "write returned 0 bytes: the disk is probably full"
+            })
+          )
+        }
+        offset += written
+      }
+    })
+
+  /**
+   * Replaces a record durably: a new temp file is written in full, fsynced, closed, renamed over the record, and
+   * the directory fsynced. On any failure the temp file is removed and nothing is retried: a failed fsync may
+   * have dropped the written pages, so its data is never trusted.
+   */
+  const writeRecord = (id: string, record: TaskRecord.TaskRecord, operation: string) =>
+    Effect.gen(function* () {
+      const target = layout.recordPath(id)
+      const temp = layout.tempPath()
+      const encoded = RecordFile.encode(record)
+      yield* Effect.scoped(
+        Effect.gen(function* () {
+          const file = yield* fs.open(temp, { flag: "wx", mode: 0o644 })
+          // Small records go down in one write; large ones chunk by chunk, without a copy of their data.
+          // Stryker disable next-line all: either way the same bytes are written; the threshold is a memory trade-off.
+          const chunks = encoded.size <= 4 * 1024 * 1024 ? [Buffer.concat(encoded.chunks)] : encoded.chunks
+          for (const chunk of chunks) yield* writeFully(file, chunk)
+          yield* file.sync
+        })
+      ).pipe(
+        Effect.zipRight(fs.rename(temp, target)),
+        Effect.mapError(io(operation, target, id)),
+        Effect.zipRight(syncDir(operation, id)),
+        // After the rename there is no temp file left to remove: the removal fails, and that is ignored.
+        Effect.tapError(() => {
+          forget(id)
+          return fs.remove(temp).pipe(Effect.catchAll(() => Effect.void))
+        })
+      )
+      remember(id, encoded.nonce, record, encoded.size)
+    })
+
+  return { readRecord, readInfo, writeRecord, forget }
+}

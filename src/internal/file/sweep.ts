@@ -1,0 +1,40 @@
+/**
+ * Clearing what dead processes left in a store directory, when the store opens: temp files and locks being broken
+ * (named by their process), locks whose holder is gone, and want hints gone stale.
+ */
+import * as Effect from "effect/Effect"
+import { join } from "node:path"
+import * as Holder from "../../Holder.js"
+import type { TaskStoreError } from "../../TaskError.js"
+import { breakPrefix, type Layout, lockSuffix, tempPrefix, wantSuffix } from "./layout.js"
+import type { Locks } from "./locks.js"
+
+/** Sweeps `layout`'s directory. */
+export const sweep = (layout: Layout, locks: Locks): Effect.Effect<void, TaskStoreError> => {
+  const { dir, fs, me } = layout
+  return Effect.gen(function* () {
+    const names = yield* fs.readDirectory(dir)
+    for (const name of names) {
+      const path = join(dir, name)
+      if (name.startsWith(tempPrefix) || name.startsWith(breakPrefix)) {
+        const [pid, start] = name.slice(name.indexOf("-") + 1).split("-")
+        const holder = { host: me.host, pid: Number(pid), processStart: start ?? "" }
+        if (Holder.mayBeAlive(holder, me)) continue
+        yield* fs.remove(path).pipe(Effect.catchAll(() => Effect.void))
+      } else if (name.endsWith(wantSuffix)) {
+        const text = yield* fs.readFileString(path).pipe(Effect.catchAll(() => Effect.succeed("")))
+        const hint = locks.parseWant(text)
+        // Stryker disable next-line EqualityOperator: the hint's last millisecond is timing only.
+        if (hint === undefined || Date.now() - hint.time > 2000) {
+          yield* fs.remove(path).pipe(Effect.catchAll(() => Effect.void))
+        }
+      } else if (name.endsWith(lockSuffix)) {
+        const text = yield* fs.readLink(path).pipe(Effect.catchAll(() => Effect.succeed(undefined)))
+        const owner = text === undefined ? undefined : locks.parseLock(text)
+        if (text !== undefined && (owner === undefined || !Holder.mayBeAlive(owner.holder, me))) {
+          yield* locks.breakLock(path, text)
+        }
+      }
+    }
+  }).pipe(Effect.mapError(layout.io("open", dir)))
+}
