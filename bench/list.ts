@@ -9,7 +9,7 @@ import { join } from "node:path"
 import { TaskStore } from "../src/index.js"
 import type * as TaskRecord from "../src/TaskRecord.js"
 import * as File from "../src/TaskStore/File.js"
-import * as RecordFile from "../src/TaskStore/RecordFile.js"
+import * as RecordFile from "../src/internal/file/recordFile.js"
 import * as Sqlite from "../src/TaskStore/Sqlite.js"
 import { median, scratchDir } from "./util.js"
 

@@ -20,7 +20,7 @@ import { spawn } from "node:child_process"
 import { existsSync } from "node:fs"
 import { resolve } from "node:path"
 import { pathToFileURL } from "node:url"
-import { Display, clock, describe as describeProgress } from "./cli/ProgressBar.js"
+import { Display, clock, describe as describeProgress } from "./internal/cli/progressBar.js"
 import * as Holder from "./Holder.js"
 import * as StoreUrl from "./StoreUrl.js"
 import type * as Task from "./Task.js"
@@ -30,7 +30,12 @@ import type * as TaskRecord from "./TaskRecord.js"
 import * as TaskRunner from "./TaskRunner.js"
 import { TaskStore } from "./TaskStore.js"
 
-/** What a `vltask.config.ts` module exports (as `default`, or as named `tasks` and `inputs`). */
+/**
+ * What a `vltask.config.ts` module exports (as `default`, or as named `tasks` and `inputs`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface Config {
   /** The task definitions the CLI can run and resume (tasks that need no services of their own). */
   readonly tasks: ReadonlyArray<Task.AnyNoContext>
@@ -38,13 +43,28 @@ export interface Config {
   readonly inputs?: Readonly<Record<string, unknown>> | undefined
 }
 
-/** Declares a CLI configuration (an identity function that gives you type checking). */
+/**
+ * Declares a CLI configuration (an identity function that gives you type checking).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
 export const defineConfig = (config: Config): Config => config
 
-/** The config file names looked for in the working directory. */
+/**
+ * The config file names looked for in the working directory.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const configNames = ["vltask.config.ts", "vltask.config.mts", "vltask.config.js", "vltask.config.mjs"]
 
-/** No configuration module was found where one is needed. */
+/**
+ * No configuration module was found where one is needed.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class ConfigNotFound extends Schema.TaggedError<ConfigNotFound>()("ConfigNotFound", {
   path: Schema.String
 }) {
@@ -53,7 +73,12 @@ export class ConfigNotFound extends Schema.TaggedError<ConfigNotFound>()("Config
   }
 }
 
-/** The configuration module failed to load or exports no tasks. */
+/**
+ * The configuration module failed to load or exports no tasks.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class ConfigInvalid extends Schema.TaggedError<ConfigInvalid>()("ConfigInvalid", {
   path: Schema.String,
   detail: Schema.String
@@ -63,7 +88,12 @@ export class ConfigInvalid extends Schema.TaggedError<ConfigInvalid>()("ConfigIn
   }
 }
 
-/** `--input` is not JSON or does not match the task's input Schema. */
+/**
+ * `--input` is not JSON or does not match the task's input Schema.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class InvalidInput extends Schema.TaggedError<InvalidInput>()("InvalidInput", {
   kind: Schema.String,
   detail: Schema.String
@@ -73,7 +103,12 @@ export class InvalidInput extends Schema.TaggedError<InvalidInput>()("InvalidInp
   }
 }
 
-/** A task ended other than completed (for `run`, `resume`, `watch`, `result`). */
+/**
+ * A task ended other than completed (for `run`, `resume`, `watch`, `result`).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class TaskEnded extends Schema.TaggedError<TaskEnded>()("TaskEnded", {
   id: Schema.String,
   status: Schema.String,
@@ -84,7 +119,12 @@ export class TaskEnded extends Schema.TaggedError<TaskEnded>()("TaskEnded", {
   }
 }
 
-/** Exit codes, distinct per kind of failure. */
+/**
+ * Exit codes, distinct per kind of failure.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const exitCodes = {
   ok: 0,
   failure: 1,
@@ -551,7 +591,12 @@ const remove = Command.make("delete", { ...common, id: taskId }, (o) =>
   withRunner(o, false, (ctx) => Effect.zipRight(ctx.runner.forget(o.id), print(`Deleted ${o.id}.`)))
 ).pipe(Command.withDescription("Delete a task, its result and its logs"))
 
-/** `7d`, `12h`, `30m`, `90s`, or an Effect duration such as `2 hours`. */
+/**
+ * `7d`, `12h`, `30m`, `90s`, or an Effect duration such as `2 hours`.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const parseDuration = (text: string): Option.Option<Duration.Duration> => {
   const short = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)$/.exec(text.trim())
   if (short !== null) {
@@ -600,7 +645,12 @@ const gc = Command.make(
     )
 ).pipe(Command.withDescription("Delete finished tasks older than a given age"))
 
-/** The whole command tree. */
+/**
+ * The whole command tree.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
 export const command = Command.make("vltask").pipe(
   Command.withDescription("Durable, resumable, observable long-running tasks"),
   Command.withSubcommands([
@@ -618,10 +668,20 @@ export const command = Command.make("vltask").pipe(
   ])
 )
 
-/** Parses `argv` (as `process.argv`) and runs the command. */
+/**
+ * Parses `argv` (as `process.argv`) and runs the command.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
 export const cli = Command.run(command, { name: "vltask", version: "0.1.0" })
 
-/** The exit code for an error that reached the top. */
+/**
+ * The exit code for an error that reached the top.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const exitCodeOf = (error: { readonly _tag?: string }): number => {
   switch (error._tag) {
     case "ValidationError":
@@ -654,7 +714,12 @@ const hints: Record<string, string> = {
   TaskEnded: "See its logs with `vltask logs ID`."
 }
 
-/** Prints an error as one line (and a hint); with `verbose`, its cause too. */
+/**
+ * Prints an error as one line (and a hint); with `verbose`, its cause too.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const report = (error: unknown, verbose: boolean): Effect.Effect<void> =>
   Effect.sync(() => {
     // @effect/cli has already printed usage errors with the help text.

@@ -31,7 +31,12 @@ export type Progress = typeof Progress.Type
 const windowMs = 30_000
 const maxSamples = 64
 
-/** How many calls of an inline step run on the spot between two trips through the fiber runtime. */
+/**
+ * How many calls of an inline step run on the spot between two trips through the fiber runtime.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const inlineYieldEvery = 1024
 
 /**
@@ -40,6 +45,9 @@ export const inlineYieldEvery = 1024
  * hundred. Every `yieldEvery`-th call goes through the runtime once (`Effect.yieldNow`), so a loop whose only step is
  * this effect can still be interrupted (paused, cancelled) and lets other fibers, and through the scheduler the event
  * loop, have their turn. Used anywhere else (piped, flatMapped) it is an ordinary `Effect.sync(f)`.
+ *
+ * @since 0.1.0
+ * @category utils
  */
 export const inlineSync = (f: () => void, yieldEvery: number = inlineYieldEvery): Effect.Effect<void> => {
   const effect = Effect.sync(f)
@@ -69,7 +77,12 @@ export const inlineSync = (f: () => void, yieldEvery: number = inlineYieldEvery)
   return effect
 }
 
-/** A mutable progress counter. Updating it is a field write; the runner reads it on its own schedule. */
+/**
+ * A mutable progress counter. Updating it is a field write; the runner reads it on its own schedule.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export class Tracker {
   /** Items done. */
   done: number

@@ -14,10 +14,20 @@ import * as Postgres from "./TaskStore/Postgres.js"
 import * as Sqlite from "./TaskStore/Sqlite.js"
 import { layerMemory, type TaskStore } from "./TaskStore.js"
 
-/** The store used when none is given: the file store in `./.vltask`. */
+/**
+ * The store used when none is given: the file store in `./.vltask`.
+ *
+ * @since 0.1.0
+ * @category defaults
+ */
 export const defaultUrl = "file:.vltask"
 
-/** The store string could not be understood or names a backend that is not available. */
+/**
+ * The store string could not be understood or names a backend that is not available.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class InvalidStoreUrl extends Schema.TaggedError<InvalidStoreUrl>()("InvalidStoreUrl", {
   url: Schema.String,
   reason: Schema.String
@@ -27,14 +37,24 @@ export class InvalidStoreUrl extends Schema.TaggedError<InvalidStoreUrl>()("Inva
   }
 }
 
-/** A parsed store string. */
+/**
+ * A parsed store string.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type Parsed =
   | { readonly _tag: "file"; readonly directory: string }
   | { readonly _tag: "memory" }
   | { readonly _tag: "sqlite"; readonly filename: string }
   | { readonly _tag: "postgres"; readonly url: string; readonly tablePrefix: string | undefined }
 
-/** Parses a store string; relative paths are resolved against the working directory. */
+/**
+ * Parses a store string; relative paths are resolved against the working directory.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const parse = (url: string): Effect.Effect<Parsed, InvalidStoreUrl> => {
   const fail = (reason: string) => Effect.fail(new InvalidStoreUrl({ url, reason }))
   if (url.startsWith("file:")) {
@@ -65,7 +85,12 @@ export const parse = (url: string): Effect.Effect<Parsed, InvalidStoreUrl> => {
   return fail("unknown scheme")
 }
 
-/** The store layer a string names. */
+/**
+ * The store layer a string names.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
 export const layer = (url: string): Layer.Layer<TaskStore, InvalidStoreUrl | TaskStoreError> =>
   Layer.unwrapEffect(
     Effect.flatMap(parse(url), (parsed): Effect.Effect<Layer.Layer<TaskStore, TaskStoreError>, InvalidStoreUrl> => {

@@ -32,14 +32,24 @@ import * as Schema from "effect/Schema"
 import type { CheckpointError } from "./TaskError.js"
 import * as TaskCodec from "./TaskCodec.js"
 
-/** Any Schema without requirements: what a task definition takes for its input, state, success and error. */
+/**
+ * Any Schema without requirements: what a task definition takes for its input, state, success and error.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type AnySchema =
   | Schema.Schema<any, any, never>
   | Schema.Schema<any, never, never>
   | Schema.Schema<never, any, never>
   | Schema.Schema<never, never, never>
 
-/** The handle a running task gets: its current state, and the steps it reports progress and checkpoints with. */
+/**
+ * The handle a running task gets: its current state, and the steps it reports progress and checkpoints with.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface Handle<S> {
   /** The task's id. */
   readonly id: string
@@ -70,10 +80,20 @@ export interface Handle<S> {
   readonly setDone: (n: number) => void
 }
 
-/** The running task, as an ambient service for helpers that do not hold the handle. */
+/**
+ * The running task, as an ambient service for helpers that do not hold the handle.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
 export class CurrentTask extends Context.Tag("@vectorlink/task/CurrentTask")<CurrentTask, Handle<unknown>>() {}
 
-/** Options a definition may set for how it is run. */
+/**
+ * Options a definition may set for how it is run.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface RunOptions {
   /** Pause the task when nobody has polled it for this long (the requester went away). */
   readonly interestTimeout?: Duration.DurationInput | undefined
@@ -81,7 +101,12 @@ export interface RunOptions {
   readonly leaseDuration?: Duration.DurationInput | undefined
 }
 
-/** A task definition. */
+/**
+ * A task definition.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface Task<
   Input extends AnySchema,
   State extends AnySchema,
@@ -110,21 +135,56 @@ export interface Task<
   }
 }
 
-/** Any task definition. */
+/**
+ * Any task definition.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface Any extends Task<any, any, any, any, any> {}
 
-/** Any task definition that needs no services besides the runner's. */
+/**
+ * Any task definition that needs no services besides the runner's.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface AnyNoContext extends Task<any, any, any, any, never> {}
 
-/** The input type of a task definition. */
+/**
+ * The input type of a task definition.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type Input<T> = T extends Task<infer I, any, any, any, any> ? I["Type"] : never
-/** The state type of a task definition. */
+/**
+ * The state type of a task definition.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type State<T> = T extends Task<any, infer S, any, any, any> ? S["Type"] : never
-/** The success type of a task definition. */
+/**
+ * The success type of a task definition.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type Success<T> = T extends Task<any, any, infer A, any, any> ? A["Type"] : never
-/** The error type of a task definition. */
+/**
+ * The error type of a task definition.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type Error<T> = T extends Task<any, any, any, infer E, any> ? E["Type"] : never
-/** The services a task definition needs (besides `CurrentTask`, which the runner provides). */
+/**
+ * The services a task definition needs (besides `CurrentTask`, which the runner provides).
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type Services<T> = T extends Task<any, any, any, any, infer R> ? Exclude<R, CurrentTask> : never
 
 const codec = <S extends AnySchema>(schema: S): TaskCodec.Codec<S["Type"]> =>
@@ -135,6 +195,9 @@ const codec = <S extends AnySchema>(schema: S): TaskCodec.Codec<S["Type"]> =>
  *
  * `initial(input)` gives the first state; `run(input, task)` does the work, reading `task.state` and calling
  * `task.checkpoint(next)` whenever it has made progress worth keeping.
+ *
+ * @since 0.1.0
+ * @category constructors
  */
 export const make = <
   Input extends AnySchema,
@@ -170,17 +233,37 @@ export const make = <
   }
 }
 
-/** The running task's handle, from inside a task. */
+/**
+ * The running task's handle, from inside a task.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
 export const current: Effect.Effect<Handle<unknown>, never, CurrentTask> = CurrentTask
 
-/** Adds `n` (default 1) items done to the running task. */
+/**
+ * Adds `n` (default 1) items done to the running task.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
 export const progress = (n = 1): Effect.Effect<void, never, CurrentTask> =>
   Effect.map(CurrentTask, (task) => task.advance(n))
 
-/** Sets the running task's expected total. */
+/**
+ * Sets the running task's expected total.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
 export const total = (n: number): Effect.Effect<void, never, CurrentTask> =>
   Effect.flatMap(CurrentTask, (t) => t.total(n))
 
-/** Sets the running task's message. */
+/**
+ * Sets the running task's message.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
 export const message = (text: string): Effect.Effect<void, never, CurrentTask> =>
   Effect.flatMap(CurrentTask, (t) => t.message(text))

@@ -8,13 +8,23 @@ import * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 
-/** Why bytes did not decode: the Schema's explanation and a preview of what was stored. */
+/**
+ * Why bytes did not decode: the Schema's explanation and a preview of what was stored.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface DecodeFailure {
   readonly detail: string
   readonly found: string
 }
 
-/** Encodes values of `A` to bytes and decodes them back. */
+/**
+ * Encodes values of `A` to bytes and decodes them back.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface Codec<A> {
   encode(value: A): Effect.Effect<Uint8Array, string>
   decode(bytes: Uint8Array): Effect.Effect<A, DecodeFailure>
@@ -26,7 +36,12 @@ const decoder = new TextDecoder("utf-8", { fatal: true })
 /** How much of undecodable bytes an error shows. */
 const previewLength = 200
 
-/** A preview of stored bytes for error messages: the text if it is UTF-8, else a hex dump, cut to 200 characters. */
+/**
+ * A preview of stored bytes for error messages: the text if it is UTF-8, else a hex dump, cut to 200 characters.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const preview = (bytes: Uint8Array): string => {
   let text: string
   try {
@@ -37,7 +52,12 @@ export const preview = (bytes: Uint8Array): string => {
   return text.length > previewLength ? `${text.slice(0, previewLength)}… (${bytes.length} bytes)` : text
 }
 
-/** The default codec: the Schema's encoded form as JSON text in UTF-8. */
+/**
+ * The default codec: the Schema's encoded form as JSON text in UTF-8.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
 export const json = <A, I>(schema: Schema.Schema<A, I, never>): Codec<A> => {
   const encodeJson = ParseResult.encodeEither(Schema.parseJson(schema))
   const decodeJson = ParseResult.decodeUnknownEither(Schema.parseJson(schema))

@@ -5,7 +5,12 @@
  */
 import * as Schema from "effect/Schema"
 
-/** The task id is not acceptable: empty, too long, or containing path or control characters. */
+/**
+ * The task id is not acceptable: empty, too long, or containing path or control characters.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class InvalidTaskId extends Schema.TaggedError<InvalidTaskId>()("InvalidTaskId", {
   id: Schema.String,
   reason: Schema.String
@@ -15,7 +20,12 @@ export class InvalidTaskId extends Schema.TaggedError<InvalidTaskId>()("InvalidT
   }
 }
 
-/** No record exists under this id. */
+/**
+ * No record exists under this id.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class TaskNotFound extends Schema.TaggedError<TaskNotFound>()("TaskNotFound", {
   id: Schema.String
 }) {
@@ -24,7 +34,12 @@ export class TaskNotFound extends Schema.TaggedError<TaskNotFound>()("TaskNotFou
   }
 }
 
-/** `create` was called with an id that is already taken. */
+/**
+ * `create` was called with an id that is already taken.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class TaskAlreadyExists extends Schema.TaggedError<TaskAlreadyExists>()("TaskAlreadyExists", {
   id: Schema.String
 }) {
@@ -33,7 +48,12 @@ export class TaskAlreadyExists extends Schema.TaggedError<TaskAlreadyExists>()("
   }
 }
 
-/** A compare-and-swap write found another revision than it expected: someone else wrote the record first. */
+/**
+ * A compare-and-swap write found another revision than it expected: someone else wrote the record first.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class RevisionConflict extends Schema.TaggedError<RevisionConflict>()("RevisionConflict", {
   id: Schema.String,
   expected: Schema.Number,
@@ -44,7 +64,12 @@ export class RevisionConflict extends Schema.TaggedError<RevisionConflict>()("Re
   }
 }
 
-/** The record's kind is not one of the task definitions this runner was built with. */
+/**
+ * The record's kind is not one of the task definitions this runner was built with.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class UnknownTaskKind extends Schema.TaggedError<UnknownTaskKind>()("UnknownTaskKind", {
   id: Schema.optional(Schema.String),
   kind: Schema.String,
@@ -57,7 +82,12 @@ export class UnknownTaskKind extends Schema.TaggedError<UnknownTaskKind>()("Unkn
   }
 }
 
-/** The record belongs to another kind than the task definition it was accessed with. */
+/**
+ * The record belongs to another kind than the task definition it was accessed with.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class TaskKindMismatch extends Schema.TaggedError<TaskKindMismatch>()("TaskKindMismatch", {
   id: Schema.String,
   expected: Schema.String,
@@ -68,7 +98,12 @@ export class TaskKindMismatch extends Schema.TaggedError<TaskKindMismatch>()("Ta
   }
 }
 
-/** The task cannot be resumed in its current status. */
+/**
+ * The task cannot be resumed in its current status.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class TaskNotResumable extends Schema.TaggedError<TaskNotResumable>()("TaskNotResumable", {
   id: Schema.String,
   status: Schema.String,
@@ -79,7 +114,12 @@ export class TaskNotResumable extends Schema.TaggedError<TaskNotResumable>()("Ta
   }
 }
 
-/** The operation needs the task stopped, but a live runner holds it. */
+/**
+ * The operation needs the task stopped, but a live runner holds it.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class TaskStillRunning extends Schema.TaggedError<TaskStillRunning>()("TaskStillRunning", {
   id: Schema.String,
   holder: Schema.String
@@ -89,7 +129,12 @@ export class TaskStillRunning extends Schema.TaggedError<TaskStillRunning>()("Ta
   }
 }
 
-/** The result was asked for, but the task has not completed (yet). */
+/**
+ * The result was asked for, but the task has not completed (yet).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class TaskNotCompleted extends Schema.TaggedError<TaskNotCompleted>()("TaskNotCompleted", {
   id: Schema.String,
   status: Schema.String
@@ -99,7 +144,12 @@ export class TaskNotCompleted extends Schema.TaggedError<TaskNotCompleted>()("Ta
   }
 }
 
-/** The awaited task was paused (or its runner died) before it finished. */
+/**
+ * The awaited task was paused (or its runner died) before it finished.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class TaskPaused extends Schema.TaggedError<TaskPaused>()("TaskPaused", {
   id: Schema.String,
   reason: Schema.String
@@ -109,7 +159,12 @@ export class TaskPaused extends Schema.TaggedError<TaskPaused>()("TaskPaused", {
   }
 }
 
-/** The awaited task was cancelled. Cancelled tasks are final. */
+/**
+ * The awaited task was cancelled. Cancelled tasks are final.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class TaskCancelled extends Schema.TaggedError<TaskCancelled>()("TaskCancelled", {
   id: Schema.String
 }) {
@@ -118,7 +173,12 @@ export class TaskCancelled extends Schema.TaggedError<TaskCancelled>()("TaskCanc
   }
 }
 
-/** The task died with a defect (a bug or an unexpected exception), not a typed error. */
+/**
+ * The task died with a defect (a bug or an unexpected exception), not a typed error.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class TaskDefect extends Schema.TaggedError<TaskDefect>()("TaskDefect", {
   id: Schema.String,
   description: Schema.String
@@ -128,7 +188,12 @@ export class TaskDefect extends Schema.TaggedError<TaskDefect>()("TaskDefect", {
   }
 }
 
-/** Stored bytes (input, state, result or error) no longer decode with the task definition's Schema. */
+/**
+ * Stored bytes (input, state, result or error) no longer decode with the task definition's Schema.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class TaskDecodeError extends Schema.TaggedError<TaskDecodeError>()("TaskDecodeError", {
   id: Schema.String,
   kind: Schema.String,
@@ -141,7 +206,12 @@ export class TaskDecodeError extends Schema.TaggedError<TaskDecodeError>()("Task
   }
 }
 
-/** A value could not be encoded with the task definition's Schema (a refinement failed, for example). */
+/**
+ * A value could not be encoded with the task definition's Schema (a refinement failed, for example).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class TaskEncodeError extends Schema.TaggedError<TaskEncodeError>()("TaskEncodeError", {
   id: Schema.String,
   kind: Schema.String,
@@ -153,7 +223,12 @@ export class TaskEncodeError extends Schema.TaggedError<TaskEncodeError>()("Task
   }
 }
 
-/** This runner's lease on the task was taken over by another runner; it must stop and write nothing more. */
+/**
+ * This runner's lease on the task was taken over by another runner; it must stop and write nothing more.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class LeaseLost extends Schema.TaggedError<LeaseLost>()("LeaseLost", {
   id: Schema.String,
   holder: Schema.optional(Schema.String)
@@ -164,7 +239,12 @@ export class LeaseLost extends Schema.TaggedError<LeaseLost>()("LeaseLost", {
   }
 }
 
-/** The storage backend failed: I/O error, corrupt record, unreachable database. */
+/**
+ * The storage backend failed: I/O error, corrupt record, unreachable database.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class TaskStoreError extends Schema.TaggedError<TaskStoreError>()("TaskStoreError", {
   reason: Schema.Literal("Io", "Corrupt", "Unavailable", "Unknown"),
   operation: Schema.String,
@@ -194,5 +274,10 @@ export class TaskStoreError extends Schema.TaggedError<TaskStoreError>()("TaskSt
   }
 }
 
-/** The errors a `checkpoint` can fail with. Task code may catch them (to retry on a full disk, say) or let them end the run. */
+/**
+ * The errors a `checkpoint` can fail with. Task code may catch them (to retry on a full disk, say) or let them end the run.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type CheckpointError = TaskEncodeError | TaskStoreError | LeaseLost

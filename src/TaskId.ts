@@ -7,12 +7,22 @@ import * as Effect from "effect/Effect"
 import { randomFillSync } from "node:crypto"
 import { InvalidTaskId } from "./TaskError.js"
 
-/** The longest id accepted, in UTF-8 bytes. */
+/**
+ * The longest id accepted, in UTF-8 bytes.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const maxBytes = 200
 
 const allowed = /^[A-Za-z0-9._:@+=-]+$/
 
-/** Returns why `id` is not an acceptable task id, or `undefined` when it is. */
+/**
+ * Returns why `id` is not an acceptable task id, or `undefined` when it is.
+ *
+ * @since 0.1.0
+ * @category validation
+ */
 export const invalidReason = (id: string): string | undefined => {
   if (id.length === 0) return "it is empty"
   if (Buffer.byteLength(id, "utf8") > maxBytes) return `it is longer than ${maxBytes} bytes`
@@ -24,7 +34,12 @@ export const invalidReason = (id: string): string | undefined => {
   return undefined
 }
 
-/** Fails with `InvalidTaskId` unless `id` is acceptable; stores call it before touching anything. */
+/**
+ * Fails with `InvalidTaskId` unless `id` is acceptable; stores call it before touching anything.
+ *
+ * @since 0.1.0
+ * @category validation
+ */
 export const validate = (id: string): Effect.Effect<string, InvalidTaskId> => {
   const reason = invalidReason(id)
   return reason === undefined ? Effect.succeed(id) : Effect.fail(new InvalidTaskId({ id, reason }))
@@ -35,6 +50,9 @@ const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString("hex")
 /**
  * A new UUIDv7 (RFC 9562): 48 bits of milliseconds then 74 random bits, so ids sort by creation time and cannot be
  * guessed.
+ *
+ * @since 0.1.0
+ * @category constructors
  */
 export const make = (now: number = Date.now()): string => {
   const b = new Uint8Array(16)

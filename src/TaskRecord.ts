@@ -7,25 +7,57 @@ import * as Schema from "effect/Schema"
 import * as Lease from "./Lease.js"
 import * as Progress from "./Progress.js"
 
-/** The life cycle of a task. `running` with an expired lease is *stale*: its process died, and it is resumable. */
+/**
+ * The life cycle of a task. `running` with an expired lease is *stale*: its process died, and it is resumable.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
 export const Status = Schema.Literal("pending", "running", "paused", "completed", "failed", "cancelled")
-/** @since 0.1.0 */
+/**
+ * @since 0.1.0
+ *
+ * @category models
+ */
 export type Status = typeof Status.Type
 
-/** A request from anyone (another process, the CLI) to the task's owner. */
+/**
+ * A request from anyone (another process, the CLI) to the task's owner.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
 export const Interrupt = Schema.Literal("pause", "cancel")
-/** @since 0.1.0 */
+/**
+ * @since 0.1.0
+ *
+ * @category models
+ */
 export type Interrupt = typeof Interrupt.Type
 
-/** Why a task failed, readable without the task's Schemas. */
+/**
+ * Why a task failed, readable without the task's Schemas.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
 export const Failure = Schema.Struct({
   kind: Schema.Literal("error", "defect", "store"),
   message: Schema.String
 })
-/** @since 0.1.0 */
+/**
+ * @since 0.1.0
+ *
+ * @category models
+ */
 export type Failure = typeof Failure.Type
 
-/** Everything about a task except its data: what `list` returns and what the runner tracks. Times are ms since epoch. */
+/**
+ * Everything about a task except its data: what `list` returns and what the runner tracks. Times are ms since epoch.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
 export const TaskInfo = Schema.Struct({
   id: Schema.String,
   kind: Schema.String,
@@ -45,10 +77,19 @@ export const TaskInfo = Schema.Struct({
   finishedAt: Schema.optional(Schema.Number),
   polledAt: Schema.optional(Schema.Number)
 })
-/** @since 0.1.0 */
+/**
+ * @since 0.1.0
+ *
+ * @category models
+ */
 export type TaskInfo = typeof TaskInfo.Type
 
-/** The task's own data, encoded by its Schemas. The store never looks inside. */
+/**
+ * The task's own data, encoded by its Schemas. The store never looks inside.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface TaskData {
   readonly input: Uint8Array
   readonly state?: Uint8Array | undefined
@@ -56,15 +97,28 @@ export interface TaskData {
   readonly error?: Uint8Array | undefined
 }
 
-/** A whole stored task. */
+/**
+ * A whole stored task.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type TaskRecord = TaskInfo & TaskData
 
-/** The byte fields of a record, in the order stores lay them out. */
+/**
+ * The byte fields of a record, in the order stores lay them out.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const dataFields = ["input", "state", "result", "error"] as const
 
 /**
  * Fields a write may change. A key that is present with the value `undefined` clears that field. What identifies a
  * task (its id, kind, input and creation time) is set once, by `create`.
+ *
+ * @since 0.1.0
+ * @category models
  */
 export type TaskPatch = {
   readonly [K in Exclude<keyof TaskRecord, "id" | "kind" | "revision" | "createdAt" | "input" | RequiredField>]?:
@@ -74,7 +128,12 @@ export type TaskPatch = {
 /** Fields every record has: a patch may change them, not clear them. */
 type RequiredField = "status" | "progress" | "attempts" | "updatedAt"
 
-/** Applies `patch` to `record` (a present key with `undefined` removes the field) and sets the next revision. */
+/**
+ * Applies `patch` to `record` (a present key with `undefined` removes the field) and sets the next revision.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const applyPatch = <R extends TaskInfo>(record: R, patch: TaskPatch): R => {
   const next: Record<string, unknown> = { ...record }
   for (const key of Object.keys(patch)) {
@@ -86,25 +145,45 @@ export const applyPatch = <R extends TaskInfo>(record: R, patch: TaskPatch): R =
   return next as R
 }
 
-/** The metadata of a record, without its byte fields. */
+/**
+ * The metadata of a record, without its byte fields.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const info = (record: TaskRecord): TaskInfo => {
   const { input: _i, state: _s, result: _r, error: _e, ...rest } = record
   return rest
 }
 
-/** A page of `list` results; pass `next` as `after` to get the following page. */
+/**
+ * A page of `list` results; pass `next` as `after` to get the following page.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface Page {
   readonly items: ReadonlyArray<TaskInfo>
   readonly next?: string | undefined
 }
 
-/** Cuts a page from up to `limit + 1` candidates in id order: the extra one only tells that there is a next page. */
+/**
+ * Cuts a page from up to `limit + 1` candidates in id order: the extra one only tells that there is a next page.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const cutPage = (candidates: ReadonlyArray<TaskInfo>, limit: number): Page => {
   const items = candidates.slice(0, limit)
   return candidates.length > limit ? { items, next: items[items.length - 1]!.id } : { items }
 }
 
-/** What `list` selects: by status and kind, `limit` records (default 50) after the id `after`, in id order. */
+/**
+ * What `list` selects: by status and kind, `limit` records (default 50) after the id `after`, in id order.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface ListFilter {
   readonly status?: Status | ReadonlyArray<Status> | undefined
   readonly kind?: string | undefined
@@ -112,21 +191,40 @@ export interface ListFilter {
   readonly after?: string | undefined
 }
 
-/** Normalizes a filter's status to a set, or undefined for any. */
+/**
+ * Normalizes a filter's status to a set, or undefined for any.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const statusSet = (filter: ListFilter): ReadonlySet<Status> | undefined =>
   filter.status === undefined
     ? undefined
     : new Set(typeof filter.status === "string" ? [filter.status as Status] : (filter.status as ReadonlyArray<Status>))
 
-/** One captured log line. `seq` is assigned by the store, increasing per task. */
+/**
+ * One captured log line. `seq` is assigned by the store, increasing per task.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
 export const LogLine = Schema.Struct({
   seq: Schema.Number,
   time: Schema.Number,
   level: Schema.String,
   message: Schema.String
 })
-/** @since 0.1.0 */
+/**
+ * @since 0.1.0
+ *
+ * @category models
+ */
 export type LogLine = typeof LogLine.Type
 
-/** A log line before the store numbered it. */
+/**
+ * A log line before the store numbered it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type NewLogLine = Omit<LogLine, "seq">

@@ -35,7 +35,12 @@ import type {
 import type * as TaskRecord from "./TaskRecord.js"
 import type { TaskStore } from "./TaskStore.js"
 
-/** How a runner runs tasks. Every duration has a default that suits long work. */
+/**
+ * How a runner runs tasks. Every duration has a default that suits long work.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface Options {
   /** The task definitions this runner can resume by id. */
   readonly tasks: ReadonlyArray<Task.Any>
@@ -53,34 +58,74 @@ export interface Options {
   readonly host?: string | undefined
 }
 
-/** Options for `start` and `run`. */
+/**
+ * Options for `start` and `run`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface StartOptions {
   /** The task id; generated (UUIDv7) when absent. */
   readonly id?: string | undefined
 }
 
-/** Options for `poll`. */
+/**
+ * Options for `poll`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface PollOptions {
   /** Resume the task if it is paused, pending or stale and this runner knows its kind. */
   readonly resume?: boolean | undefined
 }
 
-/** Errors of operations that address a stored task by id. */
+/**
+ * Errors of operations that address a stored task by id.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type LookupError = TaskNotFound | InvalidTaskId | TaskStoreError
 
-/** Errors of `resume`. */
+/**
+ * Errors of `resume`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type ResumeError = LookupError | UnknownTaskKind | TaskNotResumable | TaskDecodeError
 
-/** Errors of `start`. */
+/**
+ * Errors of `start`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type StartError = TaskAlreadyExists | InvalidTaskId | TaskEncodeError | TaskDecodeError | TaskStoreError
 
-/** Errors of `await` and `result` besides the task's own error. */
+/**
+ * Errors of `await` and `result` besides the task's own error.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type AwaitError = LookupError | TaskKindMismatch | TaskDecodeError | TaskCancelled | TaskPaused | TaskDefect
 
-/** Errors of `run` besides the task's own error. */
+/**
+ * Errors of `run` besides the task's own error.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type RunError = StartError | ResumeError | AwaitError
 
-/** The runner service. */
+/**
+ * The runner service.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
 export class TaskRunner extends Context.Tag("@vectorlink/task/TaskRunner")<
   TaskRunner,
   {
@@ -176,6 +221,8 @@ export const make = (options: Options): Effect.Effect<TaskRunner["Type"], never,
  *
  * @example
  * const Runner = TaskRunner.layer({ tasks: [EmbedCorpus] }).pipe(Layer.provide(TaskStore.layerMemory))
+ * @since 0.1.0
+ * @category layers
  */
 export const layer = <const Tasks extends ReadonlyArray<Task.Any>>(
   options: Options & { readonly tasks: Tasks }

@@ -15,13 +15,23 @@ import { RevisionConflict, TaskAlreadyExists, TaskNotFound, type TaskStoreError 
 import * as TaskId from "./TaskId.js"
 import * as TaskRecord from "./TaskRecord.js"
 
-/** Options for `appendLogs`. */
+/**
+ * Options for `appendLogs`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface AppendLogsOptions {
   /** Keep at most this many of the task's most recent lines (default 1,000). */
   readonly keep?: number | undefined
 }
 
-/** Options for `readLogs`. */
+/**
+ * Options for `readLogs`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface ReadLogsOptions {
   /** Only lines with `seq` greater than this. */
   readonly after?: number | undefined
@@ -29,7 +39,12 @@ export interface ReadLogsOptions {
   readonly limit?: number | undefined
 }
 
-/** The default number of log lines kept per task. */
+/**
+ * The default number of log lines kept per task.
+ *
+ * @since 0.1.0
+ * @category defaults
+ */
 export const defaultKeepLogs = 1000
 
 /**
@@ -37,6 +52,8 @@ export const defaultKeepLogs = 1000
  *
  * @example
  * const info = yield* TaskStore.pipe(Effect.flatMap((store) => store.get("my-task")))
+ * @since 0.1.0
+ * @category tags
  */
 export class TaskStore extends Context.Tag("@vectorlink/task/TaskStore")<
   TaskStore,
@@ -297,5 +314,10 @@ export const makeMemory: Effect.Effect<Service> = Effect.sync(() => {
   })
 })
 
-/** A store in memory: for tests, examples and tasks that need progress and pausing but not durability. */
+/**
+ * A store in memory: for tests, examples and tasks that need progress and pausing but not durability.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
 export const layerMemory: Layer.Layer<TaskStore> = Layer.effect(TaskStore, makeMemory)

@@ -8,7 +8,7 @@ import { Effect } from "effect"
 import { statSync } from "node:fs"
 import { basename, join } from "node:path"
 import * as File from "../src/TaskStore/File.js"
-import * as FileSystemSync from "../src/TaskStore/FileSystemSync.js"
+import * as FileSystemSync from "../src/internal/file/fileSystemSync.js"
 import { bytes, record } from "./helpers/store.js"
 import { tempDir } from "./helpers/tempDir.js"
 

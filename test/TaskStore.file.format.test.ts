@@ -6,7 +6,7 @@
 import { assert, describe, it } from "vitest"
 import { Either } from "effect"
 import { crc32 } from "node:zlib"
-import * as RecordFile from "../src/TaskStore/RecordFile.js"
+import * as RecordFile from "../src/internal/file/recordFile.js"
 import type * as TaskRecord from "../src/TaskRecord.js"
 import { bytes } from "./helpers/store.js"
 

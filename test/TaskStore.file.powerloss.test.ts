@@ -11,7 +11,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import type { TaskStore } from "../src/index.js"
 import * as File from "../src/TaskStore/File.js"
-import * as FileSystemSync from "../src/TaskStore/FileSystemSync.js"
+import * as FileSystemSync from "../src/internal/file/fileSystemSync.js"
 import { PowerLoss } from "./helpers/powerLoss.js"
 import { record } from "./helpers/store.js"
 

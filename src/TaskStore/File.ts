@@ -26,7 +26,7 @@ import { sweep } from "../internal/file/sweep.js"
 import { RevisionConflict, TaskAlreadyExists, type TaskStoreError } from "../TaskError.js"
 import * as TaskRecord from "../TaskRecord.js"
 import * as TaskStore from "../TaskStore.js"
-import * as FileSystemSync from "./FileSystemSync.js"
+import * as FileSystemSync from "../internal/file/fileSystemSync.js"
 
 /**
  * Options of the file store.
@@ -176,7 +176,7 @@ export const layerFileSystem = (
   Layer.scoped(TaskStore.TaskStore, make(options))
 
 /**
- * The file store on the local disk (its hot path in direct system calls: see `FileSystemSync.ts`).
+ * The file store on the local disk (its hot path in direct system calls: see `internal/file/fileSystemSync.ts`).
  *
  * @since 0.1.0
  * @category layers

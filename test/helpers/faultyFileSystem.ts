@@ -4,7 +4,7 @@
  */
 import type { FileSystem } from "@effect/platform"
 import type { Layer } from "effect"
-import * as FileSystemSync from "../../src/TaskStore/FileSystemSync.js"
+import * as FileSystemSync from "../../src/internal/file/fileSystemSync.js"
 
 export type Fault = "EIO" | "ENOSPC" | "EROFS" | "short"
 

@@ -15,7 +15,7 @@
 import * as fs from "node:fs"
 import { join, relative, sep } from "node:path"
 import * as Holder from "../../src/Holder.js"
-import * as FileSystemSync from "../../src/TaskStore/FileSystemSync.js"
+import * as FileSystemSync from "../../src/internal/file/fileSystemSync.js"
 
 class FileNode {
   readonly kind = "file"

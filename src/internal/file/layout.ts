@@ -1,7 +1,7 @@
 /**
  * Where the file store keeps what, and how its I/O errors are told: the one place that names files.
  *
- * - `<id>.task`: the record (format in `TaskStore/RecordFile.ts`), replaced by write-temp, fsync, rename, fsync(dir).
+ * - `<id>.task`: the record (format in `recordFile.ts`), replaced by write-temp, fsync, rename, fsync(dir).
  * - `<id>.log`: the task's log lines, one JSON object per line, appended.
  * - `<id>.lock`: a symbolic link, present while one process reads-checks-writes the record; its target names the holder.
  * - `<id>.want`: a hint left by a process waiting for the lock, so the holder lets it in (fairness).

@@ -9,7 +9,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import { TaskNotFound, TaskStoreError } from "../../TaskError.js"
 import * as TaskRecord from "../../TaskRecord.js"
-import * as RecordFile from "../../TaskStore/RecordFile.js"
+import * as RecordFile from "./recordFile.js"
 import { isNotFound, type Layout } from "./layout.js"
 
 /** The record files of a store. */

@@ -4,7 +4,7 @@
  *
  * @since 0.1.0
  */
-import type * as TaskRecord from "../TaskRecord.js"
+import type * as TaskRecord from "../../TaskRecord.js"
 
 const number = new Intl.NumberFormat("en-US")
 

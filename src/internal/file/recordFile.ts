@@ -22,7 +22,7 @@ import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import { randomBytes } from "node:crypto"
 import { crc32 } from "node:zlib"
-import * as TaskRecord from "../TaskRecord.js"
+import * as TaskRecord from "../../TaskRecord.js"
 
 /** The magic number every record file starts with. */
 export const magic = Buffer.from("VLTASK\r\n", "latin1")
