@@ -11,19 +11,9 @@ import * as Lease from "../../Lease.js"
 import type * as Task from "../../Task.js"
 import { TaskKindMismatch, UnknownTaskKind } from "../../TaskError.js"
 import type * as TaskRecord from "../../TaskRecord.js"
+import type { Options } from "../../TaskRunner.js"
 import { defaultKeepLogs, TaskStore } from "../../TaskStore.js"
 import type { Running } from "./running.js"
-
-/** The runner's options, as `TaskRunner.Options` takes them. */
-export interface EngineOptions {
-  readonly tasks: ReadonlyArray<Task.Any>
-  readonly leaseDuration?: Duration.DurationInput | undefined
-  readonly flushInterval?: Duration.DurationInput | undefined
-  readonly interestTimeout?: Duration.DurationInput | undefined
-  readonly keepLogs?: number | undefined
-  readonly awaitInterval?: Duration.DurationInput | undefined
-  readonly host?: string | undefined
-}
 
 /** The shared state of one runner. */
 export interface Engine {
@@ -47,7 +37,7 @@ export interface Engine {
 export const toMillis = (d: Duration.DurationInput): number => Duration.toMillis(Duration.decode(d))
 
 /** Builds the engine over the `TaskStore` in context. */
-export const make = (options: EngineOptions): Effect.Effect<Engine, never, TaskStore | Scope.Scope> =>
+export const make = (options: Options): Effect.Effect<Engine, never, TaskStore | Scope.Scope> =>
   Effect.gen(function* () {
     return {
       store: yield* TaskStore,

@@ -19,16 +19,10 @@ export type Stop = { readonly kind: "pause" | "cancel"; readonly reason: string 
 const rank = { pause: 0, cancel: 1, lost: 2 } as const
 
 /** What a `Running` is made from. */
-export interface RunningOptions {
-  readonly id: string
-  readonly task: Task.Any
-  readonly token: string
-  readonly leaseMs: number
-  readonly interestMs: number | undefined
-  readonly startedAt: number
-  readonly tracker: Progress.Tracker
-  readonly info: TaskRecord.TaskInfo
-}
+export type RunningOptions = Pick<
+  Running,
+  "id" | "task" | "token" | "leaseMs" | "interestMs" | "startedAt" | "tracker" | "info"
+>
 
 /** A task running here, from its claim until its end is recorded. */
 export class Running {
