@@ -5,11 +5,11 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Cause, Effect, Either, Exit, Fiber, Option, Schema, Scope, TestClock } from "effect"
-import { spawn, spawnSync } from "node:child_process"
 import { hostname } from "node:os"
 import { Holder, Lease, Task, TaskStore } from "../src/index.js"
 import type * as TaskRecord from "../src/TaskRecord.js"
 import { Counter, entry } from "./fixtures/tasks.js"
+import { deadPid, spawnSleeper } from "./helpers/child.js"
 import { buildRunner, type Store, storeCounter, twoRunners, waitUntil, withRunner } from "./helpers/runner.js"
 
 let counter = 0
@@ -22,7 +22,6 @@ const storeRunning = (store: Store, id: string, lease: Lease.Lease) =>
   )
 
 /** The pid of a process that has exited. */
-const deadPid = () => spawnSync(process.execPath, ["-e", "process.exit(0)"]).pid!
 
 /** Asserts that a forked `await` has ended with `TaskPaused` (without blocking on it if it has not). */
 const endsPaused = (fiber: Fiber.RuntimeFiber<unknown, { readonly _tag: string }>, when: string) =>
@@ -208,7 +207,7 @@ describe("TaskRunner invariants", () => {
   it.scoped("a live process whose start time differs from the holder's is a reused pid: the holder is dead", () =>
     withRunner((runner, store) =>
       Effect.gen(function* () {
-        const child = spawn(process.execPath, ["-e", "setTimeout(() => {}, 60000)"], { stdio: "ignore" })
+        const child = spawnSleeper()
         yield* Effect.addFinalizer(() => Effect.sync(() => child.kill("SIGKILL")))
         yield* Effect.promise(() => new Promise((r) => child.once("spawn", r)))
         const pid = child.pid!

@@ -5,7 +5,6 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Either, Fiber, Logger } from "effect"
-import { spawn, spawnSync } from "node:child_process"
 import {
   existsSync,
   lstatSync,
@@ -21,7 +20,7 @@ import { join } from "node:path"
 import { Holder } from "../src/index.js"
 import * as File from "../src/TaskStore/File.js"
 import * as FileSystemSync from "../src/internal/file/fileSystemSync.js"
-import { spawnChild } from "./helpers/child.js"
+import { deadPid, spawnChild, spawnSleeper } from "./helpers/child.js"
 import { tempDir } from "./helpers/tempDir.js"
 import { warningCollector } from "./helpers/logs.js"
 import { Faults, layer as faultyLayer } from "./helpers/faultyFileSystem.js"
@@ -47,7 +46,7 @@ const openStore = (dir: string) =>
 
 const liveProcess = Effect.acquireRelease(
   Effect.promise(() => {
-    const child = spawn(process.execPath, ["-e", "setTimeout(() => {}, 60000)"], { stdio: "ignore" })
+    const child = spawnSleeper()
     return new Promise<typeof child>((resolve) => child.once("spawn", () => resolve(child)))
   }),
   (child) => Effect.sync(() => child.kill("SIGKILL"))
@@ -59,7 +58,7 @@ describe("file store locks", () => {
       const dir = yield* tempDir
       const store = yield* openStore(dir)
       yield* store.create(record("t"))
-      plantLock(dir, "t", spawnSync(process.execPath, ["-e", "0"]).pid!, "12345")
+      plantLock(dir, "t", deadPid(), "12345")
       const started = Date.now()
       const updated = yield* Effect.either(store.update("t", 1, { reason: "through" }))
       assert.isTrue(Either.isRight(updated), Either.isLeft(updated) ? updated.left.message : "")
@@ -242,7 +241,7 @@ describe("file store locks", () => {
         Effect.provide(FileSystemSync.layerWith(syscalls))
       )
       yield* store.create(record("r"))
-      const dead = spawnSync(process.execPath, ["-e", "0"]).pid!
+      const dead = deadPid()
 
       symlinkSync(`L:${dead}:1:elsewhere:1`, lockFile)
       race = "replace"
@@ -273,7 +272,7 @@ describe("file store locks", () => {
         )
         const id = `b-${failing}`
         yield* store.create(record(id))
-        symlinkSync(`L:${spawnSync(process.execPath, ["-e", "0"]).pid!}:1:elsewhere:1`, join(tasks, `${id}.lock`))
+        symlinkSync(`L:${deadPid()}:1:elsewhere:1`, join(tasks, `${id}.lock`))
         faults.armMatching("EIO", (c) => c.startsWith(`${failing} `) && c.includes("/.break-"))
         const updated = yield* Effect.either(store.update(id, 1, { reason: "through" }))
         const hit = faults.log.some((c) => c.startsWith(`${failing} `) && c.includes("/.break-"))

@@ -1,7 +1,7 @@
 /**
  * Spawning the test children (`test/child/*.ts`) as real processes: each bundled once with esbuild so it starts fast.
  */
-import { type ChildProcess, spawn } from "node:child_process"
+import { type ChildProcess, spawn, spawnSync } from "node:child_process"
 import { mkdirSync } from "node:fs"
 import { join, resolve } from "node:path"
 import { build } from "esbuild"
@@ -100,3 +100,10 @@ export const spawnChild = async (args: ReadonlyArray<string>, entry: ChildEntry 
   const script = await childScript(entry)
   return new Child(spawn(process.execPath, [script, ...args], { stdio: ["ignore", "pipe", "pipe"] }))
 }
+
+/** The pid of a process that has just exited: a holder that is provably gone (until the pid is reused). */
+export const deadPid = (): number => spawnSync(process.execPath, ["-e", "process.exit(0)"]).pid!
+
+/** A live process that does nothing for a minute: a holder that is provably alive. Kill it when done. */
+export const spawnSleeper = (): ChildProcess =>
+  spawn(process.execPath, ["-e", "setTimeout(() => {}, 60000)"], { stdio: "ignore" })

@@ -5,7 +5,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Fiber, Layer } from "effect"
 import { hostname } from "node:os"
-import { spawnSync } from "node:child_process"
 import * as Engine from "../../src/internal/runner/engine.js"
 import * as FencedWrite from "../../src/internal/runner/fencedWrite.js"
 import { Running } from "../../src/internal/runner/running.js"
@@ -13,6 +12,7 @@ import { Holder, Lease, Progress, TaskStore } from "../../src/index.js"
 import { RevisionConflict } from "../../src/TaskError.js"
 import type * as TaskRecord from "../../src/TaskRecord.js"
 import { Counter } from "../fixtures/tasks.js"
+import { deadPid } from "../helpers/child.js"
 import { buildRunner } from "../helpers/runner.js"
 import { bytes } from "../helpers/store.js"
 
@@ -103,10 +103,9 @@ describe("runner engine", () => {
 
   it.scoped("staleness is judged from the runner's own host: a dead pid under another host name proves nothing", () =>
     Effect.gen(function* () {
-      const deadPid = spawnSync(process.execPath, ["-e", "process.exit(0)"]).pid!
       const held = {
         ...info,
-        lease: { token: "x", holder: { host: hostname(), pid: deadPid, processStart: "1" }, expiresAt: 60_000 }
+        lease: { token: "x", holder: { host: hostname(), pid: deadPid(), processStart: "1" }, expiresAt: 60_000 }
       }
       const memory = yield* TaskStore.makeMemory
       const here = (yield* buildRunner(memory)).runner
