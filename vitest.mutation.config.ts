@@ -7,7 +7,12 @@ import { defineConfig } from "vitest/config"
 
 export default defineConfig({
   test: {
-    include: ["test/TaskStore.*.test.ts", "test/TaskRunner.test.ts", "test/TaskRunner.*.test.ts", "test/internal/*.test.ts"],
+    include: [
+      "test/TaskStore.*.test.ts",
+      "test/TaskRunner.test.ts",
+      "test/TaskRunner.*.test.ts",
+      "test/internal/*.test.ts"
+    ],
     exclude: ["test/TaskStore.*.process.test.ts", "test/TaskRunner.file.test.ts"],
     testTimeout: 60_000,
     hookTimeout: 60_000,

@@ -1,7 +1,7 @@
 /**
  * The tasks the `vltask` CLI knows in this repository: the two stages of the demo pipeline and the small examples.
  */
-import { defineConfig } from "./src/Cli.js"
+import { defineConfig } from "@vectorlink/task/Cli"
 import { BuildIndex } from "./examples/build-index.js"
 import { defaults as embedDefaults, EmbedCorpus } from "./examples/embed-corpus.js"
 import { SumSquares } from "./examples/checkpoint-resume.js"

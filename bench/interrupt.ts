@@ -6,7 +6,8 @@
 import { Effect, Layer, Schema } from "effect"
 import { type ChildProcess, spawn } from "node:child_process"
 import { join } from "node:path"
-import { StoreUrl, Task, TaskRunner } from "../src/index.js"
+import { Task, TaskRunner } from "../src/index.js"
+import * as StoreUrl from "../src/StoreUrl.js"
 import { median, scratchDir } from "./util.js"
 
 const Sleeper = Task.make({

@@ -6,7 +6,7 @@
 import { Effect, Schema } from "effect"
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { dirname } from "node:path"
-import { Task } from "../src/index.js"
+import { Task } from "@vectorlink/task"
 
 export const IndexInput = Schema.Struct({
   vectors: Schema.String,

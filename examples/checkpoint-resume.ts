@@ -4,7 +4,7 @@
  *   npx tsx examples/checkpoint-resume.ts
  */
 import { Effect, Layer, Schema } from "effect"
-import { Task, TaskRunner, TaskStore } from "../src/index.js"
+import { Task, TaskRunner, TaskStore } from "@vectorlink/task"
 
 export const SumSquares = Task.make({
   name: "sum-squares",

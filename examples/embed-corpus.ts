@@ -11,7 +11,7 @@
 import { Effect, Schema } from "effect"
 import { closeSync, fsyncSync, ftruncateSync, mkdirSync, openSync, writeSync } from "node:fs"
 import { dirname } from "node:path"
-import { Task } from "../src/index.js"
+import { Task } from "@vectorlink/task"
 
 export const EmbedInput = Schema.Struct({
   /** Number of documents in the generated corpus. */

@@ -5,7 +5,7 @@
  *   npx tsx examples/fail-and-fix.ts
  */
 import { Effect, Layer, Schema } from "effect"
-import { Task, TaskRunner, TaskStore } from "../src/index.js"
+import { Task, TaskRunner, TaskStore } from "@vectorlink/task"
 
 class BadRecord extends Schema.TaggedError<BadRecord>()("BadRecord", { index: Schema.Int }) {}
 

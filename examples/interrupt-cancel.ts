@@ -5,7 +5,7 @@
  *   npx tsx examples/interrupt-cancel.ts
  */
 import { Effect, Layer, Schema } from "effect"
-import { Task, TaskRunner, TaskStore } from "../src/index.js"
+import { Task, TaskRunner, TaskStore } from "@vectorlink/task"
 
 const Ticker = Task.make({
   name: "ticker",

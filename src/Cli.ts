@@ -19,7 +19,8 @@ import type * as Scope from "effect/Scope"
 import { spawn } from "node:child_process"
 import { existsSync } from "node:fs"
 import { resolve } from "node:path"
-import { pathToFileURL } from "node:url"
+import { importConfig } from "./internal/cli/importConfig.js"
+import { version } from "./internal/version.js"
 import { Display, clock, describe as describeProgress } from "./internal/cli/progressBar.js"
 import * as Holder from "./Holder.js"
 import * as StoreUrl from "./StoreUrl.js"
@@ -168,7 +169,7 @@ const loadConfig = (c: Common, required: boolean): Effect.Effect<Config | undefi
       return yield* new ConfigNotFound({ path: path ?? configNames.map((n) => resolve(n)).join(", ") })
     }
     const module = yield* Effect.tryPromise({
-      try: () => import(pathToFileURL(path).href) as Promise<Record<string, unknown>>,
+      try: () => importConfig(path),
       catch: (e) => new ConfigInvalid({ path, detail: e instanceof Error ? e.message : String(e) })
     })
     const candidate = (module.default ?? module) as Partial<Config>
@@ -674,7 +675,7 @@ export const command = Command.make("vltask").pipe(
  * @since 0.1.0
  * @category constructors
  */
-export const cli = Command.run(command, { name: "vltask", version: "0.1.0" })
+export const cli = Command.run(command, { name: "vltask", version })
 
 /**
  * The exit code for an error that reached the top.

@@ -1,6 +1,7 @@
 /**
  * Choosing a store by a short string, as the CLI and configuration do: `file:DIR`, `memory:`, `sqlite:FILE`,
- * `postgres://…`.
+ * `postgres://…`. The SQL backends are loaded when a string names them, so a program on the file store never loads (nor
+ * needs installed) a database driver.
  *
  * @since 0.1.0
  */
@@ -10,8 +11,6 @@ import * as Schema from "effect/Schema"
 import { resolve } from "node:path"
 import type { TaskStoreError } from "./TaskError.js"
 import * as File from "./TaskStore/File.js"
-import * as Postgres from "./TaskStore/Postgres.js"
-import * as Sqlite from "./TaskStore/Sqlite.js"
 import { layerMemory, type TaskStore } from "./TaskStore.js"
 
 /**
@@ -36,6 +35,37 @@ export class InvalidStoreUrl extends Schema.TaggedError<InvalidStoreUrl>()("Inva
     return `Invalid store ${JSON.stringify(this.url)}: ${this.reason}. Use file:DIR, sqlite:FILE, postgres://… or memory:.`
   }
 }
+
+/**
+ * The store string names a backend whose optional packages are not installed (or whose native module does not load
+ * here). The message says what to install.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class StoreBackendMissing extends Schema.TaggedError<StoreBackendMissing>()("StoreBackendMissing", {
+  url: Schema.String,
+  backend: Schema.String,
+  install: Schema.String,
+  detail: Schema.String
+}) {
+  override get message(): string {
+    return `The ${this.backend} store (${JSON.stringify(this.url)}) cannot be loaded: ${this.detail}. Install it with: ${this.install}`
+  }
+}
+
+/** Loads a backend module; a missing optional package is a `StoreBackendMissing` naming the install command. */
+const loadBackend = <M>(url: string, backend: string, install: string, load: () => Promise<M>) =>
+  Effect.tryPromise({
+    try: load,
+    catch: (error) =>
+      new StoreBackendMissing({
+        url,
+        backend,
+        install,
+        detail: String((error as Error | undefined)?.message ?? error).split("\n", 1)[0] ?? "it failed to load"
+      })
+  })
 
 /**
  * A parsed store string.
@@ -91,18 +121,27 @@ export const parse = (url: string): Effect.Effect<Parsed, InvalidStoreUrl> => {
  * @since 0.1.0
  * @category layers
  */
-export const layer = (url: string): Layer.Layer<TaskStore, InvalidStoreUrl | TaskStoreError> =>
+export const layer = (url: string): Layer.Layer<TaskStore, InvalidStoreUrl | StoreBackendMissing | TaskStoreError> =>
   Layer.unwrapEffect(
-    Effect.flatMap(parse(url), (parsed): Effect.Effect<Layer.Layer<TaskStore, TaskStoreError>, InvalidStoreUrl> => {
-      switch (parsed._tag) {
-        case "file":
-          return Effect.succeed(File.layer({ directory: parsed.directory }))
-        case "memory":
-          return Effect.succeed(layerMemory)
-        case "sqlite":
-          return Effect.succeed(Sqlite.layer({ filename: parsed.filename }))
-        case "postgres":
-          return Effect.succeed(Postgres.layer({ url: parsed.url, tablePrefix: parsed.tablePrefix }))
+    Effect.flatMap(
+      parse(url),
+      (parsed): Effect.Effect<Layer.Layer<TaskStore, TaskStoreError>, InvalidStoreUrl | StoreBackendMissing> => {
+        switch (parsed._tag) {
+          case "file":
+            return Effect.succeed(File.layer({ directory: parsed.directory }))
+          case "memory":
+            return Effect.succeed(layerMemory)
+          case "sqlite":
+            return Effect.map(
+              loadBackend(url, "SQLite", "npm install @effect/sql-sqlite-node", () => import("./TaskStore/Sqlite.js")),
+              (Sqlite) => Sqlite.layer({ filename: parsed.filename })
+            )
+          case "postgres":
+            return Effect.map(
+              loadBackend(url, "Postgres", "npm install @effect/sql-pg", () => import("./TaskStore/Postgres.js")),
+              (Postgres) => Postgres.layer({ url: parsed.url, tablePrefix: parsed.tablePrefix })
+            )
+        }
       }
-    })
+    )
   )

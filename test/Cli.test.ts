@@ -12,7 +12,7 @@ import type * as TaskRecord from "../src/TaskRecord.js"
 import * as File from "../src/TaskStore/File.js"
 
 const repo = resolve(import.meta.dirname, "..")
-const bin = join(repo, "bin", "vltask.mjs")
+const bin = join(repo, "dist", "esm", "bin.js")
 let work: string
 
 beforeAll(() => {

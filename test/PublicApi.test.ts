@@ -7,7 +7,13 @@ import { readdirSync, readFileSync, statSync } from "node:fs"
 import { join, relative } from "node:path"
 
 const root = join(import.meta.dirname, "..")
-const manifest = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { exports: Record<string, string> }
+type Entry = { readonly types: string; readonly import: string; readonly default: string }
+const manifest = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as {
+  exports: Record<string, Entry | string>
+}
+
+/** The source module a built entry point comes from: `./dist/esm/X.js` → `src/X.ts`. */
+const sourceOf = (entry: Entry) => entry.import.replace(/^\.\/dist\/esm\//, "src/").replace(/\.js$/, ".ts")
 
 /** Every `.ts` file under `dir`, relative to `src/`. */
 const sources = (dir: string): Array<string> =>
@@ -41,11 +47,17 @@ const undocumented = (text: string): Array<string> => {
 }
 
 describe("public API", () => {
-  const exported = Object.entries(manifest.exports)
-  it("is an explicit list of modules (no wildcard), each a file outside src/internal/", () => {
-    for (const [subpath, file] of exported) {
+  const exported = Object.entries(manifest.exports).flatMap(([subpath, entry]) =>
+    typeof entry === "string" ? [] : [[subpath, sourceOf(entry), entry] as const]
+  )
+  it("is an explicit list of built modules (no wildcard) with their types, each from a file outside src/internal/", () => {
+    assert.strictEqual(manifest.exports["./package.json"], "./package.json")
+    for (const [subpath, file, entry] of exported) {
       assert.notInclude(subpath, "*", "no wildcard export")
       assert.notInclude(file, "/internal/", `${subpath} is internal`)
+      assert.deepStrictEqual(Object.keys(entry), ["types", "import", "default"], `${subpath}: types first`)
+      assert.strictEqual(entry.default, entry.import)
+      assert.strictEqual(entry.types, entry.import.replace("/esm/", "/dts/").replace(/\.js$/, ".d.ts"))
       assert.isTrue(statSync(join(root, file)).isFile(), `${subpath} → ${file} exists`)
     }
   })

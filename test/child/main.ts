@@ -11,7 +11,8 @@
  *   resume <store> <id>          resume <id> as soon as it is resumable, then checkpoint like `zombie`
  */
 import { Effect, Layer, Schema } from "effect"
-import { StoreUrl, Task, TaskRunner, TaskStore } from "../../src/index.js"
+import { Task, TaskRunner, TaskStore } from "../../src/index.js"
+import * as StoreUrl from "../../src/StoreUrl.js"
 import { increment } from "../helpers/store.js"
 import { record } from "../helpers/store.js"
 

@@ -1,0 +1,52 @@
+/**
+ * The `vltask` program: the CLI on Node, with `runMain` so that Ctrl-C interrupts the running fibers (which pauses
+ * the tasks they run at their last checkpoint). `bin.ts` loads it.
+ */
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import * as Effect from "effect/Effect"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
+import { cli, report } from "../../Cli.js"
+
+const verbose = process.argv.includes("--verbose")
+
+// runMain interrupts the program at the first SIGINT/SIGTERM and then stops listening, so a second signal would kill
+// the process before its tasks are paused. One Ctrl-C in a terminal often arrives twice (directly, and relayed by npm
+// or tsx): signals within a second of the first are absorbed; a later one forces the exit (the task is then left
+// running-but-stale, which is still resumable).
+let firstSignalAt: number | undefined
+const absorbRepeatedSignals = () => {
+  const now = Date.now()
+  if (firstSignalAt === undefined) firstSignalAt = now
+  else if (now - firstSignalAt > 1000) {
+    process.stderr.write("vltask: interrupted again; exiting without waiting (the task stays resumable)\n")
+    process.exit(130)
+  }
+}
+process.on("SIGINT", absorbRepeatedSignals)
+process.on("SIGTERM", absorbRepeatedSignals)
+
+cli(process.argv).pipe(
+  Effect.catchAll((error) => report(error, verbose)),
+  Effect.catchAllDefect((defect) => report(defect, true)),
+  // Task logs are kept in the store (`vltask logs`); the terminal shows the progress bar and only warnings and
+  // errors (the level filter is on the terminal's logger alone, so tasks still capture every line).
+  Effect.provide(
+    Logger.replace(
+      Logger.defaultLogger,
+      Logger.filterLogLevel(Logger.prettyLogger({ stderr: true }), (level) =>
+        LogLevel.greaterThanEqual(level, verbose ? LogLevel.Debug : LogLevel.Warning)
+      )
+    )
+  ),
+  Effect.provide(NodeContext.layer),
+  NodeRuntime.runMain({
+    disableErrorReporting: true,
+    // Our own filtered logger replaces the default one; runMain must not add its unfiltered pretty logger.
+    disablePrettyLogger: true,
+    // Commands set process.exitCode (distinct codes per kind of error); runMain would otherwise exit with 0 or 1.
+    teardown: (exit, onExit) =>
+      onExit(typeof process.exitCode === "number" ? process.exitCode : exit._tag === "Failure" ? 1 : 0)
+  })
+)
