@@ -3,6 +3,7 @@
  * run. Prints a table; with `--json`, also one JSON object on the last line.
  */
 import { fileCheckpoints, postgresCheckpoints, sqliteCheckpoints } from "./checkpoint.js"
+import { cliStartup } from "./cli.js"
 import { interruptLatency } from "./interrupt.js"
 import { largeState } from "./largeState.js"
 import { fileList, sqliteList } from "./list.js"
@@ -33,6 +34,9 @@ log("interrupt latency…")
 const interruptFile = await interruptLatency("file")
 const interruptSqlite = await interruptLatency("sqlite")
 
+log("CLI startup…")
+const cli = await cliStartup()
+
 const heartbeatMs = 1000
 const result = {
   effect_step_ns: progress.effect_step_ns,
@@ -58,6 +62,8 @@ const result = {
   interrupt_sqlite_ms: interruptSqlite.median,
   interrupt_ms: Math.max(interruptFile.median, interruptSqlite.median),
   interrupt_max_ms: Math.max(interruptFile.max, interruptSqlite.max),
+  cli_startup_ms: cli.cli_startup_ms,
+  cli_list_ms: cli.cli_list_ms,
   seconds: (Date.now() - started) / 1000
 }
 
@@ -123,6 +129,13 @@ const rows: Array<[string, string, string, string]> = [
     f(result.interrupt_ms, 0),
     `≤ heartbeat + 100 = ${heartbeatMs + 100} (file ${f(result.interrupt_file_ms, 0)}, SQLite ${f(result.interrupt_sqlite_ms, 0)}, worst ${f(result.interrupt_max_ms, 0)})`,
     ok(result.interrupt_ms <= heartbeatMs + 100)
+  ],
+  ["cli_startup_ms", f(result.cli_startup_ms, 0), "≤ 150 (vltask --version)", ok(result.cli_startup_ms <= 150)],
+  [
+    "cli_list_ms",
+    f(result.cli_list_ms, 0),
+    "≤ 400 (vltask list, file store, TypeScript config)",
+    ok(result.cli_list_ms <= 400)
   ]
 ]
 const widths = [0, 1, 2].map((c) =>

@@ -95,6 +95,11 @@ export const layerClient = (
   options: Omit<Options, "filename"> = {}
 ): Layer.Layer<TaskStore, TaskStoreError, SqlClient.SqlClient> => Layer.scoped(TaskStore, make(options))
 
+/** better-sqlite3's messages when its native module was not built (install scripts not run) or built for another Node. */
+const nativeModuleMissing = /bindings file|NODE_MODULE_VERSION|compiled against a different Node/
+const nativeModuleHint =
+  " (better-sqlite3's native module is not built for this Node: run `npm rebuild better-sqlite3`; with npm 11, allow its install script first: `npm install-scripts approve better-sqlite3`)"
+
 /**
  * The store in a SQLite database file.
  *
@@ -121,7 +126,9 @@ export const layer = (options: Options): Layer.Layer<TaskStore, TaskStoreError> 
         new TaskStoreError({
           reason: Sql.reasonOfSqlite(error.code),
           operation: "open",
-          detail: `cannot open ${options.filename}: ${String(error.message ?? error)}`,
+          detail: `cannot open ${options.filename}: ${String(error.message ?? error)}${
+            nativeModuleMissing.test(String(error.message)) ? nativeModuleHint : ""
+          }`,
           cause: error,
           ...(error.code === undefined ? {} : { errno: error.code })
         })
