@@ -4,7 +4,7 @@
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { type ChildProcess, spawn } from "node:child_process"
-import { mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
 import { TaskStore } from "../src/index.js"
@@ -211,6 +211,27 @@ describe("vltask CLI", () => {
     const badStore = await vltask(["list", "--store", "ftp://x"])
     assert.strictEqual(badStore.code, 2)
     assert.include(badStore.stderr, "Invalid store")
+  }, 60_000)
+
+  it("a config that cannot be used says why, pointing into the config itself", async () => {
+    const config = (name: string, text: string) => {
+      const path = join(work, name)
+      writeFileSync(path, text)
+      return path
+    }
+    const syntax = await vltask(["list"], { config: config("syntax.config.ts", "export default {\n  tasks: [,\n") })
+    assert.strictEqual(syntax.code, 2)
+    assert.match(syntax.stderr, /syntax\.config\.ts:3:\d+: /, "file:line:column of the error")
+    const empty = await vltask(["list"], { config: config("empty.config.ts", "export const inputs = {}\n") })
+    assert.include(empty.stderr, "exports no `tasks` array")
+    const badImport = await vltask(["list"], {
+      config: config("import.config.ts", 'import { x } from "no-such-package"\nexport default { tasks: [x] }\n')
+    })
+    assert.include(badImport.stderr, "Cannot find package 'no-such-package'")
+    assert.include(badImport.stderr, join(work, "import.config.ts"), "named by the config's own path")
+    assert.notInclude(badImport.stderr, ".mjs", "not by the compiled file's")
+    const js = await vltask(["list"], { config: config("plain.config.mjs", "export default { tasks: [] }\n") })
+    assert.strictEqual(js.code, 0, js.stderr)
   }, 60_000)
 
   it("a second Ctrl-C while the task is still cleaning up is absorbed: the task ends paused, not killed", async () => {
