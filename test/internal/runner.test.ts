@@ -114,4 +114,32 @@ describe("runner engine", () => {
       assert.isFalse(elsewhere.isStale(held, 0), "a runner calling itself another host cannot see that")
     })
   )
+
+  it.scoped(
+    "a lease this process signed and none of its runners holds is stale at once; one a runner here holds is not",
+    () =>
+      Effect.gen(function* () {
+        const memory = yield* TaskStore.makeMemory
+        const a = (yield* buildRunner(memory)).runner
+        const b = (yield* buildRunner(memory)).runner
+        // Left behind by a run of this process that ended without clearing it (its store write failed).
+        const abandoned = Lease.make(Holder.self(), 0, 60 * 60_000)
+        yield* memory.create({
+          ...info,
+          id: "abandoned",
+          status: "running",
+          lease: abandoned,
+          input: bytes('{"n":3,"stepMs":100000}')
+        })
+        const record = yield* memory.getInfo("abandoned")
+        assert.isTrue(a.isStale(record, 0), "not waited out for an hour")
+        const resumed = yield* a.resume("abandoned")
+        assert.strictEqual(resumed.status, "running")
+        assert.notStrictEqual(resumed.lease?.token, abandoned.token)
+        // The same process, another runner: the lease the first one now holds is alive.
+        assert.isFalse(b.isStale(resumed, 0))
+        const refused = yield* Effect.either(b.resume("abandoned"))
+        assert.isTrue(refused._tag === "Left" && refused.left._tag === "TaskNotResumable")
+      })
+  )
 })

@@ -14,7 +14,7 @@ import type { LookupError, ResumeError } from "../../TaskRunner.js"
 import { decodeField } from "./codecs.js"
 import { describeHolder, type Engine, isStale, lookupKind, toMillis } from "./engine.js"
 import { launch } from "./execute.js"
-import { Running } from "./running.js"
+import { hold, release, Running } from "./running.js"
 
 /** Why a stored task cannot be resumed now, or `undefined` when it can. */
 export const notResumable = (engine: Engine, info: TaskRecord.TaskInfo, now: number): string | undefined => {
@@ -46,6 +46,8 @@ export const claim = (
     const now = yield* Clock.currentTimeMillis
     const leaseMs = toMillis(task.leaseDuration ?? engine.defaultLeaseMs)
     const lease = Lease.make(engine.me, now, leaseMs)
+    // Held before it is written: between the write and the launch, this process must not see its own lease as stale.
+    hold(lease.token)
     const info = yield* engine.store.update(record.id, record.revision, {
       status: "running",
       lease,
@@ -57,7 +59,7 @@ export const claim = (
       attempts: record.attempts + 1,
       startedAt: record.startedAt ?? now,
       updatedAt: now
-    })
+    }).pipe(Effect.tapError(() => Effect.sync(() => release(lease.token))))
     const interest = task.interestTimeout ?? engine.interestTimeout
     const r = yield* Running.make({
       id: record.id,

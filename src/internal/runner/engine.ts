@@ -13,7 +13,7 @@ import { TaskKindMismatch, UnknownTaskKind } from "../../TaskError.js"
 import type * as TaskRecord from "../../TaskRecord.js"
 import type { Options } from "../../TaskRunner.js"
 import { defaultKeepLogs, TaskStore } from "../../TaskStore.js"
-import type { Running } from "./running.js"
+import { isHeldHere, type Running } from "./running.js"
 
 /** The shared state of one runner. */
 export interface Engine {
@@ -54,9 +54,19 @@ export const make = (options: Options): Effect.Effect<Engine, never, TaskStore |
     }
   })
 
-/** True when a running task's lease can be taken over, seen from this runner (its host, its process). */
+/**
+ * True when a running task's lease can be taken over, seen from this runner (its host, its process): expired, held by
+ * a dead process on this host, or signed by this very process and held by none of its runners (a run here ended
+ * without clearing it, e.g. when the store failed): this process will never renew it, so nobody waits it out.
+ */
 export const isStale = (engine: Engine, info: TaskRecord.TaskInfo, now: number): boolean =>
-  Lease.isStale(info, now, engine.me)
+  Lease.isStale(info, now, engine.me) ||
+  (info.status === "running" &&
+    info.lease !== undefined &&
+    info.lease.holder.pid === engine.me.pid &&
+    info.lease.holder.processStart === engine.me.processStart &&
+    info.lease.holder.host === engine.me.host &&
+    !isHeldHere(info.lease.token))
 
 /** The definition of `kind`, or `UnknownTaskKind`. */
 export const lookupKind = (engine: Engine, kind: string, id?: string) => {

@@ -15,7 +15,7 @@ import { makeHandle } from "./handle.js"
 import { heartbeat } from "./heartbeat.js"
 import { captureLogger, flushLogs } from "./logCapture.js"
 import { outcome } from "./outcome.js"
-import type { Running } from "./running.js"
+import { release, type Running } from "./running.js"
 
 /** Records the end of a run (unless the lease is lost), then lets it go from the table of running tasks. */
 const finish = (engine: Engine, r: Running, exit: Exit.Exit<unknown, unknown>) =>
@@ -31,6 +31,7 @@ const finish = (engine: Engine, r: Running, exit: Exit.Exit<unknown, unknown>) =
     Effect.ensuring(
       Effect.suspend(() => {
         engine.running.delete(r.id)
+        release(r.token)
         return Deferred.done(r.done, Exit.void)
       })
     )

@@ -15,6 +15,25 @@ import type * as TaskRecord from "../../TaskRecord.js"
  */
 export type Stop = { readonly kind: "pause" | "cancel"; readonly reason: string } | { readonly kind: "lost" }
 
+/**
+ * The lease tokens the runners of this process hold now. A lease signed by this process whose token is not here was
+ * abandoned (its run ended without clearing it): no runner here will renew it, so it is stale at once.
+ */
+const heldHere = new Set<string>()
+
+/** Marks a lease token as held by a runner of this process, from before its claim is written until its end. */
+export const hold = (token: string): void => {
+  heldHere.add(token)
+}
+
+/** Lets a lease token go. */
+export const release = (token: string): void => {
+  heldHere.delete(token)
+}
+
+/** Whether a runner of this process holds the lease with this token. */
+export const isHeldHere = (token: string): boolean => heldHere.has(token)
+
 /** Cancel outranks pause; losing the lease outranks both (nothing may be written any more). */
 const rank = { pause: 0, cancel: 1, lost: 2 } as const
 
