@@ -21,6 +21,29 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as fs from "node:fs"
 
+const { O_APPEND, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK, O_RDONLY, O_RDWR, O_TRUNC, O_WRONLY } = fs.constants
+
+/** `node:fs` flag strings as the file store uses them. */
+const flagBits: Record<string, number> = {
+  r: O_RDONLY,
+  "r+": O_RDWR,
+  w: O_WRONLY | O_CREAT | O_TRUNC,
+  wx: O_WRONLY | O_CREAT | O_TRUNC | O_EXCL,
+  a: O_WRONLY | O_CREAT | O_APPEND,
+  ax: O_WRONLY | O_CREAT | O_APPEND | O_EXCL
+}
+
+/**
+ * Every open of the store's files: never through a symbolic link (a `.log` planted as a link to another file must not
+ * be appended to: `ELOOP`), and never blocking (a FIFO planted as a `.want` must not hang the process; it is then
+ * refused by `refuseSpecial`).
+ */
+export const openFlags = (flags: string): number => {
+  const bits = flagBits[flags]
+  if (bits === undefined) throw new Error(`unsupported open flags ${JSON.stringify(flags)}`)
+  return bits | O_NOFOLLOW | O_NONBLOCK
+}
+
 /** The synchronous system calls the file store makes, with `node:fs` signatures. */
 export interface Syscalls {
   readonly openSync: (path: string, flags: string, mode?: number) => number
@@ -50,7 +73,7 @@ export interface Syscalls {
 
 /** Node's own system calls. */
 export const nodeSyscalls: Syscalls = {
-  openSync: (path, flags, mode) => fs.openSync(path, flags, mode),
+  openSync: (path, flags, mode) => fs.openSync(path, openFlags(flags), mode),
   closeSync: fs.closeSync,
   readSync: (fd, buffer, offset, length, position) => fs.readSync(fd, buffer, offset, length, position),
   writeSync: (fd, buffer, offset, length, position) => fs.writeSync(fd, buffer, offset, length, position),
@@ -200,8 +223,28 @@ const closeQuietly = (sys: Syscalls, fd: number) => {
   }
 }
 
+/**
+ * Closes and refuses a descriptor that is neither a regular file nor a directory (a FIFO, a socket, a device planted
+ * in the store's directory): an `EFTYPE` error naming the path.
+ */
+const refuseSpecial = (sys: Syscalls, fd: number, path: string): number => {
+  const stats = sys.fstatSync(fd)
+  if (stats.isFile() || stats.isDirectory()) return fd
+  closeQuietly(sys, fd)
+  const kind = stats.isFIFO() ? "a FIFO" : stats.isSocket() ? "a socket" : "a device"
+  throw Object.assign(new Error(`EFTYPE: ${path} is ${kind}, not a regular file`), {
+    code: "EFTYPE",
+    syscall: "open",
+    path
+  })
+}
+
+/** Opens a file of the store: no symbolic link followed, no blocking, nothing but regular files and directories. */
+const openFile = (sys: Syscalls, path: string, flags: string, mode?: number): number =>
+  refuseSpecial(sys, sys.openSync(path, flags, mode), path)
+
 const readAll = (sys: Syscalls, path: string): Buffer => {
-  const fd = sys.openSync(path, "r")
+  const fd = openFile(sys, path, "r")
   try {
     const size = sys.fstatSync(fd).size
     let buffer = Buffer.allocUnsafe(Math.max(size, 4096))
@@ -222,7 +265,7 @@ const readAll = (sys: Syscalls, path: string): Buffer => {
 }
 
 const writeWhole = (sys: Syscalls, path: string, data: Uint8Array, flag: string, mode: number | undefined) => {
-  const fd = sys.openSync(path, flag, mode)
+  const fd = openFile(sys, path, flag, mode)
   try {
     writeAll(sys, fd, data, flag.startsWith("a") ? null : 0)
   } finally {
@@ -277,7 +320,7 @@ export const layerWith = (syscalls: Syscalls): Layer.Layer<FileSystem.FileSystem
           ),
         open: (path, options) =>
           Effect.acquireRelease(
-            call("open", path, () => sys.openSync(path, options?.flag ?? "r", options?.mode)),
+            call("open", path, () => openFile(sys, path, options?.flag ?? "r", options?.mode)),
             (fd) => Effect.sync(() => closeQuietly(sys, fd))
           ).pipe(Effect.map((fd) => makeFile(sys, fd, options?.flag?.startsWith("a") ?? false))),
         readDirectory: (path) => call("readDirectory", path, () => sys.readdirSync(path)),
