@@ -25,7 +25,7 @@ import { Display, clock, describe as describeProgress } from "./internal/cli/pro
 import * as Holder from "./Holder.js"
 import * as StoreUrl from "./StoreUrl.js"
 import type * as Task from "./Task.js"
-import { TaskNotCompleted, UnknownTaskKind } from "./TaskError.js"
+import { type TaskDefect, TaskNotCompleted, type TaskPaused, UnknownTaskKind } from "./TaskError.js"
 import * as TaskId from "./TaskId.js"
 import type * as TaskRecord from "./TaskRecord.js"
 import * as TaskRunner from "./TaskRunner.js"
@@ -133,6 +133,7 @@ export const exitCodes = {
   notFound: 3,
   notResumable: 4,
   taskFailed: 5,
+  paused: 6,
   interrupted: 130
 } as const
 
@@ -283,21 +284,20 @@ const detach = (ctx: Context, c: Common, id: string) =>
 
 const parseInput = (kind: string, task: Task.Any, text: Option.Option<string>, defaults: unknown) =>
   Effect.gen(function* () {
-    let given: unknown = {}
+    // The config's default input is used only when --input is absent; a given --input is the whole input.
+    let input: unknown = defaults ?? {}
     if (Option.isSome(text)) {
       try {
-        given = JSON.parse(text.value)
+        input = JSON.parse(text.value)
       } catch (e) {
         return yield* new InvalidInput({ kind, detail: `--input is not JSON (${(e as Error).message})` })
       }
+      if (typeof input !== "object" || input === null || Array.isArray(input)) {
+        const got = input === null ? "null" : Array.isArray(input) ? "an array" : `a ${typeof input}`
+        return yield* new InvalidInput({ kind, detail: `--input must be a JSON object, not ${got}` })
+      }
     }
-    const merged =
-      typeof defaults === "object" && defaults !== null && typeof given === "object" && given !== null
-        ? { ...defaults, ...given }
-        : Option.isSome(text)
-          ? given
-          : defaults
-    return yield* Schema.decodeUnknown(task.input as Schema.Schema<unknown, unknown>)(merged).pipe(
+    return yield* Schema.decodeUnknown(task.input as Schema.Schema<unknown, unknown>)(input).pipe(
       Effect.mapError((e) => new InvalidInput({ kind, detail: ParseResult.TreeFormatter.formatErrorSync(e) }))
     )
   })
@@ -306,28 +306,47 @@ const parseInput = (kind: string, task: Task.Any, text: Option.Option<string>, d
 const encodeSuccess = (task: Task.AnyNoContext, value: unknown) =>
   Schema.encode(task.success as Schema.Schema<unknown, unknown>)(value).pipe(Effect.orDie)
 
+/** The errors of awaiting a task that are the runner's own; any other is the task's typed failure. */
+const runnerErrors = new Set([
+  "TaskNotFound",
+  "InvalidTaskId",
+  "TaskStoreError",
+  "TaskKindMismatch",
+  "TaskDecodeError",
+  "UnknownTaskKind",
+  "TaskNotResumable",
+  "TaskAlreadyExists",
+  "TaskEncodeError"
+])
+
+/** A task's typed failure in one line: its tag and its fields as JSON (`Timeout {"after":30}`). */
+const describeFailure = (error: unknown): string => {
+  if (typeof error !== "object" || error === null) return JSON.stringify(error) ?? String(error)
+  const { _tag, name: _name, message: _message, stack: _stack, ...fields } = error as Record<string, unknown>
+  const json = JSON.stringify(fields)
+  return typeof _tag === "string" ? (json === "{}" ? _tag : `${_tag} ${json}`) : JSON.stringify(error)
+}
+
 const awaitEnd =
-  <E extends { readonly _tag: string; readonly message: string }>(id: string) =>
-  (e: E): Effect.Effect<never, E | TaskEnded> => {
-    switch (e._tag) {
+  (id: string) =>
+  (e: unknown): Effect.Effect<never, TaskEnded | { readonly _tag: string; readonly message: string }> => {
+    const tag = typeof e === "object" && e !== null ? (e as { _tag?: unknown })._tag : undefined
+    switch (tag) {
       case "TaskPaused":
-        return Effect.fail(new TaskEnded({ id, status: "paused", detail: e.message }))
+        return Effect.fail(new TaskEnded({ id, status: "paused", detail: (e as TaskPaused).reason }))
       case "TaskCancelled":
         return Effect.fail(new TaskEnded({ id, status: "cancelled", detail: "cancelled tasks are final" }))
       case "TaskDefect":
-        return Effect.fail(new TaskEnded({ id, status: "failed", detail: e.message }))
+        return Effect.fail(new TaskEnded({ id, status: "failed", detail: (e as TaskDefect).description }))
       default:
-        return Effect.fail(e)
+        return typeof tag === "string" && runnerErrors.has(tag)
+          ? Effect.fail(e as { readonly _tag: string; readonly message: string })
+          : Effect.fail(new TaskEnded({ id, status: "failed", detail: describeFailure(e) }))
     }
   }
 
 /** Runs `until` (which ends with the task's result) under the live bar, then prints the result. */
-const foreground = <E extends { readonly _tag: string; readonly message: string }>(
-  ctx: Context,
-  task: Task.AnyNoContext,
-  id: string,
-  until: Effect.Effect<unknown, E>
-) =>
+const foreground = <E>(ctx: Context, task: Task.AnyNoContext, id: string, until: Effect.Effect<unknown, E>) =>
   Effect.gen(function* () {
     const result = yield* withLiveBar(ctx, id, until).pipe(Effect.catchAll(awaitEnd(id)))
     yield* print(`Completed ${id}: ${JSON.stringify(yield* encodeSuccess(task, result))}`)
@@ -701,18 +720,18 @@ export const exitCodeOf = (error: { readonly _tag?: string }): number => {
     case "TaskStillRunning":
       return exitCodes.notResumable
     case "TaskEnded":
-      return exitCodes.taskFailed
+      return (error as { readonly status?: string }).status === "paused" ? exitCodes.paused : exitCodes.taskFailed
     default:
       return exitCodes.failure
   }
 }
 
 /** A hint printed under an error's one-line message, where the message alone does not say what to do. */
-const hints: Record<string, string> = {
-  TaskNotFound: "List the tasks of this store with `vltask list` (and check --store).",
-  TaskNotResumable: "See the task with `vltask show ID`.",
-  TaskStoreError: "Run with --verbose for the cause.",
-  TaskEnded: "See its logs with `vltask logs ID`."
+const hints: Record<string, (error: { readonly id?: string }) => string> = {
+  TaskNotFound: () => "List the tasks of this store with `vltask list` (and check --store).",
+  TaskNotResumable: (e) => `See the task with \`vltask show ${e.id ?? "<id>"}\`.`,
+  TaskStoreError: () => "Run with --verbose for the cause.",
+  TaskEnded: (e) => `See its logs with \`vltask logs ${e.id ?? "<id>"}\`.`
 }
 
 /**
@@ -732,10 +751,14 @@ export const report = (error: unknown, verbose: boolean): Effect.Effect<void> =>
       readonly _tag?: string
       readonly message?: string
     }
-    {
+    if (tagged._tag === "TaskEnded" && (error as TaskEnded).status === "paused") {
+      // Paused by a request (another terminal, an interest timeout): information, with what to do next.
+      const ended = error as TaskEnded
+      process.stdout.write(`Paused ${ended.id} (${ended.detail}). Resume it with: vltask resume ${ended.id}\n`)
+    } else {
       process.stderr.write(`vltask: ${tagged.message ?? String(error)}\n`)
       const hint = tagged._tag === undefined ? undefined : hints[tagged._tag]
-      if (hint !== undefined) process.stderr.write(`hint: ${hint}\n`)
+      if (hint !== undefined) process.stderr.write(`hint: ${hint(tagged as { readonly id?: string })}\n`)
       if (verbose)
         process.stderr.write(`${error instanceof Error && error.stack !== undefined ? error.stack : String(error)}\n`)
     }

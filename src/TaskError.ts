@@ -5,6 +5,9 @@
  */
 import * as Schema from "effect/Schema"
 
+/** A value as shown in a message: at most 80 characters, and how long it was when cut. */
+const cut = (text: string): string => (text.length <= 80 ? text : `${text.slice(0, 64)}… (${text.length} characters)`)
+
 /**
  * The task id is not acceptable: empty, too long, or containing path or control characters.
  *
@@ -16,7 +19,7 @@ export class InvalidTaskId extends Schema.TaggedError<InvalidTaskId>()("InvalidT
   reason: Schema.String
 }) {
   override get message(): string {
-    return `Invalid task id ${JSON.stringify(this.id)}: ${this.reason}. Use letters, digits, '-', '_', '.' or ':' (1-200 bytes), or omit the id to get a generated one.`
+    return `Invalid task id ${JSON.stringify(cut(this.id))}: ${this.reason}. Use letters, digits, '-', '_', '.' or ':' (1-200 bytes), or omit the id to get a generated one.`
   }
 }
 

@@ -213,6 +213,39 @@ describe("vltask CLI", () => {
     assert.include(badStore.stderr, "Invalid store")
   }, 60_000)
 
+  it("a task's typed failure exits 5 naming its tag and fields; --input must be a JSON object, used whole", async () => {
+    const failed = await vltask(["run", "fails", "--input", '{"at":3}', "--id", "typed"], { config: testConfig })
+    assert.strictEqual(failed.code, 5, failed.stderr)
+    assert.include(failed.stderr, 'Timeout {"after":3}')
+    assert.include(failed.stderr, "vltask logs typed", "the hint names the task, not ID")
+    for (const [input, got] of [
+      ["[]", "an array"],
+      ["[1,2]", "an array"],
+      ["3", "a number"],
+      ["null", "null"]
+    ] as const) {
+      const refused = await vltask(["run", "fails", "--input", input], { config: testConfig })
+      assert.strictEqual(refused.code, 2, input)
+      assert.include(refused.stderr, `--input must be a JSON object, not ${got}`)
+    }
+    // A given --input is the whole input: the config's default ({ n, stopMs }) does not fill in what it lacks.
+    const partial = await vltask(["run", "slow-stop", "--input", '{"n":5}'], { config: testConfig })
+    assert.strictEqual(partial.code, 2)
+    assert.include(partial.stderr, "stopMs")
+  }, 60_000)
+
+  it("a pause from another terminal ends the foreground run with exit 6 and the command that resumes it", async () => {
+    const run = start(["run", "slow-stop", "--id", "asked", "--input", '{"n":100000,"stopMs":10}'], {
+      config: testConfig
+    })
+    await waitUntil(async () => (await info("asked")).progress.done >= 10, "progress")
+    const pause = await vltask(["pause", "asked"], { config: testConfig })
+    assert.strictEqual(pause.code, 0, pause.stderr)
+    assert.strictEqual(await run.done, 6, run.errors())
+    assert.include(run.output(), "Paused asked (paused on request). Resume it with: vltask resume asked")
+    assert.notInclude(run.errors(), "vltask:")
+  }, 60_000)
+
   it("a config that cannot be used says why, pointing into the config itself", async () => {
     const config = (name: string, text: string) => {
       const path = join(work, name)

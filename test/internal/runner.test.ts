@@ -9,7 +9,7 @@ import * as Engine from "../../src/internal/runner/engine.js"
 import * as FencedWrite from "../../src/internal/runner/fencedWrite.js"
 import { Running } from "../../src/internal/runner/running.js"
 import { Holder, Lease, Progress, TaskStore } from "../../src/index.js"
-import { RevisionConflict } from "../../src/TaskError.js"
+import { InvalidTaskId, RevisionConflict } from "../../src/TaskError.js"
 import type * as TaskRecord from "../../src/TaskRecord.js"
 import { Counter } from "../fixtures/tasks.js"
 import { deadPid } from "../helpers/child.js"
@@ -142,4 +142,23 @@ describe("runner engine", () => {
         assert.isTrue(refused._tag === "Left" && refused.left._tag === "TaskNotResumable")
       })
   )
+
+  it.scoped("a poll that would resume a task it cannot decode fails and changes nothing", () =>
+    Effect.gen(function* () {
+      const memory = yield* TaskStore.makeMemory
+      const runner = (yield* buildRunner(memory)).runner
+      yield* memory.create({ ...info, id: "garbled", status: "paused", input: bytes("not json") })
+      const before = yield* memory.getInfo("garbled")
+      const polled = yield* Effect.either(runner.poll("garbled", { resume: true }))
+      assert.isTrue(polled._tag === "Left" && polled.left._tag === "TaskDecodeError")
+      assert.deepStrictEqual(yield* memory.getInfo("garbled"), before, "no poll time written")
+    })
+  )
+
+  it("an invalid id is cut in messages", () => {
+    const long = "x".repeat(10_000) + "/"
+    const message = new InvalidTaskId({ id: long, reason: "it contains '/'" }).message
+    assert.isBelow(message.length, 400)
+    assert.include(message, "(10001 characters)")
+  })
 })

@@ -68,20 +68,22 @@ export const poll = (
       r.polledAt = now
       return r.live()
     }
-    let info = yield* engine.store.getInfo(id)
-    // Polls are coalesced: a frontend polling every 100 ms does not write 10 times a second.
-    if (info.polledAt === undefined || info.polledAt <= now - Math.min(engine.flushMs, 1000)) {
-      info = yield* engine.store
-        .update(id, info.revision, { polledAt: now })
-        .pipe(Effect.catchTag("RevisionConflict", () => engine.store.getInfo(id)))
-    }
+    const info = yield* engine.store.getInfo(id)
     const resumable =
       info.status === "paused" || info.status === "pending" || (info.status === "running" && isStale(engine, info, now))
     if (options?.resume === true && resumable && engine.registry.has(info.kind)) {
-      yield* resume(engine, id, engine.captured).pipe(Effect.catchTag("TaskNotResumable", () => Effect.void))
-      return yield* status(engine, id)
+      // The claim records the interest (a run starts with it): a resume that fails changes nothing.
+      const resumed = yield* resume(engine, id, engine.captured).pipe(
+        Effect.as(true),
+        Effect.catchTag("TaskNotResumable", () => Effect.succeed(false))
+      )
+      if (resumed) return yield* status(engine, id)
     }
-    return info
+    // Polls are coalesced: a frontend polling every 100 ms does not write 10 times a second.
+    if (info.polledAt !== undefined && info.polledAt > now - Math.min(engine.flushMs, 1000)) return info
+    return yield* engine.store
+      .update(id, info.revision, { polledAt: now })
+      .pipe(Effect.catchTag("RevisionConflict", () => engine.store.getInfo(id)))
   })
 
 /** Deletes a task and its logs; a task running here is cancelled first, one running elsewhere is refused. */
