@@ -25,7 +25,15 @@ import { Display, clock, describe as describeProgress } from "./internal/cli/pro
 import * as Holder from "./Holder.js"
 import * as StoreUrl from "./StoreUrl.js"
 import type * as Task from "./Task.js"
-import { type TaskDefect, TaskNotCompleted, type TaskPaused, UnknownTaskKind } from "./TaskError.js"
+import * as TaskCodec from "./TaskCodec.js"
+import {
+  type TaskDefect,
+  TaskInputMismatch,
+  TaskKindMismatch,
+  TaskNotCompleted,
+  type TaskPaused,
+  UnknownTaskKind
+} from "./TaskError.js"
 import * as TaskId from "./TaskId.js"
 import type * as TaskRecord from "./TaskRecord.js"
 import * as TaskRunner from "./TaskRunner.js"
@@ -316,7 +324,8 @@ const runnerErrors = new Set([
   "UnknownTaskKind",
   "TaskNotResumable",
   "TaskAlreadyExists",
-  "TaskEncodeError"
+  "TaskEncodeError",
+  "TaskInputMismatch"
 ])
 
 /** A task's typed failure in one line: its tag and its fields as JSON (`Timeout {"after":30}`). */
@@ -345,6 +354,22 @@ const awaitEnd =
     }
   }
 
+/** A rerun of an existing id must be of its kind, with its input, and resumable or completed. */
+const checkRerun = (task: Task.AnyNoContext, record: TaskRecord.TaskRecord, input: unknown) =>
+  Effect.gen(function* () {
+    if (record.kind !== task.name) {
+      return yield* new TaskKindMismatch({ id: record.id, expected: task.name, found: record.kind })
+    }
+    const given = yield* (task.codecs.input as TaskCodec.Codec<unknown>).encode(input).pipe(Effect.orDie)
+    if (given.length !== record.input.length || given.some((b, i) => b !== record.input[i])) {
+      return yield* new TaskInputMismatch({
+        id: record.id,
+        stored: TaskCodec.preview(record.input),
+        given: TaskCodec.preview(given)
+      })
+    }
+  })
+
 /** Runs `until` (which ends with the task's result) under the live bar, then prints the result. */
 const foreground = <E>(ctx: Context, task: Task.AnyNoContext, id: string, until: Effect.Effect<unknown, E>) =>
   Effect.gen(function* () {
@@ -370,12 +395,22 @@ const run = Command.make(
     withRunner(o, true, (ctx) =>
       Effect.gen(function* () {
         const task = yield* definition(ctx, o.kind)
-        const input = yield* parseInput(o.kind, task, o.input, ctx.config?.inputs?.[o.kind])
         const id = Option.getOrElse(o.id, () => TaskId.make())
         yield* TaskId.validate(id)
+        const existing = Option.isSome(o.id) ? yield* Effect.option(ctx.store.get(id)) : Option.none()
+        // Rerunning an id without --input resumes it with the input it was started with.
+        const input =
+          Option.isSome(existing) && Option.isNone(o.input) && existing.value.kind === task.name
+            ? yield* task.codecs.input
+                .decode(existing.value.input)
+                .pipe(
+                  Effect.mapError((e) => new InvalidInput({ kind: o.kind, detail: `the stored input: ${e.detail}` }))
+                )
+            : yield* parseInput(o.kind, task, o.input, ctx.config?.inputs?.[o.kind])
         if (o.detach) {
-          const exists = yield* Effect.option(ctx.store.getInfo(id))
-          if (Option.isNone(exists)) yield* ctx.runner.submit(task, input, { id })
+          // Everything is checked here, before the background process starts: it has no terminal to report to.
+          if (Option.isNone(existing)) yield* ctx.runner.submit(task, input, { id })
+          else yield* checkRerun(task, existing.value, input)
           const pid = yield* detach(ctx, o, id)
           return yield* print(`Started ${id} in the background (pid ${pid}). Follow it with \`vltask watch ${id}\`.`)
         }
@@ -710,6 +745,7 @@ export const exitCodeOf = (error: { readonly _tag?: string }): number => {
     case "InvalidInput":
     case "UnknownTaskKind":
     case "TaskKindMismatch":
+    case "TaskInputMismatch":
     case "ConfigNotFound":
     case "ConfigInvalid":
       return exitCodes.usage

@@ -102,6 +102,23 @@ export class TaskKindMismatch extends Schema.TaggedError<TaskKindMismatch>()("Ta
 }
 
 /**
+ * `run` with the id of an existing task and another input than the one it was started with: running it would ignore
+ * the new input, so it is refused.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class TaskInputMismatch extends Schema.TaggedError<TaskInputMismatch>()("TaskInputMismatch", {
+  id: Schema.String,
+  stored: Schema.String,
+  given: Schema.String
+}) {
+  override get message(): string {
+    return `Task ${JSON.stringify(this.id)} exists with another input (stored: ${this.stored}; given: ${this.given}). Run it with the same input (or none) to resume it, or use another id for the new input.`
+  }
+}
+
+/**
  * The task cannot be resumed in its current status.
  *
  * @since 0.1.0

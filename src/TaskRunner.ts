@@ -23,6 +23,7 @@ import type {
   TaskDecodeError,
   TaskDefect,
   TaskEncodeError,
+  TaskInputMismatch,
   TaskKindMismatch,
   TaskNotCompleted,
   TaskNotFound,
@@ -118,7 +119,7 @@ export type AwaitError = LookupError | TaskKindMismatch | TaskDecodeError | Task
  * @since 0.1.0
  * @category models
  */
-export type RunError = StartError | ResumeError | AwaitError
+export type RunError = StartError | ResumeError | AwaitError | TaskInputMismatch
 
 /**
  * The runner service.
@@ -143,7 +144,8 @@ export class TaskRunner extends Context.Tag("@vectorlink/task/TaskRunner")<
     ) => Effect.Effect<string, StartError>
     /**
      * Runs a task in the foreground to its result. With an `id` that exists, re-enters it from its checkpoint (or
-     * returns its stored result). Interrupting the caller pauses the task.
+     * returns its stored result); the input must then be the one it was started with (`TaskInputMismatch`).
+     * Interrupting the caller pauses the task.
      */
     readonly run: <T extends Task.Any>(
       task: T,

@@ -218,6 +218,21 @@ describe("vltask CLI", () => {
     assert.strictEqual(failed.code, 5, failed.stderr)
     assert.include(failed.stderr, 'Timeout {"after":3}')
     assert.include(failed.stderr, "vltask logs typed", "the hint names the task, not ID")
+    // The same id again: without --input it is resumed with its own input (and fails the same way) ...
+    const again = await vltask(["run", "fails", "--id", "typed"], { config: testConfig })
+    assert.strictEqual(again.code, 5, again.stderr)
+    assert.include(again.stderr, 'Timeout {"after":3}')
+    // ... with another input it is refused, showing both, in the foreground and before a background process starts.
+    for (const extra of [[], ["--detach"]]) {
+      const other = await vltask(["run", "fails", "--id", "typed", "--input", '{"at":4}', ...extra], {
+        config: testConfig
+      })
+      assert.strictEqual(other.code, 2, other.stderr)
+      assert.include(other.stderr, 'exists with another input (stored: {"at":3}; given: {"at":4})')
+    }
+    const otherKind = await vltask(["run", "slow-stop", "--id", "typed", "--detach"], { config: testConfig })
+    assert.strictEqual(otherKind.code, 2, otherKind.stderr)
+    assert.notInclude(otherKind.stdout, "Started")
     for (const [input, got] of [
       ["[]", "an array"],
       ["[1,2]", "an array"],

@@ -161,4 +161,16 @@ describe("runner engine", () => {
     assert.isBelow(message.length, 400)
     assert.include(message, "(10001 characters)")
   })
+
+  it.scoped("run with the id of an existing task and another input is refused; the same input returns its result", () =>
+    Effect.gen(function* () {
+      const memory = yield* TaskStore.makeMemory
+      const runner = (yield* buildRunner(memory)).runner
+      const first = yield* runner.run(Counter, { n: 3 }, { id: "same" })
+      const other = yield* Effect.either(runner.run(Counter, { n: 4 }, { id: "same" }))
+      assert.isTrue(other._tag === "Left" && other.left._tag === "TaskInputMismatch")
+      if (other._tag === "Left") assert.include(other.left.message, 'stored: {"n":3}; given: {"n":4}')
+      assert.deepStrictEqual(yield* runner.run(Counter, { n: 3 }, { id: "same" }), first)
+    })
+  )
 })

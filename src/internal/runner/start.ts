@@ -3,6 +3,8 @@ import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import type * as Task from "../../Task.js"
+import * as TaskCodec from "../../TaskCodec.js"
+import { TaskInputMismatch } from "../../TaskError.js"
 import * as TaskId from "../../TaskId.js"
 import type * as TaskRecord from "../../TaskRecord.js"
 import type { StartOptions } from "../../TaskRunner.js"
@@ -51,6 +53,18 @@ export const start = <T extends Task.Any>(engine: Engine, task: T, input: Task.I
     return id
   })
 
+/** Fails with `TaskInputMismatch` unless `input` encodes to the bytes task `id` was started with. */
+const checkSameInput = <T extends Task.Any>(engine: Engine, task: T, id: string, input: Task.Input<T>) =>
+  Effect.gen(function* () {
+    const given = yield* encodeField(task.codecs.input, id, task.name, "input", input)
+    const stored = (yield* engine.store.get(id)).input
+    if (!sameBytes(stored, given)) {
+      return yield* new TaskInputMismatch({ id, stored: TaskCodec.preview(stored), given: TaskCodec.preview(given) })
+    }
+  })
+
+const sameBytes = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((byte, i) => byte === b[i])
+
 /** Runs a task to its end in the foreground: started, re-entered from its checkpoint, or its stored end read. */
 export const run = <T extends Task.Any>(engine: Engine, task: T, input: Task.Input<T>, options?: StartOptions) =>
   Effect.gen(function* () {
@@ -67,6 +81,7 @@ export const run = <T extends Task.Any>(engine: Engine, task: T, input: Task.Inp
       taskId = yield* start(engine, task, input, options)
     } else {
       yield* checkKind(task, existing)
+      yield* checkSameInput(engine, task, existing.id, input)
       taskId = existing.id
       register(engine, task)
       if (existing.status !== "completed" && !engine.running.has(taskId)) {
