@@ -48,18 +48,20 @@ export const claim = (
     const lease = Lease.make(engine.me, now, leaseMs)
     // Held before it is written: between the write and the launch, this process must not see its own lease as stale.
     hold(lease.token)
-    const info = yield* engine.store.update(record.id, record.revision, {
-      status: "running",
-      lease,
-      interrupt: undefined,
-      reason: undefined,
-      failure: undefined,
-      error: undefined,
-      finishedAt: undefined,
-      attempts: record.attempts + 1,
-      startedAt: record.startedAt ?? now,
-      updatedAt: now
-    }).pipe(Effect.tapError(() => Effect.sync(() => release(lease.token))))
+    const info = yield* engine.store
+      .update(record.id, record.revision, {
+        status: "running",
+        lease,
+        interrupt: undefined,
+        reason: undefined,
+        failure: undefined,
+        error: undefined,
+        finishedAt: undefined,
+        attempts: record.attempts + 1,
+        startedAt: record.startedAt ?? now,
+        updatedAt: now
+      })
+      .pipe(Effect.tapError(() => Effect.sync(() => release(lease.token))))
     const interest = task.interestTimeout ?? engine.interestTimeout
     const r = yield* Running.make({
       id: record.id,
