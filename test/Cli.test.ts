@@ -261,6 +261,16 @@ describe("vltask CLI", () => {
     assert.notInclude(run.errors(), "vltask:")
   }, 60_000)
 
+  it("help and usage errors carry no terminal escape codes when piped", async () => {
+    const help = await vltask(["--help"])
+    assert.strictEqual(help.code, 0)
+    assert.include(help.stdout, "USAGE")
+    assert.notInclude(help.stdout + help.stderr, "\x1b[")
+    const usage = await vltask(["frobnicate"])
+    assert.strictEqual(usage.code, 2)
+    assert.notInclude(usage.stdout + usage.stderr, "\x1b[")
+  }, 60_000)
+
   it("a config that cannot be used says why, pointing into the config itself", async () => {
     const config = (name: string, text: string) => {
       const path = join(work, name)

@@ -4,12 +4,28 @@
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import { cli, report } from "../../Cli.js"
 
 const verbose = process.argv.includes("--verbose")
+
+/**
+ * @effect/cli renders help and usage errors with ANSI styles whatever the output is. They are kept for a terminal
+ * and stripped when the output is a pipe or a file, or when `NO_COLOR` is set (https://no-color.org).
+ */
+const colors = process.stdout.isTTY === true && (process.env.NO_COLOR ?? "") === ""
+const plain = (value: unknown) => (typeof value === "string" ? value.replace(/\x1b\[[0-9;]*m/g, "") : value)
+const withoutColors = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Console.consoleWith((console) =>
+    Effect.withConsole(effect, {
+      ...console,
+      log: (...args) => console.log(...args.map(plain)),
+      error: (...args) => console.error(...args.map(plain))
+    })
+  )
 
 // runMain interrupts the program at the first SIGINT/SIGTERM and then stops listening, so a second signal would kill
 // the process before its tasks are paused. One Ctrl-C in a terminal often arrives twice (directly, and relayed by npm
@@ -40,6 +56,7 @@ cli(process.argv).pipe(
       )
     )
   ),
+  (effect) => (colors ? effect : withoutColors(effect)),
   Effect.provide(NodeContext.layer),
   NodeRuntime.runMain({
     disableErrorReporting: true,
