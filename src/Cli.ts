@@ -20,20 +20,13 @@ import { spawn } from "node:child_process"
 import { existsSync } from "node:fs"
 import { resolve } from "node:path"
 import { importConfig } from "./internal/cli/importConfig.js"
+import { checkSameInput } from "./internal/runner/start.js"
 import { version } from "./internal/version.js"
 import { Display, clock, describe as describeProgress } from "./internal/cli/progressBar.js"
 import * as Holder from "./Holder.js"
 import * as StoreUrl from "./StoreUrl.js"
 import type * as Task from "./Task.js"
-import * as TaskCodec from "./TaskCodec.js"
-import {
-  type TaskDefect,
-  TaskInputMismatch,
-  TaskKindMismatch,
-  TaskNotCompleted,
-  type TaskPaused,
-  UnknownTaskKind
-} from "./TaskError.js"
+import { type TaskDefect, TaskKindMismatch, TaskNotCompleted, type TaskPaused, UnknownTaskKind } from "./TaskError.js"
 import * as TaskId from "./TaskId.js"
 import type * as TaskRecord from "./TaskRecord.js"
 import * as TaskRunner from "./TaskRunner.js"
@@ -360,14 +353,7 @@ const checkRerun = (task: Task.AnyNoContext, record: TaskRecord.TaskRecord, inpu
     if (record.kind !== task.name) {
       return yield* new TaskKindMismatch({ id: record.id, expected: task.name, found: record.kind })
     }
-    const given = yield* (task.codecs.input as TaskCodec.Codec<unknown>).encode(input).pipe(Effect.orDie)
-    if (given.length !== record.input.length || given.some((b, i) => b !== record.input[i])) {
-      return yield* new TaskInputMismatch({
-        id: record.id,
-        stored: TaskCodec.preview(record.input),
-        given: TaskCodec.preview(given)
-      })
-    }
+    yield* checkSameInput(task, record, input)
   })
 
 /** Runs `until` (which ends with the task's result) under the live bar, then prints the result. */

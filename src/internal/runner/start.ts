@@ -53,17 +53,19 @@ export const start = <T extends Task.Any>(engine: Engine, task: T, input: Task.I
     return id
   })
 
-/** Fails with `TaskInputMismatch` unless `input` encodes to the bytes task `id` was started with. */
-const checkSameInput = <T extends Task.Any>(engine: Engine, task: T, id: string, input: Task.Input<T>) =>
+/** Fails with `TaskInputMismatch` unless `input` encodes to the bytes `record` was started with. */
+export const checkSameInput = <T extends Task.Any>(task: T, record: TaskRecord.TaskRecord, input: Task.Input<T>) =>
   Effect.gen(function* () {
-    const given = yield* encodeField(task.codecs.input, id, task.name, "input", input)
-    const stored = (yield* engine.store.get(id)).input
-    if (!sameBytes(stored, given)) {
-      return yield* new TaskInputMismatch({ id, stored: TaskCodec.preview(stored), given: TaskCodec.preview(given) })
+    const given = yield* encodeField(task.codecs.input, record.id, task.name, "input", input)
+    const stored = record.input
+    if (stored.length !== given.length || stored.some((byte, i) => byte !== given[i])) {
+      return yield* new TaskInputMismatch({
+        id: record.id,
+        stored: TaskCodec.preview(stored),
+        given: TaskCodec.preview(given)
+      })
     }
   })
-
-const sameBytes = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((byte, i) => byte === b[i])
 
 /** Runs a task to its end in the foreground: started, re-entered from its checkpoint, or its stored end read. */
 export const run = <T extends Task.Any>(engine: Engine, task: T, input: Task.Input<T>, options?: StartOptions) =>
@@ -81,7 +83,7 @@ export const run = <T extends Task.Any>(engine: Engine, task: T, input: Task.Inp
       taskId = yield* start(engine, task, input, options)
     } else {
       yield* checkKind(task, existing)
-      yield* checkSameInput(engine, task, existing.id, input)
+      yield* checkSameInput(task, yield* engine.store.get(existing.id), input)
       taskId = existing.id
       register(engine, task)
       if (existing.status !== "completed" && !engine.running.has(taskId)) {
