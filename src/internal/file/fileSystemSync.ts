@@ -38,7 +38,7 @@ const flagBits: Record<string, number> = {
  * be appended to: `ELOOP`), and never blocking (a FIFO planted as a `.want` must not hang the process; it is then
  * refused by `refuseSpecial`).
  */
-export const openFlags = (flags: string): number => {
+const openFlags = (flags: string): number => {
   const bits = flagBits[flags]
   if (bits === undefined) throw new Error(`unsupported open flags ${JSON.stringify(flags)}`)
   return bits | O_NOFOLLOW | O_NONBLOCK

@@ -33,7 +33,7 @@ const due = (r: Running, now: number) =>
   now - r.renewedAt >= r.leaseMs / 3
 
 /** One beat. */
-export const beat = (engine: Engine, r: Running) =>
+const beat = (engine: Engine, r: Running) =>
   Effect.gen(function* () {
     const now = yield* Clock.currentTimeMillis
     r.tracker.sample(now)
