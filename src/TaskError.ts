@@ -287,9 +287,11 @@ export class TaskStoreError extends Schema.TaggedError<TaskStoreError>()("TaskSt
         ? "The record is damaged; nothing was overwritten. Restore it from a backup or forget the task."
         : this.reason === "Unavailable"
           ? "Check that the store is reachable and retry."
-          : this.errno === "ENOSPC"
-            ? "The disk is full; free space and resume the task."
-            : "Check the storage (permissions, space, health) and retry; the last checkpoint is intact."
+          : this.operation === "open"
+            ? "Check that the store's location is right and usable (permissions, space, the kind of file)."
+            : this.errno === "ENOSPC"
+              ? "The disk is full; free space and retry. The last checkpoint is intact."
+              : "Check the storage (permissions, space, health) and retry. The last checkpoint is intact."
     return `Task store ${this.operation} failed (${this.reason}${what === "" ? "" : `; ${what}`}): ${this.detail}. ${hint}`
   }
 }

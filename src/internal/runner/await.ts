@@ -60,7 +60,11 @@ export const awaitTask = <T extends Task.Any>(
   Effect.gen(function* () {
     while (true) {
       const r = engine.running.get(id)
-      if (r !== undefined) yield* Deferred.await(r.done)
+      if (r !== undefined) {
+        yield* Deferred.await(r.done)
+        // Its run here ended on a store failure: that failure, with its path or server, says more than the record.
+        if (r.storeError !== undefined) return yield* Effect.fail(r.storeError)
+      }
       const now = yield* Clock.currentTimeMillis
       const result = yield* ended(engine, task, id, now)
       if (Option.isSome(result)) return result.value as Task.Success<T>

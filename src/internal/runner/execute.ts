@@ -24,7 +24,12 @@ const finish = (engine: Engine, r: Running, exit: Exit.Exit<unknown, unknown>) =
     if (patch !== undefined && r.holdsLease) {
       yield* flushLogs(engine, r)
       yield* write(engine, r, (_, now) => patch(now)).pipe(
-        Effect.catchAll((e) => Effect.logWarning(`Could not record the end of task ${r.id}`, e))
+        Effect.catchAll((e) =>
+          // After a store failure the awaiter gets that failure; this one says the same again (at info level).
+          r.storeError === undefined
+            ? Effect.logWarning(`Could not record the end of task ${r.id}`, e)
+            : Effect.logInfo(`Could not record the end of task ${r.id}`, e)
+        )
       )
     }
   }).pipe(

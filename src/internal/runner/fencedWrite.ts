@@ -104,17 +104,31 @@ export const write = (
   r.lock.withPermits(1)(writeUnlocked(engine, r, patch))
 
 /**
- * What a failed write means for the task: a lost lease stops it at once; an unreachable store stops it only once the
- * lease this runner last renewed has run out (another runner may rightly take it over then); before that, retry.
+ * What a failed write means for the task: a lost lease stops it at once; so does a store that answered with a failure
+ * of its own (a full disk, an I/O error, a damaged record: retrying would not help, and the task would compute on
+ * with nothing durable), pausing it with the reason; an unreachable store (a server restarting, a busy database) stops
+ * it only once the lease this runner last renewed has run out (another runner may rightly take it over then); before
+ * that, retry.
  */
 export const onWriteError = (r: Running) => (error: LeaseLost | TaskStoreError) =>
   error._tag === "LeaseLost"
     ? Effect.zipRight(Effect.logWarning(error.message), r.requestStop({ kind: "lost" }))
-    : Effect.flatMap(Clock.currentTimeMillis, (now) =>
-        r.info.lease !== undefined && now >= r.info.lease.expiresAt
-          ? Effect.zipRight(
-              Effect.logWarning(`Could not renew the lease of task ${r.id} before it expired; stopping it here`, error),
-              r.requestStop({ kind: "lost" })
-            )
-          : Effect.logWarning(`Heartbeat of task ${r.id} failed; will retry`, error)
-      )
+    : error.reason === "Io" || error.reason === "Corrupt"
+      ? Effect.suspend(() => {
+          r.storeError ??= error
+          return Effect.zipRight(
+            Effect.logInfo(`Stopping task ${r.id}: the store failed`, error),
+            r.requestStop({ kind: "pause", reason: `the store failed: ${error.detail}` })
+          )
+        })
+      : Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          r.info.lease !== undefined && now >= r.info.lease.expiresAt
+            ? Effect.zipRight(
+                Effect.logWarning(
+                  `Could not renew the lease of task ${r.id} before it expired; stopping it here`,
+                  error
+                ),
+                r.requestStop({ kind: "lost" })
+              )
+            : Effect.logWarning(`Heartbeat of task ${r.id} failed; will retry`, error)
+        )

@@ -56,7 +56,10 @@ export const outcome = (r: Running, exit: Exit.Exit<unknown, unknown>): Effect.E
         r.recordLost()
         return undefined
       }
-      if (error instanceof TaskStoreError) return failed(r, "store", error.message)
+      if (error instanceof TaskStoreError) {
+        r.storeError = error
+        return failed(r, "store", error.message)
+      }
       if (error instanceof TaskEncodeError) return failed(r, "defect", error.message)
       const bytes = yield* Effect.either(encodeField(r.task.codecs.error, r.id, r.task.name, "error", error))
       const message = firstLine(Cause.pretty(Cause.fail(error)))

@@ -7,6 +7,7 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import type * as Progress from "../../Progress.js"
 import type * as Task from "../../Task.js"
+import type { TaskStoreError } from "../../TaskError.js"
 import type * as TaskRecord from "../../TaskRecord.js"
 
 /**
@@ -63,6 +64,11 @@ export class Running {
   /** When the lease was last renewed, and when a caller here last polled the task. */
   renewedAt: number
   polledAt: number
+  /**
+   * The store failure that ended this run, if one did (a checkpoint that failed and ended the task, or a heartbeat
+   * that could not write): whoever awaits the task here gets it, with its path or server, rather than a bare status.
+   */
+  storeError: TaskStoreError | undefined = undefined
   private stopRequest: Stop | undefined = undefined
   private fiber: Fiber.RuntimeFiber<void> | undefined = undefined
 
