@@ -9,23 +9,32 @@ import * as Effect from "effect/Effect"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import { cli, report } from "../../Cli.js"
+import { tidyHelp } from "./help.js"
 
 const verbose = process.argv.includes("--verbose")
 
 /**
- * @effect/cli renders help and usage errors with ANSI styles whatever the output is. They are kept for a terminal
- * and stripped when the output is a pipe or a file, or when `NO_COLOR` is set (https://no-color.org).
+ * @effect/cli writes help with `Console.log` and usage errors with `Console.error`. Help is tidied (no per-type
+ * boilerplate, `vltask` in USAGE) and keeps its ANSI styles only on a terminal without `NO_COLOR`
+ * (https://no-color.org); usage errors are left to `report`, which prints them in the one-line form of every error.
  */
 const colors = process.stdout.isTTY === true && (process.env.NO_COLOR ?? "") === ""
 const plain = (value: unknown) => (typeof value === "string" ? value.replace(/\x1b\[[0-9;]*m/g, "") : value)
-const withoutColors = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+const help = (value: unknown) => (typeof value === "string" ? tidyHelp(value) : value)
+const ownConsole = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
   Console.consoleWith((console) =>
     Effect.withConsole(effect, {
       ...console,
-      log: (...args) => console.log(...args.map(plain)),
-      error: (...args) => console.error(...args.map(plain))
+      log: (...args) => console.log(...args.map((a) => (colors ? help(a) : plain(help(a))))),
+      error: () => Effect.void
     })
   )
+
+/** Without `--verbose`, a log line on the terminal is one line: its level and message, without causes or fields. */
+const oneLine = Logger.make(({ logLevel, message }) => {
+  const text = (Array.isArray(message) ? message : [message]).map((m) => (typeof m === "string" ? m : String(m)))
+  process.stderr.write(`vltask: ${logLevel.label.toLowerCase()}: ${text.join(" ")}\n`)
+})
 
 // runMain interrupts the program at the first SIGINT/SIGTERM and then stops listening, so a second signal would kill
 // the process before its tasks are paused. One Ctrl-C in a terminal often arrives twice (directly, and relayed by npm
@@ -51,12 +60,14 @@ cli(process.argv).pipe(
   Effect.provide(
     Logger.replace(
       Logger.defaultLogger,
-      Logger.filterLogLevel(Logger.prettyLogger({ stderr: true }), (level) =>
-        LogLevel.greaterThanEqual(level, verbose ? LogLevel.Debug : LogLevel.Warning)
-      )
+      verbose
+        ? Logger.filterLogLevel(Logger.prettyLogger({ stderr: true }), (level) =>
+            LogLevel.greaterThanEqual(level, LogLevel.Debug)
+          )
+        : Logger.filterLogLevel(oneLine, (level) => LogLevel.greaterThanEqual(level, LogLevel.Warning))
     )
   ),
-  (effect) => (colors ? effect : withoutColors(effect)),
+  ownConsole,
   Effect.provide(NodeContext.layer),
   NodeRuntime.runMain({
     disableErrorReporting: true,
