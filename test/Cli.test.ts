@@ -3,8 +3,8 @@
  */
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { type ChildProcess, spawn } from "node:child_process"
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { type ChildProcess, execFileSync, spawn } from "node:child_process"
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
 import { TaskStore } from "../src/index.js"
@@ -32,6 +32,9 @@ interface Options {
   readonly docs?: number
   /** The config module (default: the repository's, with the demo's tasks). */
   readonly config?: string
+  /** More environment variables, and modules Node loads first (`--import`). */
+  readonly env?: Readonly<Record<string, string>>
+  readonly imports?: ReadonlyArray<string>
 }
 
 /** The tests' own tasks (a task with a slow clean-up). */
@@ -42,11 +45,13 @@ const env = (options: Options) => ({
   VLTASK_DEMO_OUT: join(work, options.out ?? "out"),
   VLTASK_DEMO_DOCS: String(options.docs ?? 2000),
   VLTASK_STORE: `file:${join(work, "store")}`,
-  VLTASK_CONFIG: options.config ?? join(repo, "vltask.config.ts")
+  VLTASK_CONFIG: options.config ?? join(repo, "vltask.config.ts"),
+  ...options.env
 })
 
 const start = (args: ReadonlyArray<string>, options: Options = {}): Run => {
-  const child = spawn(process.execPath, [bin, ...args], {
+  const imports = (options.imports ?? []).flatMap((m) => ["--import", m])
+  const child = spawn(process.execPath, [...imports, bin, ...args], {
     cwd: work,
     env: env(options),
     stdio: ["ignore", "pipe", "pipe"]
@@ -364,4 +369,116 @@ describe("vltask CLI", () => {
     assert.strictEqual(deleted.code, 0, deleted.stderr)
     assert.strictEqual((await vltask(["show", "watched"])).code, 3)
   }, 60_000)
+
+  it("a store write failing mid-run (ENOSPC on write, EIO on fsync and rename) ends it within 2 s in one line; it resumes", async () => {
+    const faults = join(repo, "test", "fixtures", "faults.mjs")
+    for (const fault of ["write:ENOSPC", "fsync:EIO", "rename:EIO"]) {
+      const [call, errno] = fault.split(":") as [string, string]
+      const id = `fault-${call}`
+      const trigger = join(work, `${id}.trigger`)
+      const run = start(["run", "slow-stop", "--id", id, "--input", '{"n":400,"stopMs":10}'], {
+        config: testConfig,
+        imports: [faults],
+        env: { VLTASK_FAULT: fault, VLTASK_FAULT_TRIGGER: trigger, VLTASK_FAULT_UNDER: join(work, "store") }
+      })
+      await waitUntil(async () => (await onStore((s) => s.get(id))).state !== undefined, "a checkpoint")
+      const checkpointed = await onStore((s) => s.get(id))
+      writeFileSync(trigger, "")
+      const code = await run.done
+      const exitedAt = Date.now()
+      rmSync(trigger)
+      const firedAt = Number(readFileSync(`${trigger}.fired`, "utf8"))
+      assert.strictEqual(code, 1, run.errors())
+      assert.isAtMost(exitedAt - firedAt, 2000, "the command ends within 2 s of the failure")
+      const lines = run.errors().trim().split("\n")
+      assert.strictEqual(lines.length, 1, run.errors())
+      assert.include(lines[0], `Task ${id} stopped`)
+      assert.include(lines[0], errno)
+      assert.include(lines[0], join(work, "store", "tasks"))
+      assert.include(lines[0], "The last checkpoint is intact")
+      assert.include(lines[0], `vltask resume ${id}`)
+      assert.notInclude(run.errors(), "    at ")
+      // Nothing acknowledged is lost: the record reads back whole, with at least the checkpoint seen before.
+      const after = await onStore((s) => s.get(id))
+      const state = (r: TaskRecord.TaskRecord) => (JSON.parse(Buffer.from(r.state!).toString()) as { i: number }).i
+      assert.isAtLeast(state(after), state(checkpointed))
+      assert.include((await vltask(["show", id, "--json"])).stdout, '"resumable": true')
+      const resumed = await vltask(["resume", id], { config: testConfig })
+      assert.strictEqual(resumed.code, 0, resumed.stderr)
+      assert.include(resumed.stdout, `Completed ${id}: 400`)
+    }
+  }, 120_000)
+
+  it("a planted symlink .log and FIFO .want neither hang a run nor write through the link", async () => {
+    const dir = join(work, "store", "tasks")
+    const target = join(work, "precious.txt")
+    writeFileSync(target, "keep me")
+    mkdirSync(dir, { recursive: true })
+    symlinkSync(target, join(dir, "planted.log"))
+    execFileSync("mkfifo", [join(dir, "planted.want")])
+    const run = await vltask(["run", "fails", "--id", "planted", "--input", '{"at":1}'], { config: testConfig })
+    // It ran (and failed as the task does) rather than hang on the FIFO.
+    assert.strictEqual(run.code, 5, run.stderr)
+    assert.strictEqual(readFileSync(target, "utf8"), "keep me")
+    const list = await vltask(["list"])
+    assert.strictEqual(list.code, 0, list.stderr)
+    rmSync(join(dir, "planted.log"), { force: true })
+    rmSync(join(dir, "planted.want"), { force: true })
+    await vltask(["delete", "planted", "--force"])
+  }, 60_000)
+
+  it("a damaged record: list skips it and says so, show says so, delete --force forgets it, gc skips it and goes on", async () => {
+    for (const id of ["sound-1", "broken", "sound-2"]) {
+      const done = await vltask(["run", "slow-stop", "--id", id, "--input", '{"n":3,"stopMs":10}'], {
+        config: testConfig
+      })
+      assert.strictEqual(done.code, 0, done.stderr)
+    }
+    const path = join(work, "store", "tasks", "broken.task")
+    const bytes = readFileSync(path)
+    bytes[bytes.length - 6]! ^= 0xff // in the record's data, past its metadata: only the checksum can tell
+    writeFileSync(path, bytes)
+
+    const list = await vltask(["list", "--json"])
+    assert.strictEqual(list.code, 0, list.stderr)
+    const ids = (JSON.parse(list.stdout) as Array<{ id: string }>).map((t) => t.id)
+    assert.notInclude(ids, "broken")
+    assert.include(ids, "sound-1")
+    assert.match(list.stderr, /warning: skipping task broken: .*Corrupt/)
+    const show = await vltask(["show", "broken"])
+    assert.strictEqual(show.code, 1)
+    assert.include(show.stderr, "Corrupt")
+    assert.include(show.stderr, "vltask delete broken --force")
+
+    // gc: the dry run and the real run name the same tasks, and neither stops at the damaged one.
+    const args = ["gc", "--older-than", "0s", "--json"]
+    const dry = JSON.parse((await vltask([...args, "--dry-run"])).stdout) as {
+      deleted: Array<{ id: string }>
+      skipped: Array<{ id: string }>
+    }
+    const real = await vltask(args)
+    assert.strictEqual(real.code, 0, real.stderr)
+    const done = JSON.parse(real.stdout) as typeof dry
+    assert.deepStrictEqual(done.deleted, dry.deleted)
+    assert.deepStrictEqual(
+      done.skipped.map((t) => t.id),
+      ["broken"]
+    )
+    assert.deepStrictEqual(
+      dry.skipped.map((t) => t.id),
+      ["broken"]
+    )
+    assert.includeMembers(
+      done.deleted.map((t) => t.id),
+      ["sound-1", "sound-2"]
+    )
+    assert.strictEqual((await vltask(["show", "sound-2"])).code, 3)
+
+    assert.strictEqual((await vltask(["delete", "broken"])).code, 1)
+    const forced = await vltask(["delete", "broken", "--force", "--json"])
+    assert.strictEqual(forced.code, 0, forced.stderr)
+    assert.deepStrictEqual(JSON.parse(forced.stdout), { id: "broken", deleted: true })
+    assert.isFalse(existsSync(path))
+    assert.isFalse(existsSync(join(work, "store", "tasks", "broken.log")))
+  }, 90_000)
 })

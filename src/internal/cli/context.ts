@@ -75,6 +75,9 @@ export const withRunner = <A, E>(
     }).pipe(Effect.scoped, Effect.provide(layer))
   })
 
+/** Reads a task's whole record, which checks it (the file store's checksum): a damaged record fails `Corrupt`. */
+export const verify = (ctx: Context, id: string) => Effect.asVoid(ctx.store.get(id))
+
 /** The config's definition of `kind`. */
 export const definition = (ctx: Context, kind: string) => {
   const task = ctx.config?.tasks.find((t) => t.name === kind)

@@ -33,7 +33,8 @@ const ownConsole = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
 /** Without `--verbose`, a log line on the terminal is one line: its level and message, without causes or fields. */
 const oneLine = Logger.make(({ logLevel, message }) => {
   const text = (Array.isArray(message) ? message : [message]).map((m) => (typeof m === "string" ? m : String(m)))
-  process.stderr.write(`vltask: ${logLevel.label.toLowerCase()}: ${text.join(" ")}\n`)
+  const level = logLevel._tag === "Warning" ? "warning" : logLevel.label.toLowerCase()
+  process.stderr.write(`vltask: ${level}: ${text.join(" ")}\n`)
 })
 
 // runMain interrupts the program at the first SIGINT/SIGTERM and then stops listening, so a second signal would kill

@@ -81,7 +81,8 @@ export const make = (fs: FileSystem.FileSystem, dir: string, me: Holder.Holder):
         reason: "Io",
         operation,
         path,
-        detail: error.message,
+        // The system's own words ("ENOSPC: no space left on device, write") rather than the platform's wrapper.
+        detail: (error.cause instanceof Error ? error.cause.message : undefined) ?? error.message,
         cause: error,
         ...(errno === undefined ? {} : { errno }),
         ...(id === undefined ? {} : { id })

@@ -3,7 +3,7 @@ import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import { common, json, withRunner } from "../context.js"
+import { common, json, verify, withRunner } from "../context.js"
 import { described } from "../help.js"
 import { ago, print, printJson, toJson } from "../output.js"
 import { describe as describeProgress } from "../progressBar.js"
@@ -33,10 +33,20 @@ export const list = Command.make(
           limit: o.limit,
           after: Option.getOrUndefined(o.after)
         })
+        // Each task shown is read whole (its checksum checked): a damaged one is left out, and a warning says so.
+        const items: Array<(typeof page.items)[number]> = []
+        for (const info of page.items) {
+          const checked = yield* Effect.either(verify(ctx, info.id))
+          if (checked._tag === "Right") items.push(info)
+          else if (checked.left._tag !== "TaskNotFound")
+            yield* Effect.logWarning(
+              `skipping task ${info.id}: ${checked.left.message} (\`vltask delete ${info.id} --force\` forgets it)`
+            )
+        }
         const now = Date.now()
-        if (o.json) return yield* printJson(page.items.map((i) => toJson(ctx, i, now)))
-        if (page.items.length === 0) return yield* print("No tasks.")
-        const rows = page.items.map((i) => [
+        if (o.json) return yield* printJson(items.map((i) => toJson(ctx, i, now)))
+        if (items.length === 0) return yield* print("No tasks.")
+        const rows = items.map((i) => [
           i.id,
           i.kind,
           i.status === "running" && ctx.runner.isStale(i, now) ? "running (stale)" : i.status,

@@ -2,7 +2,7 @@
 import * as Command from "@effect/cli/Command"
 import * as Effect from "effect/Effect"
 import * as Holder from "../../../Holder.js"
-import { common, json, taskId, withRunner } from "../context.js"
+import { common, json, taskId, verify, withRunner } from "../context.js"
 import { described } from "../help.js"
 import { ago, print, printJson, toJson } from "../output.js"
 import { clock, describe as describeProgress } from "../progressBar.js"
@@ -11,6 +11,8 @@ export const show = Command.make("show", { ...common, json, id: taskId }, (o) =>
   withRunner(o, false, (ctx) =>
     Effect.gen(function* () {
       const info = yield* ctx.runner.status(o.id)
+      // The status comes from the record's head; the whole record is read too, so a damaged one is said to be.
+      yield* verify(ctx, o.id)
       const now = Date.now()
       if (o.json) return yield* printJson(toJson(ctx, info, now))
       const stale = ctx.runner.isStale(info, now)
