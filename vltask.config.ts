@@ -12,14 +12,9 @@ const outputDir = process.env.VLTASK_DEMO_OUT ?? ".vltask/demo"
 export default defineConfig({
   tasks: [EmbedCorpus, BuildIndex, SumSquares],
   inputs: {
-    "embed-corpus": embedDefaults({ documents, output: `${outputDir}/vectors.f32` }),
-    "build-index": {
-      vectors: `${outputDir}/vectors.f32`,
-      dimensions: embedDefaults().dimensions,
-      clusters: 16,
-      iterations: 12,
-      output: `${outputDir}/index.json`
-    },
+    // Each task writes under `<outputDir>/<its id>/`; a completed embedding becomes `<outputDir>/latest`.
+    "embed-corpus": embedDefaults({ documents, output: outputDir }),
+    "build-index": { embedding: `${outputDir}/latest`, clusters: 16, iterations: 12, output: outputDir },
     "sum-squares": { upTo: 1000 }
   }
 })

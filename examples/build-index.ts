@@ -1,20 +1,54 @@
 /**
- * build-index: the second stage after embed-corpus. Reads the vectors and builds a small IVF index: k-means
- * centroids (one checkpoint per iteration, with the centroids in the state) and the assignment of every vector to its
- * nearest centroid.
+ * build-index: the second stage after embed-corpus. Reads a complete embedding (a directory with its
+ * `embedding.json`) and builds a small IVF index: k-means centroids (one checkpoint per iteration, with the centroids
+ * in the state) and the assignment of every vector to its nearest centroid, written to `<output>/<task id>/index.json`.
+ * An embedding that did not complete (no `embedding.json`, or fewer bytes than it says) is refused with a typed error.
  */
 import { Effect, Schema } from "effect"
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
-import { dirname } from "node:path"
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
 import { Task } from "@vectorlink/task"
+import { Manifest } from "./embed-corpus.js"
 
 export const IndexInput = Schema.Struct({
-  vectors: Schema.String,
-  dimensions: Schema.Int.pipe(Schema.positive()),
+  /** The embedding's directory (embed-corpus points `<its output>/latest` at its last complete one). */
+  embedding: Schema.String,
   clusters: Schema.Int.pipe(Schema.positive()),
   iterations: Schema.Int.pipe(Schema.positive()),
+  /** The directory of the indexes: this task's goes to `<output>/<task id>/index.json`. */
   output: Schema.String
 })
+
+/** The embedding is missing, partial, or not what its manifest says: run (or resume) embed-corpus to completion. */
+export class EmbeddingIncomplete extends Schema.TaggedError<EmbeddingIncomplete>()("EmbeddingIncomplete", {
+  embedding: Schema.String,
+  reason: Schema.String
+}) {}
+
+/** The embedding's manifest and vectors, checked against each other. */
+const readEmbedding = (dir: string) =>
+  Effect.gen(function* () {
+    const manifestPath = join(dir, "embedding.json")
+    if (!existsSync(manifestPath)) {
+      return yield* new EmbeddingIncomplete({
+        embedding: dir,
+        reason: "it has no embedding.json: its embed-corpus task did not complete"
+      })
+    }
+    const manifest = yield* Schema.decodeUnknown(Schema.parseJson(Manifest))(readFileSync(manifestPath, "utf8")).pipe(
+      Effect.mapError((e) => new EmbeddingIncomplete({ embedding: dir, reason: `embedding.json: ${e.message}` }))
+    )
+    const path = join(dir, manifest.vectors)
+    const size = existsSync(path) ? statSync(path).size : -1
+    if (size !== manifest.bytes) {
+      return yield* new EmbeddingIncomplete({
+        embedding: dir,
+        reason: `${manifest.vectors} holds ${size < 0 ? "nothing" : `${size} bytes`}, not the ${manifest.bytes} of its manifest`
+      })
+    }
+    const raw = readFileSync(path)
+    return { manifest, vectors: new Float32Array(raw.buffer, raw.byteOffset, raw.byteLength / 4) }
+  })
 
 export const IndexState = Schema.Struct({
   iteration: Schema.Int,
@@ -50,16 +84,19 @@ export const BuildIndex = Task.make({
   input: IndexInput,
   state: IndexState,
   success: IndexResult,
+  error: EmbeddingIncomplete,
   // Deterministic seeding: evenly spaced vectors become the first centroids (chosen when the run starts).
   initial: () => ({ iteration: 0, centroids: [] }),
   run: (input, task) =>
     Effect.gen(function* () {
-      const raw = readFileSync(input.vectors)
-      const vectors = new Float32Array(raw.buffer, raw.byteOffset, raw.byteLength / 4)
-      const dims = input.dimensions
-      const count = vectors.length / dims
-      if (!Number.isInteger(count) || count < input.clusters) {
-        return yield* Effect.dieMessage(`${input.vectors} holds ${vectors.length} floats: not ${dims}-dim vectors`)
+      const { manifest, vectors } = yield* readEmbedding(input.embedding)
+      const dims = manifest.dimensions
+      const count = manifest.documents
+      if (count < input.clusters) {
+        return yield* new EmbeddingIncomplete({
+          embedding: input.embedding,
+          reason: `${count} vectors cannot make ${input.clusters} clusters`
+        })
       }
       let centroids = task.state.centroids
       if (centroids.length === 0) {
@@ -103,8 +140,10 @@ export const BuildIndex = Task.make({
         assignment[i] = nearest(vectors, i * dims, centroids, dims)
         sizes[assignment[i]!]!++
       }
-      mkdirSync(dirname(input.output), { recursive: true })
-      writeFileSync(input.output, JSON.stringify({ dimensions: dims, centroids, assignment: Array.from(assignment) }))
-      return { vectors: count, clusters: input.clusters, iterations: input.iterations, sizes, output: input.output }
+      const dir = join(input.output, task.id)
+      mkdirSync(dir, { recursive: true })
+      const output = join(dir, "index.json")
+      writeFileSync(output, JSON.stringify({ dimensions: dims, centroids, assignment: Array.from(assignment) }))
+      return { vectors: count, clusters: input.clusters, iterations: input.iterations, sizes, output }
     })
 })

@@ -1,5 +1,7 @@
 /**
- * embed-corpus: embeds a corpus of documents in batches and appends the vectors to an output file.
+ * embed-corpus: embeds a corpus of documents in batches and appends the vectors to a file in a directory of its own,
+ * `<output>/<task id>/vectors.f32`. Only once every vector is written does it add `embedding.json` (what the vectors
+ * are) beside them and point `<output>/latest` at its directory: a paused, failed or cancelled run never looks complete.
  *
  * The corpus is generated deterministically (document i is always the same text) and the embedder is local feature
  * hashing of word uni- and bigrams into a normalized vector: no network, no model download, the same bytes every run.
@@ -9,8 +11,18 @@
  * artifact and the checkpoint never disagree, however the previous run ended.
  */
 import { Effect, Schema } from "effect"
-import { closeSync, fsyncSync, ftruncateSync, mkdirSync, openSync, writeSync } from "node:fs"
-import { dirname } from "node:path"
+import {
+  closeSync,
+  fsyncSync,
+  ftruncateSync,
+  mkdirSync,
+  openSync,
+  renameSync,
+  symlinkSync,
+  writeFileSync,
+  writeSync
+} from "node:fs"
+import { join } from "node:path"
 import { Task } from "@vectorlink/task"
 
 export const EmbedInput = Schema.Struct({
@@ -22,7 +34,7 @@ export const EmbedInput = Schema.Struct({
   dimensions: Schema.Int.pipe(Schema.positive()),
   /** Words per document. */
   words: Schema.Int.pipe(Schema.positive()),
-  /** Where the float32 vectors go (little-endian, `dimensions` per document). */
+  /** The directory of the embeddings: this task's go to `<output>/<task id>/` (float32 little-endian vectors). */
   output: Schema.String,
   seed: Schema.Int
 })
@@ -37,13 +49,34 @@ export const EmbedResult = Schema.Struct({
   bytes: Schema.Int
 })
 
-/** Defaults sized so the demo takes about half a minute on a small machine. */
+/** The file that says an embedding is complete, and what it holds (written last, atomically). */
+export const Manifest = Schema.Struct({
+  documents: Schema.Int,
+  dimensions: Schema.Int,
+  vectors: Schema.String,
+  bytes: Schema.Int
+})
+
+/** Writes `text` to `path` atomically: a reader sees the whole file or none. */
+const writeAtomically = (path: string, text: string) => {
+  writeFileSync(`${path}.tmp`, text, { flush: true })
+  renameSync(`${path}.tmp`, path)
+}
+
+/** Points `<output>/latest` at this embedding's directory (replacing the previous link atomically). */
+const pointLatest = (output: string, id: string) => {
+  const temp = join(output, `.latest-${process.pid}`)
+  symlinkSync(id, temp)
+  renameSync(temp, join(output, "latest"))
+}
+
+/** Defaults sized for the demo (its time on this machine is in the README). */
 export const defaults = (overrides: Partial<EmbedInput> = {}): EmbedInput => ({
   documents: 60_000,
   batchSize: 500,
   dimensions: 128,
   words: 120,
-  output: ".vltask/demo/vectors.f32",
+  output: ".vltask/demo",
   seed: 7,
   ...overrides
 })
@@ -145,10 +178,12 @@ export const EmbedCorpus = Task.make({
       const bytesPerDoc = input.dimensions * 4
       yield* task.total(input.documents)
       task.setDone(task.state.offset)
-      mkdirSync(dirname(input.output), { recursive: true })
+      const dir = join(input.output, task.id)
+      const vectors = join(dir, "vectors.f32")
+      mkdirSync(dir, { recursive: true })
       // Open once; truncate back to the checkpoint so the output and the state agree.
       const fd = yield* Effect.acquireRelease(
-        Effect.sync(() => openSync(input.output, "a+")),
+        Effect.sync(() => openSync(vectors, "a+")),
         (fd) => Effect.sync(() => closeSync(fd))
       )
       ftruncateSync(fd, task.state.bytes)
@@ -171,7 +206,10 @@ export const EmbedCorpus = Task.make({
         bytes += batch.length
         yield* task.checkpoint({ offset, bytes })
       }
-      yield* Effect.log(`embedded ${input.documents} documents into ${input.output}`)
-      return { documents: input.documents, dimensions: input.dimensions, output: input.output, bytes }
+      const manifest = { documents: input.documents, dimensions: input.dimensions, vectors: "vectors.f32", bytes }
+      writeAtomically(join(dir, "embedding.json"), JSON.stringify(manifest))
+      pointLatest(input.output, task.id)
+      yield* Effect.log(`embedded ${input.documents} documents into ${vectors}`)
+      return { documents: input.documents, dimensions: input.dimensions, output: dir, bytes }
     }).pipe(Effect.scoped)
 })

@@ -105,6 +105,24 @@ describe("vltask CLI", () => {
     const paused = await info("interrupted")
     assert.strictEqual(paused.status, "paused")
     assert.isTrue(paused.progress.done > 0 && paused.progress.done < docs)
+    // The index is not built over the paused embedding's partial vectors.
+    const early = await vltask(
+      [
+        "run",
+        "build-index",
+        "--input",
+        JSON.stringify({
+          embedding: join(work, "interrupted", "interrupted"),
+          clusters: 4,
+          iterations: 2,
+          output: work
+        })
+      ],
+      { out: "interrupted" }
+    )
+    assert.strictEqual(early.code, 5, early.stderr)
+    assert.include(early.stderr, "EmbeddingIncomplete")
+    assert.include(early.stderr, "did not complete")
 
     const resumed = await vltask(["resume", "interrupted"], { out: "interrupted", docs })
     assert.strictEqual(resumed.code, 0, resumed.stderr)
@@ -113,8 +131,8 @@ describe("vltask CLI", () => {
 
     const straight = await vltask(["run", "embed-corpus", "--id", "straight"], { out: "straight", docs })
     assert.strictEqual(straight.code, 0, straight.stderr)
-    const a = readFileSync(join(work, "interrupted", "vectors.f32"))
-    const b = readFileSync(join(work, "straight", "vectors.f32"))
+    const a = readFileSync(join(work, "interrupted", "interrupted", "vectors.f32"))
+    const b = readFileSync(join(work, "straight", "straight", "vectors.f32"))
     assert.strictEqual(a.length, docs * 128 * 4)
     assert.isTrue(a.equals(b), "the resumed output is byte for byte the uninterrupted one")
 
@@ -127,6 +145,14 @@ describe("vltask CLI", () => {
     const result = await vltask(["result", "straight"])
     assert.strictEqual(result.code, 0)
     assert.strictEqual((JSON.parse(result.stdout) as { documents: number }).documents, docs)
+
+    // The second stage, with the config's input, indexes the latest complete embedding.
+    const index = await vltask(["run", "build-index", "--id", "index", "--json"], { out: "straight" })
+    assert.strictEqual(index.code, 0, index.stderr)
+    const built = JSON.parse(index.stdout) as { status: string; result: { vectors: number; output: string } }
+    assert.strictEqual(built.status, "completed")
+    assert.strictEqual(built.result.vectors, docs)
+    assert.strictEqual(built.result.output, join(work, "straight", "index", "index.json"))
   }, 120_000)
 
   it("cancel from a second process stops a task the first process runs; watch follows a task from anywhere", async () => {
@@ -166,7 +192,8 @@ describe("vltask CLI", () => {
     const watched = await vltask(["watch", "detached"])
     assert.strictEqual(watched.code, 0, watched.stderr)
     assert.strictEqual((await info("detached")).status, "completed")
-    assert.strictEqual(readFileSync(join(work, "detached", "vectors.f32")).length, 3000 * 128 * 4)
+    assert.strictEqual(readFileSync(join(work, "detached", "detached", "vectors.f32")).length, 3000 * 128 * 4)
+    assert.isTrue(existsSync(started.stdout.match(/its output goes to (\S+)\)/)?.[1] ?? ""), "the named output file")
   }, 120_000)
 
   it("--json gives machine-readable shapes for list, show, logs", async () => {

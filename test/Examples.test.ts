@@ -72,7 +72,9 @@ describe("README quick start", () => {
       const npm = process.platform === "win32" ? "npm.cmd" : "npm"
       const first = await exec(npm, ["run", "-s", "demo"], { cwd: repo, env, timeout: 120_000 })
       assert.include(first.stdout, "Completed demo-embed")
-      assert.strictEqual(statSync(join(dir, "out", "vectors.f32")).size, 1500 * 128 * 4)
+      // Under a directory named by the task's id, which `latest` points at once it completed.
+      assert.strictEqual(statSync(join(dir, "out", "demo-embed", "vectors.f32")).size, 1500 * 128 * 4)
+      assert.strictEqual(statSync(join(dir, "out", "latest", "vectors.f32")).size, 1500 * 128 * 4)
       assert.isTrue(statSync(join(dir, "store", "tasks", "demo-embed.task")).isFile())
       const second = await exec(npm, ["run", "-s", "demo"], { cwd: repo, env, timeout: 120_000 })
       assert.include(second.stdout, `Completed demo-embed: {"documents":1500`)
