@@ -333,6 +333,44 @@ describe("TaskRunner", () => {
     })
   )
 
+  it.scoped(
+    "a heartbeat the store refuses with its own failure (Io) stops the task at once; await gets that failure",
+    () =>
+      Effect.gen(function* () {
+        const store = yield* TaskStore.makeMemory
+        let broken = false
+        const full: Store = {
+          ...store,
+          update: (...args) =>
+            broken
+              ? Effect.fail(
+                  new TaskStoreError({ reason: "Io", operation: "update", errno: "ENOSPC", path: "/x", detail: "full" })
+                )
+              : store.update(...args)
+        }
+        const runner = yield* buildRunner(full, { leaseDuration: "30 seconds" })
+        yield* Effect.addFinalizer(() => Scope.close(runner.scope, Exit.void))
+        // It never checkpoints: only its heartbeat writes (its progress), and meets the failure.
+        const id = yield* runner.runner.start(Counter, { n: 10_000, every: 1_000_000, stepMs: 100 })
+        const awaited = yield* Effect.fork(Effect.either(runner.runner.await(Counter, id)))
+        yield* TestClock.adjust("1 second")
+        broken = true
+        yield* TestClock.adjust("2 seconds")
+        yield* waitUntil(
+          Effect.sync(() => entry(id).finalized === 1),
+          "stopped long before the lease runs out"
+        )
+        const result = yield* Fiber.join(awaited)
+        assert.isTrue(Either.isLeft(result))
+        const error = (result as Either.Left<{ _tag: string; errno?: string }, unknown>).left
+        assert.strictEqual(error._tag, "TaskStoreError")
+        assert.strictEqual(error.errno, "ENOSPC")
+        // Once the store takes writes again, the end is what a resume continues from.
+        broken = false
+        assert.isTrue(runner.runner.isStale(yield* store.getInfo(id), yield* TestClock.currentTimeMillis))
+      })
+  )
+
   it.scoped("a lease held by a dead process on this host is taken over at once", () =>
     withRunner((runner, store) =>
       Effect.gen(function* () {
