@@ -301,6 +301,32 @@ describe("vltask CLI", () => {
     const usage = await vltask(["frobnicate"])
     assert.strictEqual(usage.code, 2)
     assert.notInclude(usage.stdout + usage.stderr, "\x1b[")
+    // Parser errors in the one-line form of every error, with the command's help as the hint.
+    const missing = await vltask(["run"])
+    assert.strictEqual(missing.code, 2)
+    assert.strictEqual(missing.stderr, "vltask: Missing argument <kind>\nhint: see `vltask run --help`.\n")
+    // Every command's help: vltask in USAGE, a description on every option without per-type boilerplate, examples.
+    for (const command of [
+      "run",
+      "list",
+      "show",
+      "watch",
+      "pause",
+      "cancel",
+      "resume",
+      "logs",
+      "result",
+      "delete",
+      "gc"
+    ]) {
+      const help = await vltask([command, "--help"])
+      assert.strictEqual(help.code, 0, command)
+      assert.include(help.stdout, `$ vltask ${command} `, command)
+      assert.include(help.stdout, "EXAMPLES", command)
+      assert.notInclude(help.stdout, "A user-defined piece of text", command)
+      assert.notInclude(help.stdout, "This setting is optional", command)
+      assert.notInclude(help.stdout, "A true or false value", command)
+    }
   }, 60_000)
 
   it("a config that cannot be used says why, pointing into the config itself", async () => {
