@@ -1,11 +1,13 @@
 /**
- * Interrupt latency: from `cancel` in one process to the finalizer of the task another process runs. The owner sees
- * the request at its next heartbeat (every second by default) or its next write, whichever comes first; this task
- * writes only at heartbeats, the worst case.
+ * Interrupt latency: from `cancel` in one process to the finalizer of the task another process runs. The owner hears
+ * of the request through its store's changes (inotify on the file store's directory, SQLite's `data_version`,
+ * Postgres `LISTEN/NOTIFY`), else at its next heartbeat (every second by default); this task writes only at
+ * heartbeats, the worst case for the fallback.
  */
 import { Effect, Layer, Schema } from "effect"
 import { type ChildProcess, spawn } from "node:child_process"
 import { join } from "node:path"
+import pg from "pg"
 import { Task, TaskRunner } from "../src/index.js"
 import * as StoreUrl from "../src/StoreUrl.js"
 import { median, scratchDir } from "./util.js"
@@ -54,9 +56,16 @@ const lineFrom = (proc: ChildProcess, prefix: string) =>
     })
   })
 
-export const interruptLatency = async (kind: "file" | "sqlite", runs = 5) => {
+/** `postgresUrl` is the server's (its own table prefix is added); `undefined` when no server answers. */
+export const interruptLatency = async (kind: "file" | "sqlite" | "postgres", runs = 5, postgresUrl?: string) => {
   const { dir, cleanup } = scratchDir(`interrupt-${kind}`)
-  const url = kind === "file" ? `file:${dir}` : `sqlite:${join(dir, "i.db")}`
+  const prefix = `vltask_bench_i${process.pid}_`
+  const url =
+    kind === "file"
+      ? `file:${dir}`
+      : kind === "sqlite"
+        ? `sqlite:${join(dir, "i.db")}`
+        : `${postgresUrl}${postgresUrl!.includes("?") ? "&" : "?"}vltask_prefix=${prefix}`
   const latencies: Array<number> = []
   try {
     await Effect.runPromise(
@@ -76,6 +85,7 @@ export const interruptLatency = async (kind: "file" | "sqlite", runs = 5) => {
           const line = yield* Effect.promise(() => final)
           latencies.push(Number(line.slice("FINAL ".length)) - start)
           proc.kill("SIGKILL")
+          yield* Effect.ignore(runner.forget(id))
         }
       }).pipe(
         Effect.provide(TaskRunner.layer({ tasks: [Sleeper] }).pipe(Layer.provide(StoreUrl.layer(url)))),
@@ -85,11 +95,28 @@ export const interruptLatency = async (kind: "file" | "sqlite", runs = 5) => {
     return { median: median(latencies), max: Math.max(...latencies) }
   } finally {
     cleanup()
+    if (kind === "postgres") await dropTables(postgresUrl!, prefix)
   }
+}
+
+/** Drops the tables a bench made under `prefix`. */
+const dropTables = async (url: string, prefix: string) => {
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  const { rows } = await client.query<{ tablename: string }>(
+    "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename LIKE $1",
+    [`${prefix}%`]
+  )
+  for (const { tablename } of rows) await client.query(`DROP TABLE IF EXISTS "${tablename}"`)
+  await client.end()
 }
 
 if (process.argv[2] === "child") await child(process.argv[3]!, process.argv[4]!)
 else if (import.meta.url === `file://${process.argv[1]}`) {
   console.log("file", await interruptLatency("file"))
   console.log("sqlite", await interruptLatency("sqlite"))
+  console.log(
+    "postgres",
+    await interruptLatency("postgres", 5, process.env.VLTASK_BENCH_POSTGRES ?? "postgres://root@127.0.0.1:5432/test")
+  )
 }

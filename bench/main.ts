@@ -33,6 +33,7 @@ const fileListMs = await fileList()
 log("interrupt latency…")
 const interruptFile = await interruptLatency("file")
 const interruptSqlite = await interruptLatency("sqlite")
+const interruptPostgres = postgres === undefined ? undefined : await interruptLatency("postgres", 5, postgresUrl)
 
 log("CLI startup…")
 const cli = await cliStartup()
@@ -60,8 +61,9 @@ const result = {
   file_list_ms: fileListMs,
   interrupt_file_ms: interruptFile.median,
   interrupt_sqlite_ms: interruptSqlite.median,
-  interrupt_ms: Math.max(interruptFile.median, interruptSqlite.median),
-  interrupt_max_ms: Math.max(interruptFile.max, interruptSqlite.max),
+  interrupt_postgres_ms: interruptPostgres?.median ?? null,
+  interrupt_ms: Math.max(interruptFile.median, interruptSqlite.median, interruptPostgres?.median ?? 0),
+  interrupt_max_ms: Math.max(interruptFile.max, interruptSqlite.max, interruptPostgres?.max ?? 0),
   cli_startup_ms: cli.cli_startup_ms,
   cli_list_ms: cli.cli_list_ms,
   seconds: (Date.now() - started) / 1000
@@ -125,10 +127,20 @@ const rows: Array<[string, string, string, string]> = [
   ],
   ["file_list_ms", f(result.file_list_ms), "≤ 1,000 (first 50 of 10,000 by status)", ok(result.file_list_ms <= 1000)],
   [
-    "interrupt_ms",
-    f(result.interrupt_ms, 0),
-    `≤ heartbeat + 100 = ${heartbeatMs + 100} (file ${f(result.interrupt_file_ms, 0)}, SQLite ${f(result.interrupt_sqlite_ms, 0)}, worst ${f(result.interrupt_max_ms, 0)})`,
-    ok(result.interrupt_ms <= heartbeatMs + 100)
+    "interrupt_file_ms",
+    f(result.interrupt_file_ms, 0),
+    "≤ 100 (median; cancel → the owner's finalizer)",
+    ok(result.interrupt_file_ms <= 100)
+  ],
+  ["interrupt_sqlite_ms", f(result.interrupt_sqlite_ms, 0), "≤ 100", ok(result.interrupt_sqlite_ms <= 100)],
+  result.interrupt_postgres_ms === null
+    ? ["interrupt_postgres_ms", "n/a", "≤ 100 (no server)", ""]
+    : ["interrupt_postgres_ms", f(result.interrupt_postgres_ms, 0), "≤ 100", ok(result.interrupt_postgres_ms <= 100)],
+  [
+    "interrupt_max_ms",
+    f(result.interrupt_max_ms, 0),
+    `worst of every store; ≤ heartbeat + 100 = ${heartbeatMs + 100} even where changes cannot be heard`,
+    ok(result.interrupt_max_ms <= heartbeatMs + 100)
   ],
   ["cli_startup_ms", f(result.cli_startup_ms, 0), "≤ 150 (vltask --version)", ok(result.cli_startup_ms <= 150)],
   [

@@ -9,6 +9,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Order from "effect/Order"
+import * as Stream from "effect/Stream"
 import { IllegalArgumentException } from "effect/Cause"
 import type { InvalidTaskId } from "./TaskError.js"
 import { RevisionConflict, TaskAlreadyExists, TaskNotFound, type TaskStoreError } from "./TaskError.js"
@@ -90,6 +91,12 @@ export class TaskStore extends Context.Tag("@vectorlink/task/TaskStore")<
       id: string,
       options?: ReadLogsOptions
     ) => Effect.Effect<ReadonlyArray<TaskRecord.LogLine>, InvalidTaskId | TaskStoreError>
+    /**
+     * While consumed, the ids of records that may have changed (written by anyone, this process included), as soon as
+     * the store notices: a hint to look again, never a promise. `undefined` means "some record, which one is not
+     * known". A store that cannot notice changes gives a stream that ends at once; readers then fall back to polling.
+     */
+    readonly changes: Stream.Stream<string | undefined>
   }
 >() {}
 
@@ -152,6 +159,8 @@ export interface Driver {
     after: number,
     limit: number | undefined
   ) => Effect.Effect<ReadonlyArray<TaskRecord.LogLine>, TaskStoreError>
+  /** The ids of records that may have changed, while consumed (see `TaskStore.changes`); none when absent. */
+  readonly changes?: Stream.Stream<string | undefined> | undefined
 }
 
 /** The default and the floor of a `list` page. */
@@ -214,7 +223,8 @@ export const make = (driver: Driver): Service => {
       withId(id, () =>
         lines.length === 0 ? Effect.void : driver.appendLogs(id, lines, options?.keep ?? defaultKeepLogs)
       ),
-    readLogs: (id, options) => withId(id, () => driver.readLogs(id, options?.after ?? 0, options?.limit))
+    readLogs: (id, options) => withId(id, () => driver.readLogs(id, options?.after ?? 0, options?.limit)),
+    changes: driver.changes ?? Stream.empty
   }
 }
 
@@ -253,6 +263,10 @@ export const matches = (info: TaskRecord.TaskInfo, query: ListQuery): boolean =>
 export const makeMemory: Effect.Effect<Service> = Effect.sync(() => {
   const records = new Map<string, TaskRecord.TaskRecord>()
   const logs = new Map<string, { seq: number; lines: Array<TaskRecord.LogLine> }>()
+  const listeners = new Set<(id: string) => void>()
+  const changed = (id: string) => {
+    for (const listener of listeners) listener(id)
+  }
   // Each check-and-write runs inside one synchronous callback, so fibers cannot interleave inside a CAS.
   const current = (id: string) =>
     Effect.suspend(() => {
@@ -281,6 +295,7 @@ export const makeMemory: Effect.Effect<Service> = Effect.sync(() => {
           Effect.sync(() => {
             const next = TaskRecord.applyPatch(record, patch)
             records.set(id, next)
+            changed(id)
             return TaskRecord.info(next)
           })
         )
@@ -310,7 +325,12 @@ export const makeMemory: Effect.Effect<Service> = Effect.sync(() => {
       Effect.sync(() => {
         const selected = (logs.get(id)?.lines ?? []).filter((l) => l.seq > after)
         return limit === undefined ? selected : selected.slice(0, limit)
-      })
+      }),
+    changes: Stream.async<string | undefined>((emit) => {
+      const listener = (id: string) => void emit.single(id)
+      listeners.add(listener)
+      return Effect.sync(() => listeners.delete(listener))
+    })
   })
 })
 

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Either, Exit, Fiber, Logger, Schema, Scope, TestClock } from "effect"
+import { Effect, Either, Exit, Fiber, Logger, Schema, Scope, Stream, TestClock } from "effect"
 import { spawnSync } from "node:child_process"
 import { hostname } from "node:os"
 import { Holder, Task, TaskStore } from "../src/index.js"
@@ -35,7 +35,9 @@ const gated = (store: Store, gate: Effect.Latch): Store => {
     list: g(store.list),
     delete: g(store.delete),
     appendLogs: g(store.appendLogs),
-    readLogs: g(store.readLogs)
+    readLogs: g(store.readLogs),
+    // Cut off: it hears of no change either.
+    changes: Stream.empty
   }
 }
 
@@ -238,6 +240,22 @@ describe("TaskRunner", () => {
         "cancelled"
       )
       assert.strictEqual(entry(id).finalized, 2)
+    })
+  )
+
+  it.scoped("a cancel from another runner is heard through the store's changes, long before the next heartbeat", () =>
+    Effect.gen(function* () {
+      const { store, a, b } = yield* twoRunners()
+      const id = yield* a.runner.start(Counter, { n: 1000, stepMs: 100 })
+      yield* TestClock.adjust("300 millis")
+      yield* b.runner.cancel(id)
+      // The heartbeat is 700 ms away; looks at a changed record are at most 10 ms apart.
+      yield* TestClock.adjust("20 millis")
+      yield* waitUntil(
+        Effect.map(store.getInfo(id), (i) => i.status === "cancelled"),
+        "cancelled without a heartbeat"
+      )
+      assert.strictEqual(entry(id).finalized, 1)
     })
   )
 

@@ -22,6 +22,7 @@ import * as Layout from "../internal/file/layout.js"
 import * as LogFile from "../internal/file/logFile.js"
 import * as Locks from "../internal/file/locks.js"
 import * as Records from "../internal/file/records.js"
+import { changes } from "../internal/file/changes.js"
 import { sweep } from "../internal/file/sweep.js"
 import { RevisionConflict, TaskAlreadyExists, type TaskStoreError } from "../TaskError.js"
 import * as TaskRecord from "../TaskRecord.js"
@@ -160,7 +161,8 @@ export const make = (
         Effect.map(logFiles.read(id), (all) => {
           const lines = all.filter((l) => l.seq > after)
           return limit === undefined ? lines : lines.slice(0, limit)
-        })
+        }),
+      changes: changes(dir)
     })
   })
 

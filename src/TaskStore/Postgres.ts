@@ -6,8 +6,13 @@
  */
 import type * as SqlClient from "@effect/sql/SqlClient"
 import * as PgClient from "@effect/sql-pg/PgClient"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import * as Schedule from "effect/Schedule"
+import * as Stream from "effect/Stream"
 import { TaskStoreError } from "../TaskError.js"
 import type { TaskStore } from "../TaskStore.js"
 import * as Sql from "./Sql.js"
@@ -44,7 +49,27 @@ export const reasonOf = Sql.reasonOfPostgres
  */
 export const layerClient = (
   options: Omit<Options, "url" | "maxConnections"> = {}
-): Layer.Layer<TaskStore, TaskStoreError, SqlClient.SqlClient> => Sql.layer(options)
+): Layer.Layer<TaskStore, TaskStoreError, SqlClient.SqlClient> =>
+  // With a PgClient (as `layer` and `PgClient.layer` give), requests reach a task's runner through LISTEN/NOTIFY.
+  Layer.unwrapEffect(
+    Effect.map(Effect.serviceOption(PgClient.PgClient), (client) =>
+      Sql.layer({
+        ...options,
+        signals: Option.getOrUndefined(Option.map(client, (pg) => signals(pg, options.tablePrefix ?? "vltask_")))
+      })
+    )
+  )
+
+/** The store's channel: `<prefix>changes`, carrying task ids. */
+const signals = (pg: PgClient.PgClient, prefix: string): Sql.Signals => {
+  const channel = `${prefix}changes`
+  return {
+    // A lost connection ends a LISTEN: listen again, a second later, for as long as the stream is consumed.
+    listen: pg.listen(channel).pipe(Stream.retry(Schedule.spaced(Duration.seconds(1))), Stream.orDie),
+    // `pg_notify` rather than the client's `notify`, whose `NOTIFY channel, $1` the server rejects (no parameters there).
+    announce: (id) => Effect.ignore(pg`SELECT pg_notify(${channel}, ${id})`)
+  }
+}
 
 /**
  * The store in the Postgres database at `url`.

@@ -15,11 +15,14 @@
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import { SqlError } from "@effect/sql/SqlError"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import { RevisionConflict, TaskAlreadyExists, TaskNotFound, TaskStoreError } from "../TaskError.js"
 import * as TaskRecord from "../TaskRecord.js"
 import * as TaskStore from "../TaskStore.js"
@@ -33,7 +36,29 @@ import * as TaskStore from "../TaskStore.js"
 export interface Options {
   /** The prefix of the store's tables (default `vltask_`): lower-case letters, digits and `_`. */
   readonly tablePrefix?: string | undefined
+  /**
+   * How the store announces and hears of changes between connections, where the database has a way (Postgres
+   * `LISTEN/NOTIFY`: `TaskStore/Postgres` gives it). Without it a SQLite store watches its `data_version`, and any
+   * other store hears of nothing (readers poll).
+   */
+  readonly signals?: Signals | undefined
 }
+
+/**
+ * A channel between the connections of one store: requests (pause, cancel) are announced on it by task id.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Signals {
+  /** The ids announced, while consumed. */
+  readonly listen: Stream.Stream<string | undefined>
+  /** Announces that the record of `id` changed (best effort: a failure is only a later look). */
+  readonly announce: (id: string) => Effect.Effect<void>
+}
+
+/** How often a SQLite store looks at its `data_version` while someone follows its changes. */
+const sqliteChangeCheck = Duration.millis(25)
 
 /**
  * A database written by a newer version of this library than the one running.
@@ -442,10 +467,16 @@ export const make = (
           Object.keys(columns).length === 0
             ? sql.literal("revision = revision + 1")
             : sql`${sql.update(columns)}, revision = revision + 1`
-        return sql<MetaRow>`UPDATE ${tasks} SET ${sets} WHERE id = ${id} AND revision = ${expected} RETURNING ${meta}`.withoutTransform.pipe(
-          Effect.flatMap((rows) => (rows[0] === undefined ? missed(id, expected) : Effect.succeed(toInfo(rows[0])))),
-          Effect.catchTag("SqlError", (e) => Effect.fail(fail("update", id)(e)))
-        )
+        const updated =
+          sql<MetaRow>`UPDATE ${tasks} SET ${sets} WHERE id = ${id} AND revision = ${expected} RETURNING ${meta}`.withoutTransform.pipe(
+            Effect.flatMap((rows) => (rows[0] === undefined ? missed(id, expected) : Effect.succeed(toInfo(rows[0])))),
+            Effect.catchTag("SqlError", (e) => Effect.fail(fail("update", id)(e)))
+          )
+        // A request for the task's runner, wherever it is, is announced once it is stored.
+        const signals = options.signals
+        return signals !== undefined && patch.interrupt !== undefined
+          ? Effect.tap(updated, () => signals.announce(id))
+          : updated
       },
       list: (query) => {
         const where = [
@@ -503,7 +534,22 @@ export const make = (
             rows.map((r) => ({ seq: Number(r.seq), time: Number(r.time), level: r.level, message: r.message }))
           ),
           Effect.mapError(fail("readLogs", id))
-        )
+        ),
+      changes:
+        options.signals?.listen ??
+        (dialect === "sqlite"
+          ? // Another connection's commit moves `data_version`; this connection's own commits do not.
+            Stream.repeatEffectWithSchedule(
+              Effect.option(sql<{ data_version: number }>`PRAGMA data_version`.withoutTransform),
+              Schedule.spaced(sqliteChangeCheck)
+            ).pipe(
+              Stream.map((rows) => Option.flatMap(rows, (r) => Option.fromNullable(r[0]?.data_version))),
+              Stream.filterMap((version) => version),
+              Stream.changes,
+              Stream.drop(1),
+              Stream.as(undefined)
+            )
+          : Stream.empty)
     })
   })
 

@@ -15,6 +15,7 @@ import { decodeField } from "./codecs.js"
 import { describeHolder, type Engine, isStale, lookupKind, toMillis } from "./engine.js"
 import { launch } from "./execute.js"
 import { hold, release, Running } from "./running.js"
+import { watch } from "./watch.js"
 
 /** Why a stored task cannot be resumed now, or `undefined` when it can. */
 export const notResumable = (engine: Engine, info: TaskRecord.TaskInfo, now: number): string | undefined => {
@@ -74,6 +75,7 @@ export const claim = (
       info
     })
     engine.running.set(r.id, r)
+    yield* watch(engine)
     yield* launch(engine, r, input, state, context)
     return info
   })

@@ -16,10 +16,12 @@ import { heartbeat } from "./heartbeat.js"
 import { captureLogger, flushLogs } from "./logCapture.js"
 import { outcome } from "./outcome.js"
 import { release, type Running } from "./running.js"
+import { unwatchIfIdle } from "./watch.js"
 
 /** Records the end of a run (unless the lease is lost), then lets it go from the table of running tasks. */
 const finish = (engine: Engine, r: Running, exit: Exit.Exit<unknown, unknown>) =>
   Effect.gen(function* () {
+    r.ending = true
     const patch = yield* outcome(r, exit)
     if (patch !== undefined && r.holdsLease) {
       yield* flushLogs(engine, r)
@@ -37,7 +39,7 @@ const finish = (engine: Engine, r: Running, exit: Exit.Exit<unknown, unknown>) =
       Effect.suspend(() => {
         engine.running.delete(r.id)
         release(r.token)
-        return Deferred.done(r.done, Exit.void)
+        return Effect.zipRight(unwatchIfIdle(engine), Deferred.done(r.done, Exit.void))
       })
     )
   )

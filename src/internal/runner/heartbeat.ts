@@ -32,6 +32,23 @@ const due = (r: Running, now: number) =>
   r.polledAt > (r.info.polledAt ?? 0) ||
   now - r.renewedAt >= r.leaseMs / 3
 
+/**
+ * Looks at the record without writing: a takeover or a deleted record is a lost lease; a pause or cancel request
+ * another process left there is acted on.
+ */
+export const look = (engine: Engine, r: Running): Effect.Effect<void> =>
+  Effect.gen(function* () {
+    const fresh = yield* engine.store.getInfo(r.id).pipe(Effect.catchTag("InvalidTaskId", Effect.die))
+    // The run ended meanwhile: what was read may be its own end.
+    if (r.ending) return
+    if (fresh.status !== "running" || fresh.lease?.token !== r.token) return yield* Effect.fail(lost(r, fresh))
+    if (fresh.revision > r.info.revision) r.info = fresh
+    yield* r.notice()
+  }).pipe(
+    Effect.catchTag("TaskNotFound", () => Effect.fail(lost(r, undefined))),
+    Effect.catchAll(onWriteError(r))
+  )
+
 /** One beat. */
 const beat = (engine: Engine, r: Running) =>
   Effect.gen(function* () {
@@ -50,17 +67,12 @@ const beat = (engine: Engine, r: Running) =>
       }
       // Logs follow a successful fenced write, so a runner that lost its lease stops adding to them.
       yield* flushLogs(engine, r)
+      yield* r.notice()
     } else {
       // Nothing to write: still look for requests from other processes and for a takeover.
-      const fresh = yield* engine.store.getInfo(r.id).pipe(Effect.catchTag("InvalidTaskId", Effect.die))
-      if (fresh.status !== "running" || fresh.lease?.token !== r.token) return yield* Effect.fail(lost(r, fresh))
-      if (fresh.revision > r.info.revision) r.info = fresh
+      yield* look(engine, r)
     }
-    yield* r.notice()
-  }).pipe(
-    Effect.catchTag("TaskNotFound", () => Effect.fail(lost(r, undefined))),
-    Effect.catchAll(onWriteError(r))
-  )
+  }).pipe(Effect.catchAll(onWriteError(r)))
 
 /** Beats every flush interval, the first one interval after the start, until interrupted. */
 export const heartbeat = (engine: Engine, r: Running): Effect.Effect<void> =>

@@ -69,6 +69,11 @@ export class Running {
    * that could not write): whoever awaits the task here gets it, with its path or server, rather than a bare status.
    */
   storeError: TaskStoreError | undefined = undefined
+  /** A look at the record, prompted by the store's changes, is under way; another change came in meanwhile. */
+  looking = false
+  lookAgain = false
+  /** The task's fiber has exited and its end is being recorded: its own writes are no news. */
+  ending = false
   private stopRequest: Stop | undefined = undefined
   private fiber: Fiber.RuntimeFiber<void> | undefined = undefined
 

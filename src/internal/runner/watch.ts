@@ -1,0 +1,80 @@
+/**
+ * Hearing of requests at once: while tasks run here, the runner follows the store's `changes` and looks at a changed
+ * record of a task it runs (a pause or cancel from another process, a takeover) without waiting for the next
+ * heartbeat. Looks are coalesced per task: one at a time, and at most one every `lookSpacing` (a task checkpointing
+ * a thousand times a second changes its own record as often). Stores that cannot notice changes leave the heartbeat
+ * to find them, as before.
+ */
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Stream from "effect/Stream"
+import type { Engine } from "./engine.js"
+import { look } from "./heartbeat.js"
+import type { Running } from "./running.js"
+
+/** The least time between two looks at one task's record. */
+const lookSpacing = "10 millis"
+
+/** The fiber following the store's changes, per engine, while any task runs there. */
+const watchers = new WeakMap<Engine, Fiber.RuntimeFiber<void>>()
+
+/** Looks at `r`'s record soon: now if no look is under way, else once more when it is done. */
+const lookSoon = (engine: Engine, r: Running): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    if (r.stop !== undefined || r.ending) return Effect.void
+    if (r.looking) {
+      r.lookAgain = true
+      return Effect.void
+    }
+    r.looking = true
+    const once: Effect.Effect<void> = Effect.suspend(() => {
+      r.lookAgain = false
+      return Effect.zipRight(
+        r.stop !== undefined || r.ending ? Effect.void : look(engine, r),
+        Effect.sleep(lookSpacing)
+      )
+    })
+    const loop: Effect.Effect<void> = Effect.flatMap(once, () =>
+      r.lookAgain && r.stop === undefined && !r.ending ? loop : Effect.void
+    )
+    return Effect.asVoid(
+      Effect.forkIn(
+        Effect.ensuring(
+          loop,
+          Effect.sync(() => {
+            r.looking = false
+          })
+        ),
+        engine.scope
+      )
+    )
+  })
+
+/** What a change of `id` (or of an unknown record) means here: a look at each task it may concern. */
+const onChange = (engine: Engine) => (id: string | undefined) =>
+  Effect.suspend(() => {
+    if (id !== undefined) {
+      const r = engine.running.get(id)
+      return r === undefined ? Effect.void : lookSoon(engine, r)
+    }
+    return Effect.forEach(engine.running.values(), (r) => lookSoon(engine, r), { discard: true })
+  })
+
+/** Starts following the store's changes if nothing does yet (a task starts running here). */
+export const watch = (engine: Engine): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    if (watchers.has(engine)) return Effect.void
+    const follow = Stream.runForEach(engine.store.changes, onChange(engine))
+    return Effect.map(Effect.forkIn(follow, engine.scope), (fiber) => {
+      watchers.set(engine, fiber)
+    })
+  })
+
+/** Stops following the store's changes once no task runs here any more. */
+export const unwatchIfIdle = (engine: Engine): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    const fiber = watchers.get(engine)
+    if (fiber === undefined || engine.running.size > 0) return Effect.void
+    watchers.delete(engine)
+    return Fiber.interruptFork(fiber)
+  })
