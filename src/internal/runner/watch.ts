@@ -3,7 +3,8 @@
  * record of a task it runs (a pause or cancel from another process, a takeover) without waiting for the next
  * heartbeat. Looks are coalesced per task: one at a time, and at most one every `lookSpacing` (a task checkpointing
  * a thousand times a second changes its own record as often). Stores that cannot notice changes leave the heartbeat
- * to find them, as before.
+ * to find them, as before. The subscription is opened when a task starts running here and closed once none has run
+ * for a few seconds, so an idle runner costs its store nothing (SQLite's `data_version` checks stop too).
  */
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
@@ -39,11 +40,13 @@ const lookSoon = (engine: Engine, r: Running): Effect.Effect<void> =>
     )
     return Effect.asVoid(
       Effect.forkIn(
-        Effect.ensuring(
-          loop,
-          Effect.sync(() => {
-            r.looking = false
-          })
+        Effect.interruptible(
+          Effect.ensuring(
+            loop,
+            Effect.sync(() => {
+              r.looking = false
+            })
+          )
         ),
         engine.scope
       )
@@ -64,17 +67,29 @@ const onChange = (engine: Engine) => (id: string | undefined) =>
 export const watch = (engine: Engine): Effect.Effect<void> =>
   Effect.suspend(() => {
     if (watchers.has(engine)) return Effect.void
-    const follow = Stream.runForEach(engine.store.changes, onChange(engine))
+    const follow = Effect.interruptible(Stream.runForEach(engine.store.changes, onChange(engine)))
     return Effect.map(Effect.forkIn(follow, engine.scope), (fiber) => {
       watchers.set(engine, fiber)
     })
   })
 
-/** Stops following the store's changes once no task runs here any more. */
+/**
+ * How long the runner keeps following changes after its last task ended: tasks run one after another keep one
+ * subscription (one LISTEN connection, one directory watch) instead of opening one each.
+ */
+const idleLinger = "5 seconds"
+
+/** Stops following the store's changes once no task has run here for `idleLinger`. */
 export const unwatchIfIdle = (engine: Engine): Effect.Effect<void> =>
   Effect.suspend(() => {
     const fiber = watchers.get(engine)
     if (fiber === undefined || engine.running.size > 0) return Effect.void
-    watchers.delete(engine)
-    return Fiber.interruptFork(fiber)
+    const stopIfStillIdle = Effect.suspend(() => {
+      if (engine.running.size > 0 || watchers.get(engine) !== fiber) return Effect.void
+      watchers.delete(engine)
+      return Fiber.interrupt(fiber)
+    })
+    // Called from a task's (uninterruptible) finalizer: the wait itself must stay interruptible, or closing the
+    // runner's scope would wait it out.
+    return Effect.asVoid(Effect.forkIn(Effect.interruptible(Effect.delay(stopIfStillIdle, idleLinger)), engine.scope))
   })
