@@ -44,13 +44,8 @@ export const claim = (
       record.state === undefined
         ? task.initial(input)
         : yield* decodeField(task.codecs.state, record, "state", record.state)
-    const now = yield* Clock.currentTimeMillis
-    const leaseMs = toMillis(task.leaseDuration ?? engine.defaultLeaseMs)
-    const lease = Lease.make(engine.me, now, leaseMs)
-    // Held before it is written: between the write and the launch, this process must not see its own lease as stale.
-    hold(lease.token)
-    const info = yield* engine.store
-      .update(record.id, record.revision, {
+    return yield* claimWith(engine, task, (lease, now) =>
+      engine.store.update(record.id, record.revision, {
         status: "running",
         lease,
         interrupt: undefined,
@@ -62,22 +57,63 @@ export const claim = (
         startedAt: record.startedAt ?? now,
         updatedAt: now
       })
-      .pipe(Effect.tapError(() => Effect.sync(() => release(lease.token))))
+    ).pipe(
+      Effect.tap((claimed) => begin(engine, task, claimed, input, state, context)),
+      Effect.map((claimed) => claimed.info)
+    )
+  })
+
+/** A lease taken here: the record written with it, its token, its length. */
+export interface Claimed {
+  readonly info: TaskRecord.TaskInfo
+  readonly token: string
+  readonly leaseMs: number
+  readonly now: number
+}
+
+/**
+ * Writes a record that holds a fresh lease of this runner (`write` is a claim of a stored task, or the creation of a
+ * task already claimed). The token is held before it is written: between the write and the launch, this process
+ * must not see its own lease as stale.
+ */
+export const claimWith = <E>(
+  engine: Engine,
+  task: Task.Any,
+  write: (lease: Lease.Lease, now: number) => Effect.Effect<TaskRecord.TaskInfo, E>
+): Effect.Effect<Claimed, E> =>
+  Effect.gen(function* () {
+    const now = yield* Clock.currentTimeMillis
+    const leaseMs = toMillis(task.leaseDuration ?? engine.defaultLeaseMs)
+    const lease = Lease.make(engine.me, now, leaseMs)
+    hold(lease.token)
+    const info = yield* write(lease, now).pipe(Effect.tapError(() => Effect.sync(() => release(lease.token))))
+    return { info, token: lease.token, leaseMs, now }
+  })
+
+/** Launches a task whose lease this runner has just written, from `state`. */
+export const begin = (
+  engine: Engine,
+  task: Task.Any,
+  claimed: Claimed,
+  input: unknown,
+  state: unknown,
+  context: Context.Context<never>
+): Effect.Effect<void> =>
+  Effect.gen(function* () {
     const interest = task.interestTimeout ?? engine.interestTimeout
     const r = yield* Running.make({
-      id: record.id,
+      id: claimed.info.id,
       task,
-      token: lease.token,
-      leaseMs,
+      token: claimed.token,
+      leaseMs: claimed.leaseMs,
       interestMs: interest === undefined ? undefined : toMillis(interest),
-      startedAt: now,
-      tracker: new Progress.Tracker(record.progress),
-      info
+      startedAt: claimed.now,
+      tracker: new Progress.Tracker(claimed.info.progress),
+      info: claimed.info
     })
     engine.running.set(r.id, r)
     yield* watch(engine)
     yield* launch(engine, r, input, state, context)
-    return info
   })
 
 /** Resumes task `id` here with the services in `context`; a task already running here is left as it is. */

@@ -4,12 +4,12 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import type * as Task from "../../Task.js"
 import * as TaskCodec from "../../TaskCodec.js"
-import { TaskInputMismatch } from "../../TaskError.js"
+import { TaskDecodeError, TaskInputMismatch } from "../../TaskError.js"
 import * as TaskId from "../../TaskId.js"
 import type * as TaskRecord from "../../TaskRecord.js"
 import type { StartOptions } from "../../TaskRunner.js"
 import { awaitTask } from "./await.js"
-import { claim, resume } from "./claim.js"
+import { begin, claimWith, resume } from "./claim.js"
 import { encodeField } from "./codecs.js"
 import { stopHere } from "./control.js"
 import { checkKind, type Engine, register } from "./engine.js"
@@ -18,14 +18,22 @@ import { checkKind, type Engine, register } from "./engine.js"
 const callerContext = <R>(engine: Engine) =>
   Effect.map(Effect.context<R>(), (context) => Context.merge(engine.captured, context) as Context.Context<never>)
 
-/** Stores a task as `pending`, and returns its id. */
-export const submit = <T extends Task.Any>(engine: Engine, task: T, input: Task.Input<T>, options?: StartOptions) =>
+/** A new task's id (validated) and its encoded input. */
+const prepare = <T extends Task.Any>(engine: Engine, task: T, input: Task.Input<T>, options?: StartOptions) =>
   Effect.gen(function* () {
     const now = yield* Clock.currentTimeMillis
     const id = options?.id ?? TaskId.make(now)
     yield* TaskId.validate(id)
     const bytes = yield* encodeField(task.codecs.input, id, task.name, "input", input)
     register(engine, task)
+    return { id, bytes }
+  })
+
+/** Stores a task as `pending`, and returns its id. */
+export const submit = <T extends Task.Any>(engine: Engine, task: T, input: Task.Input<T>, options?: StartOptions) =>
+  Effect.gen(function* () {
+    const { id, bytes } = yield* prepare(engine, task, input, options)
+    const now = yield* Clock.currentTimeMillis
     yield* engine.store.create({
       id,
       kind: task.name,
@@ -39,17 +47,31 @@ export const submit = <T extends Task.Any>(engine: Engine, task: T, input: Task.
     return id
   })
 
-/** Stores a task and claims it here at once. */
+/** Stores a task already claimed by this runner (one write: created `running` with its lease), and launches it. */
 export const start = <T extends Task.Any>(engine: Engine, task: T, input: Task.Input<T>, options?: StartOptions) =>
   Effect.gen(function* () {
-    const id = yield* submit(engine, task, input, options)
-    const record = yield* engine.store.get(id).pipe(Effect.catchTag("TaskNotFound", (e) => Effect.die(e)))
-    const context = yield* callerContext<Task.Services<T>>(engine)
-    yield* claim(engine, record, task, context).pipe(
-      // Someone touched the brand-new record (a concurrent cancel): leave it to them.
-      Effect.catchTag("RevisionConflict", () => Effect.void),
-      Effect.catchTag("TaskNotFound", (e) => Effect.die(e))
+    const { id, bytes } = yield* prepare(engine, task, input, options)
+    // The task starts from its input as stored, as a resume will: decoded from the bytes, before anything is written.
+    const decoded = yield* Effect.mapError(
+      task.codecs.input.decode(bytes),
+      (e) => new TaskDecodeError({ id, kind: task.name, field: "input", found: e.found, detail: e.detail })
     )
+    const context = yield* callerContext<Task.Services<T>>(engine)
+    const claimed = yield* claimWith(engine, task, (lease, now) =>
+      engine.store.create({
+        id,
+        kind: task.name,
+        status: "running",
+        lease,
+        progress: { done: 0 },
+        attempts: 1,
+        createdAt: now,
+        updatedAt: now,
+        startedAt: now,
+        input: bytes
+      })
+    )
+    yield* begin(engine, task, claimed, decoded, task.initial(decoded), context)
     return id
   })
 
