@@ -1,21 +1,14 @@
 /**
  * Durable checkpoint cost with a 1 KiB state: `task.checkpoint` through the runner and a store, against the physical
- * limit measured in the same process, interleaved round by round inside one running task.
- *
- * - file: the raw recipe in a tight synchronous loop (create a temp file, write, fsync, close, rename over the
- *   target, fsync the directory): the least any durable atomic replace of a file costs.
- * - SQLite: a raw better-sqlite3 `UPDATE` of one row with a 1 KiB BLOB, same pragmas (WAL, synchronous=FULL).
- * - Postgres: a raw single-row `UPDATE` with a 1 KiB `bytea` through `pg`, one round trip each.
+ * limit (`raw.ts`) measured in the same process, interleaved round by round inside one running task.
  */
-import Database from "better-sqlite3"
 import { Effect, Layer, Schema } from "effect"
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, writeSync } from "node:fs"
 import { join } from "node:path"
-import pg from "pg"
 import { Task, TaskRunner, type TaskStore } from "../src/index.js"
 import * as File from "../src/TaskStore/File.js"
 import * as Postgres from "../src/TaskStore/Postgres.js"
 import * as Sqlite from "../src/TaskStore/Sqlite.js"
+import { dropTables, fileRaw, postgresRaw, sqliteRaw } from "./raw.js"
 import { median, scratchDir } from "./util.js"
 
 const pad = "x".repeat(1024 - 16)
@@ -73,79 +66,36 @@ const measure = async (
 
 export const fileCheckpoints = async (rounds = 9, perRound = 200) => {
   const { dir, cleanup } = scratchDir("file-ckpt")
+  const raw = fileRaw(dir)
   try {
-    const rawDir = join(dir, "raw")
-    mkdirSync(rawDir)
-    const dirFd = openSync(rawDir, "r")
-    // The same bytes a 1 KiB state makes in a record file (state plus metadata, about 1.3 KiB).
-    const body = Buffer.alloc(1350, 1)
-    let k = 0
-    const raw = (n: number) => {
-      for (let i = 0; i < n; i++) {
-        const temp = join(rawDir, `.tmp-${k++}`)
-        const fd = openSync(temp, "wx")
-        writeSync(fd, body)
-        fsyncSync(fd)
-        closeSync(fd)
-        renameSync(temp, join(rawDir, "record.task"))
-        fsyncSync(dirFd)
-      }
-    }
-    const result = await measure("file", File.layer({ directory: join(dir, "store") }), raw, rounds, perRound)
-    closeSync(dirFd)
-    return result
+    return await measure("file", File.layer({ directory: join(dir, "store") }), raw.write, rounds, perRound)
   } finally {
+    raw.close()
     cleanup()
   }
 }
 
 export const sqliteCheckpoints = async (rounds = 9, perRound = 200) => {
   const { dir, cleanup } = scratchDir("sqlite-ckpt")
+  const raw = sqliteRaw(dir)
   try {
-    const db = new Database(join(dir, "raw.db"))
-    db.pragma("journal_mode = WAL")
-    db.pragma("synchronous = FULL")
-    db.exec("CREATE TABLE t (id TEXT PRIMARY KEY, revision INTEGER, state BLOB)")
-    db.prepare("INSERT INTO t VALUES ('a', 0, ?)").run(Buffer.alloc(1024))
-    const update = db.prepare("UPDATE t SET state = ?, revision = revision + 1 WHERE id = 'a'")
-    const body = Buffer.alloc(1024, 1)
-    const raw = (n: number) => {
-      for (let i = 0; i < n; i++) update.run(body)
-    }
-    const result = await measure("sqlite", Sqlite.layer({ filename: join(dir, "store.db") }), raw, rounds, perRound)
-    db.close()
-    return result
+    return await measure("sqlite", Sqlite.layer({ filename: join(dir, "store.db") }), raw.write, rounds, perRound)
   } finally {
+    raw.close()
     cleanup()
   }
 }
 
 /** Postgres: against a raw single-row `UPDATE` through `pg`; `undefined` when no server answers. */
 export const postgresCheckpoints = async (url: string, rounds = 9, perRound = 200) => {
-  const client = new pg.Client({ connectionString: url })
-  try {
-    await client.connect()
-  } catch {
-    return undefined
-  }
   const prefix = `vltask_bench${process.pid}_`
+  const raw = await postgresRaw(url, prefix)
+  if (raw === undefined) return undefined
   try {
-    await client.query(`CREATE TABLE ${prefix}raw (id TEXT PRIMARY KEY, revision INTEGER, state BYTEA)`)
-    await client.query(`INSERT INTO ${prefix}raw VALUES ('a', 0, $1)`, [Buffer.alloc(1024)])
-    const body = Buffer.alloc(1024, 1)
-    const raw = async (n: number) => {
-      for (let i = 0; i < n; i++) {
-        await client.query(`UPDATE ${prefix}raw SET state = $1, revision = revision + 1 WHERE id = 'a'`, [body])
-      }
-    }
-    return await measure("postgres", Postgres.layer({ url, tablePrefix: prefix }), raw, rounds, perRound)
+    return await measure("postgres", Postgres.layer({ url, tablePrefix: prefix }), raw.write, rounds, perRound)
   } finally {
-    const { rows } = await client.query<{ tablename: string }>(
-      "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename LIKE $1",
-      [`${prefix}%`]
-    )
-    for (const { tablename } of rows) await client.query(`DROP TABLE IF EXISTS "${tablename}"`)
-    await client.end()
+    await raw.close()
+    await dropTables(url, prefix)
   }
 }
 

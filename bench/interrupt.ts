@@ -7,9 +7,9 @@
 import { Effect, Layer, Schema } from "effect"
 import { type ChildProcess, spawn } from "node:child_process"
 import { join } from "node:path"
-import pg from "pg"
 import { Task, TaskRunner } from "../src/index.js"
 import * as StoreUrl from "../src/StoreUrl.js"
+import { dropTables } from "./raw.js"
 import { median, scratchDir } from "./util.js"
 
 const Sleeper = Task.make({
@@ -97,18 +97,6 @@ export const interruptLatency = async (kind: "file" | "sqlite" | "postgres", run
     cleanup()
     if (kind === "postgres") await dropTables(postgresUrl!, prefix)
   }
-}
-
-/** Drops the tables a bench made under `prefix`. */
-const dropTables = async (url: string, prefix: string) => {
-  const client = new pg.Client({ connectionString: url })
-  await client.connect()
-  const { rows } = await client.query<{ tablename: string }>(
-    "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename LIKE $1",
-    [`${prefix}%`]
-  )
-  for (const { tablename } of rows) await client.query(`DROP TABLE IF EXISTS "${tablename}"`)
-  await client.end()
 }
 
 if (process.argv[2] === "child") await child(process.argv[3]!, process.argv[4]!)

@@ -6,6 +6,7 @@ import { fileCheckpoints, postgresCheckpoints, sqliteCheckpoints } from "./check
 import { cliStartup } from "./cli.js"
 import { interruptLatency } from "./interrupt.js"
 import { largeState } from "./largeState.js"
+import { noopTasks } from "./noop.js"
 import { fileList, sqliteList } from "./list.js"
 import { progressOverhead } from "./progress.js"
 
@@ -24,6 +25,10 @@ const postgresUrl = process.env.VLTASK_BENCH_POSTGRES ?? "postgres://root@127.0.
 const postgres = await postgresCheckpoints(postgresUrl)
 if (postgres === undefined)
   log(`no Postgres server at ${postgresUrl}: its row is left empty (set VLTASK_BENCH_POSTGRES)`)
+log("no-op tasks…")
+const noopFile = await noopTasks("file")
+const noopSqlite = await noopTasks("sqlite")
+const noopPostgres = postgres === undefined ? undefined : await noopTasks("postgres", postgresUrl)
 log("16 MiB state…")
 const largeFile = await largeState("file")
 const largeSqlite = await largeState("sqlite")
@@ -52,6 +57,12 @@ const result = {
   postgres_checkpoints_per_s: postgres?.per_s ?? null,
   postgres_raw_per_s: postgres?.raw_per_s ?? null,
   postgres_checkpoint_vs_raw: postgres?.ratio ?? null,
+  noop_file_tasks_per_s: noopFile!.tasks_per_s,
+  noop_file_vs_raw: noopFile!.vs_raw,
+  noop_sqlite_tasks_per_s: noopSqlite!.tasks_per_s,
+  noop_sqlite_vs_raw: noopSqlite!.vs_raw,
+  noop_postgres_tasks_per_s: noopPostgres?.tasks_per_s ?? null,
+  noop_postgres_vs_raw: noopPostgres?.vs_raw ?? null,
   large_state_file_mb_s: largeFile.mb_s,
   large_state_sqlite_mb_s: largeSqlite.mb_s,
   large_state_file_rss_ratio: largeFile.rss_ratio,
@@ -111,6 +122,20 @@ const rows: Array<[string, string, string, string]> = [
         ["postgres_checkpoints_per_s", f(postgres.per_s, 0), `raw UPDATE ${f(postgres.raw_per_s, 0)}/s`, ""],
         ["postgres_checkpoint_vs_raw", f(postgres.ratio, 2), "≥ 0.85", ok(postgres.ratio >= 0.85)]
       ] as Array<[string, string, string, string]>)),
+  ...(
+    [
+      ["file", noopFile],
+      ["sqlite", noopSqlite],
+      ["postgres", noopPostgres]
+    ] as const
+  ).flatMap(([store, noop]): Array<[string, string, string, string]> =>
+    noop === undefined
+      ? [[`noop_${store}_vs_raw`, "n/a", "≥ 0.40 (no server)", ""]]
+      : [
+          [`noop_${store}_tasks_per_s`, f(noop.tasks_per_s, 0), `raw write ${f(noop.raw_per_s, 0)}/s`, ""],
+          [`noop_${store}_vs_raw`, f(noop.vs_raw, 2), "≥ 0.40 (sequential run of a no-op task)", ok(noop.vs_raw >= 0.4)]
+        ]
+  ),
   ["large_state_file_mb_s", f(result.large_state_file_mb_s), "16 MiB state, 20 checkpoints", ""],
   ["large_state_sqlite_mb_s", f(result.large_state_sqlite_mb_s), "16 MiB state, 20 checkpoints", ""],
   [
