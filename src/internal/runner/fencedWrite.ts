@@ -111,24 +111,28 @@ export const write = (
  * that, retry.
  */
 export const onWriteError = (r: Running) => (error: LeaseLost | TaskStoreError) =>
+  error._tag === "TaskStoreError" && (error.reason === "Io" || error.reason === "Corrupt")
+    ? Effect.suspend(() => {
+        r.storeError ??= error
+        return Effect.zipRight(
+          Effect.logInfo(`Stopping task ${r.id}: the store failed`, error),
+          r.requestStop({ kind: "pause", reason: `the store failed: ${error.detail}` })
+        )
+      })
+    : onReadError(r)(error)
+
+/**
+ * What a failed read of the record means for the task: a lost lease stops it at once; a read that failed is retried
+ * at the next beat, until the lease this runner last renewed has run out.
+ */
+export const onReadError = (r: Running) => (error: LeaseLost | TaskStoreError) =>
   error._tag === "LeaseLost"
     ? Effect.zipRight(Effect.logWarning(error.message), r.requestStop({ kind: "lost" }))
-    : error.reason === "Io" || error.reason === "Corrupt"
-      ? Effect.suspend(() => {
-          r.storeError ??= error
-          return Effect.zipRight(
-            Effect.logInfo(`Stopping task ${r.id}: the store failed`, error),
-            r.requestStop({ kind: "pause", reason: `the store failed: ${error.detail}` })
-          )
-        })
-      : Effect.flatMap(Clock.currentTimeMillis, (now) =>
-          r.info.lease !== undefined && now >= r.info.lease.expiresAt
-            ? Effect.zipRight(
-                Effect.logWarning(
-                  `Could not renew the lease of task ${r.id} before it expired; stopping it here`,
-                  error
-                ),
-                r.requestStop({ kind: "lost" })
-              )
-            : Effect.logWarning(`Heartbeat of task ${r.id} failed; will retry`, error)
-        )
+    : Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        r.info.lease !== undefined && now >= r.info.lease.expiresAt
+          ? Effect.zipRight(
+              Effect.logWarning(`Could not renew the lease of task ${r.id} before it expired; stopping it here`, error),
+              r.requestStop({ kind: "lost" })
+            )
+          : Effect.logWarning(`Heartbeat of task ${r.id} failed; will retry`, error)
+      )

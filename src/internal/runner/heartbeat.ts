@@ -8,8 +8,9 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
+import type { LeaseLost, TaskStoreError } from "../../TaskError.js"
 import type { Engine } from "./engine.js"
-import { lost, onWriteError, renewal, writeUnlocked } from "./fencedWrite.js"
+import { lost, onReadError, onWriteError, renewal, writeUnlocked } from "./fencedWrite.js"
 import { flushLogs } from "./logCapture.js"
 import type { Running } from "./running.js"
 
@@ -34,9 +35,9 @@ const due = (r: Running, now: number) =>
 
 /**
  * Looks at the record without writing: a takeover or a deleted record is a lost lease; a pause or cancel request
- * another process left there is acted on.
+ * another process left there is acted on. The caller decides what a failed read means.
  */
-export const look = (engine: Engine, r: Running): Effect.Effect<void> =>
+export const look = (engine: Engine, r: Running): Effect.Effect<void, LeaseLost | TaskStoreError> =>
   Effect.gen(function* () {
     const fresh = yield* engine.store.getInfo(r.id).pipe(Effect.catchTag("InvalidTaskId", Effect.die))
     // The run ended meanwhile: what was read may be its own end.
@@ -44,10 +45,7 @@ export const look = (engine: Engine, r: Running): Effect.Effect<void> =>
     if (fresh.status !== "running" || fresh.lease?.token !== r.token) return yield* Effect.fail(lost(r, fresh))
     if (fresh.revision > r.info.revision) r.info = fresh
     yield* r.notice()
-  }).pipe(
-    Effect.catchTag("TaskNotFound", () => Effect.fail(lost(r, undefined))),
-    Effect.catchAll(onWriteError(r))
-  )
+  }).pipe(Effect.catchTag("TaskNotFound", () => Effect.fail(lost(r, undefined))))
 
 /** One beat. */
 const beat = (engine: Engine, r: Running) =>
@@ -70,7 +68,7 @@ const beat = (engine: Engine, r: Running) =>
       yield* r.notice()
     } else {
       // Nothing to write: still look for requests from other processes and for a takeover.
-      yield* look(engine, r)
+      yield* look(engine, r).pipe(Effect.catchAll(onReadError(r)))
     }
   }).pipe(Effect.catchAll(onWriteError(r)))
 

@@ -10,6 +10,7 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Stream from "effect/Stream"
 import type { Engine } from "./engine.js"
+import { onReadError } from "./fencedWrite.js"
 import { look } from "./heartbeat.js"
 import type { Running } from "./running.js"
 
@@ -30,10 +31,12 @@ const lookSoon = (engine: Engine, r: Running): Effect.Effect<void> =>
     r.looking = true
     const once: Effect.Effect<void> = Effect.suspend(() => {
       r.lookAgain = false
-      return Effect.zipRight(
-        r.stop !== undefined || r.ending ? Effect.void : look(engine, r),
-        Effect.sleep(lookSpacing)
+      // A takeover stops the task here at once; a read that failed is the heartbeat's to judge.
+      const glance = look(engine, r).pipe(
+        Effect.catchTag("LeaseLost", onReadError(r)),
+        Effect.catchTag("TaskStoreError", () => Effect.void)
       )
+      return Effect.zipRight(r.stop !== undefined || r.ending ? Effect.void : glance, Effect.sleep(lookSpacing))
     })
     const loop: Effect.Effect<void> = Effect.flatMap(once, () =>
       r.lookAgain && r.stop === undefined && !r.ending ? loop : Effect.void
