@@ -8,7 +8,7 @@ import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import { spawn } from "node:child_process"
-import { mkdirSync, openSync } from "node:fs"
+import { closeSync, mkdirSync, openSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import type * as Task from "../../Task.js"
@@ -106,6 +106,8 @@ export const detach = (ctx: Context, c: Common, id: string) =>
     mkdirSync(join(tmpdir(), "vltask"), { recursive: true })
     const fd = openSync(output, "a")
     const child = spawn(process.execPath, args, { detached: true, stdio: ["ignore", fd, fd] })
+    // The child has its own copy of the descriptor.
+    closeSync(fd)
     child.unref()
     return { pid: child.pid, output }
   })
