@@ -41,6 +41,16 @@ const gated = (store: Store, gate: Effect.Latch): Store => {
   }
 }
 
+/** A task that does nothing but succeed with 7. */
+const Noop = Task.make({
+  name: "noop",
+  input: Schema.Struct({}),
+  state: Schema.Struct({}),
+  success: Schema.Int,
+  initial: () => ({}),
+  run: () => Effect.succeed(7)
+})
+
 describe("TaskRunner", () => {
   it.scoped("start runs a task in the background; await gives its typed success; the result is kept", () =>
     withRunner((runner) =>
@@ -516,14 +526,6 @@ describe("TaskRunner", () => {
   it.scoped("a task that does nothing costs two writes: created already claimed, then its end", () =>
     withRunner((runner, store) =>
       Effect.gen(function* () {
-        const Noop = Task.make({
-          name: "noop",
-          input: Schema.Struct({}),
-          state: Schema.Struct({}),
-          success: Schema.Int,
-          initial: () => ({}),
-          run: () => Effect.succeed(7)
-        })
         assert.strictEqual(yield* runner.run(Noop, {}, { id: "noop-1" }), 7)
         const stored = yield* store.getInfo("noop-1")
         assert.deepStrictEqual([stored.status, stored.revision, stored.attempts], ["completed", 2, 1])
@@ -539,15 +541,7 @@ describe("TaskRunner", () => {
       Effect.gen(function* () {
         const store = yield* TaskStore.makeMemory
         const { runner, scope } = yield* buildRunner(store)
-        const Quick = Task.make({
-          name: "quick",
-          input: Schema.Struct({}),
-          state: Schema.Struct({}),
-          success: Schema.Int,
-          initial: () => ({}),
-          run: () => Effect.succeed(1)
-        })
-        yield* runner.run(Quick, {})
+        yield* runner.run(Noop, {})
         const started = Date.now()
         yield* Scope.close(scope, Exit.void)
         // The watch on the store's changes lingers a few seconds after the last task: closing must interrupt it.
