@@ -1,7 +1,7 @@
 /**
  * Small helpers shared by the benchmarks.
  */
-import { mkdtempSync, rmSync } from "node:fs"
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs"
 import { join } from "node:path"
 
 export const median = (xs: ReadonlyArray<number>): number => {
@@ -12,7 +12,10 @@ export const median = (xs: ReadonlyArray<number>): number => {
 
 /** A fresh directory on the same disk as the repository (not tmpfs), removed by `cleanup`. */
 export const scratchDir = (name: string) => {
-  const dir = mkdtempSync(join(import.meta.dirname, "..", "node_modules", ".cache", `bench-${name}-`))
+  // A fresh clone after `npm ci` has no `node_modules/.cache` yet.
+  const parent = join(import.meta.dirname, "..", "node_modules", ".cache")
+  mkdirSync(parent, { recursive: true })
+  const dir = mkdtempSync(join(parent, `bench-${name}-`))
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) }
 }
 
