@@ -15,6 +15,7 @@ import type { InvalidTaskId } from "./TaskError.js"
 import { RevisionConflict, TaskAlreadyExists, TaskNotFound, type TaskStoreError } from "./TaskError.js"
 import * as TaskId from "./TaskId.js"
 import * as TaskRecord from "./TaskRecord.js"
+import * as ChangeFeed from "./internal/changeFeed.js"
 
 /**
  * Options for `appendLogs`.
@@ -326,10 +327,9 @@ export const makeMemory: Effect.Effect<Service> = Effect.sync(() => {
         const selected = (logs.get(id)?.lines ?? []).filter((l) => l.seq > after)
         return limit === undefined ? selected : selected.slice(0, limit)
       }),
-    changes: Stream.async<string | undefined>((emit) => {
-      const listener = (id: string) => void emit.single(id)
-      listeners.add(listener)
-      return Effect.sync(() => listeners.delete(listener))
+    changes: ChangeFeed.fromSource(({ changed }) => {
+      listeners.add(changed)
+      return () => listeners.delete(changed)
     })
   })
 })

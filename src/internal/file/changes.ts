@@ -4,26 +4,25 @@
  * the directory cannot be watched (some network file systems, a watch limit reached), the stream ends and readers fall
  * back to polling.
  */
-import * as Effect from "effect/Effect"
-import * as Stream from "effect/Stream"
+import type * as Stream from "effect/Stream"
 import { watch } from "node:fs"
+import * as ChangeFeed from "../changeFeed.js"
 import { recordSuffix, tempPrefix } from "./layout.js"
 
 /** The ids of records in `dir` that change while the stream is consumed. */
 export const changes = (dir: string): Stream.Stream<string | undefined> =>
-  Stream.async<string | undefined>((emit) => {
+  ChangeFeed.fromSource(({ changed, end }) => {
     let watcher: ReturnType<typeof watch>
     try {
       // Not persistent: watching must not keep a process alive that has nothing else to do.
       watcher = watch(dir, { persistent: false }, (_, name) => {
-        if (name === null) return void emit.single(undefined)
-        if (name.endsWith(recordSuffix) && !name.startsWith(tempPrefix)) {
-          void emit.single(name.slice(0, -recordSuffix.length))
-        }
+        if (name === null) return changed(undefined)
+        if (name.endsWith(recordSuffix) && !name.startsWith(tempPrefix)) changed(name.slice(0, -recordSuffix.length))
       })
     } catch {
-      return void emit.end()
+      end()
+      return () => {}
     }
-    watcher.on("error", () => void emit.end())
-    return Effect.sync(() => watcher.close())
+    watcher.on("error", end)
+    return () => watcher.close()
   })

@@ -1,0 +1,75 @@
+/**
+ * The change feed the memory and file stores build `changes` on: a burst of changes made in one synchronous stretch
+ * (a task checkpointing back to back) reaches the follower once per id, in one chunk; an end hands on what was
+ * gathered first; an overflowing burst becomes one "look at everything".
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Chunk, Effect, Fiber, Stream } from "effect"
+import * as ChangeFeed from "../../src/internal/changeFeed.js"
+import type { Sink } from "../../src/internal/changeFeed.js"
+
+/** A feed whose source the test drives by hand, and how many subscriptions are open. */
+const manual = () => {
+  let sink: Sink | undefined
+  let open = 0
+  const stream = ChangeFeed.fromSource((s) => {
+    sink = s
+    open++
+    return () => {
+      open--
+    }
+  })
+  return {
+    stream,
+    sink: () => sink!,
+    open: () => open
+  }
+}
+
+describe("ChangeFeed.fromSource", () => {
+  it.live("a burst reaches the follower as one chunk of distinct ids, in order of first change", () =>
+    Effect.gen(function* () {
+      const feed = manual()
+      const chunks: Array<ReadonlyArray<string | undefined>> = []
+      const fiber = yield* Effect.fork(
+        Stream.runForEach(
+          Stream.mapChunks(feed.stream, (c) => Chunk.of(Chunk.toReadonlyArray(c))),
+          (c) => Effect.sync(() => void chunks.push(c))
+        )
+      )
+      yield* Effect.sleep("20 millis")
+      for (let i = 0; i < 1000; i++) feed.sink().changed(i % 2 === 0 ? "a" : "b")
+      feed.sink().changed("c")
+      yield* Effect.sleep("20 millis")
+      feed.sink().changed("a")
+      yield* Effect.sleep("20 millis")
+      assert.deepStrictEqual(chunks, [["a", "b", "c"], ["a"]])
+      yield* Fiber.interrupt(fiber)
+      assert.strictEqual(feed.open(), 0, "unsubscribed when the follower stops")
+    })
+  )
+
+  it.live("an end delivers the changes gathered before it, then ends the stream", () =>
+    Effect.gen(function* () {
+      const feed = manual()
+      const fiber = yield* Effect.fork(Stream.runCollect(feed.stream))
+      yield* Effect.sleep("20 millis")
+      feed.sink().changed("x")
+      feed.sink().end()
+      const all = yield* Fiber.join(fiber).pipe(Effect.timeout("2 seconds"))
+      assert.deepStrictEqual(Chunk.toReadonlyArray(all), ["x"])
+    })
+  )
+
+  it.live("more distinct ids in one burst than it gathers become one `undefined` (look at every task)", () =>
+    Effect.gen(function* () {
+      const feed = manual()
+      const fiber = yield* Effect.fork(Stream.runCollect(Stream.take(feed.stream, 1025)))
+      yield* Effect.sleep("20 millis")
+      for (let i = 0; i < 5000; i++) feed.sink().changed(`t${i}`)
+      feed.sink().end()
+      const all = Chunk.toReadonlyArray(yield* Fiber.join(fiber).pipe(Effect.timeout("2 seconds")))
+      assert.deepStrictEqual(all, [undefined])
+    })
+  )
+})
