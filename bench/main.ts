@@ -32,6 +32,8 @@ const noopPostgres = postgres === undefined ? undefined : await noopTasks("postg
 log("16 MiB state…")
 const largeFile = await largeState("file")
 const largeSqlite = await largeState("sqlite")
+const largeBinaryFile = await largeState("file", false, true)
+const largeBinarySqlite = await largeState("sqlite", false, true)
 log("listing…")
 const sqliteListMs = await sqliteList()
 const fileListMs = await fileList()
@@ -68,6 +70,9 @@ const result = {
   large_state_file_rss_ratio: largeFile.rss_ratio,
   large_state_sqlite_rss_ratio: largeSqlite.rss_ratio,
   large_state_rss_ratio: Math.max(largeFile.rss_ratio, largeSqlite.rss_ratio),
+  large_state_binary_file_mb_s: largeBinaryFile.mb_s,
+  large_state_binary_sqlite_mb_s: largeBinarySqlite.mb_s,
+  large_state_binary_rss_ratio: Math.max(largeBinaryFile.rss_ratio, largeBinarySqlite.rss_ratio),
   sqlite_list_ms: sqliteListMs,
   file_list_ms: fileListMs,
   interrupt_file_ms: interruptFile.median,
@@ -143,6 +148,15 @@ const rows: Array<[string, string, string, string]> = [
     f(result.large_state_rss_ratio, 2),
     `≤ 3 (file ${f(result.large_state_file_rss_ratio, 2)}, SQLite ${f(result.large_state_sqlite_rss_ratio, 2)})`,
     ok(result.large_state_rss_ratio <= 3)
+  ],
+  [
+    "large_state_binary_rss_ratio",
+    f(result.large_state_binary_rss_ratio, 2),
+    `a 16 MiB Uint8Array instead of a string (file ${f(largeBinaryFile.rss_ratio, 2)} at ${f(
+      largeBinaryFile.mb_s,
+      0
+    )} MB/s, SQLite ${f(largeBinarySqlite.rss_ratio, 2)} at ${f(largeBinarySqlite.mb_s, 0)} MB/s)`,
+    ""
   ],
   [
     "sqlite_list_ms",

@@ -15,6 +15,7 @@ import type * as Task from "../../Task.js"
 import { type TaskDefect, TaskKindMismatch, type TaskPaused } from "../../TaskError.js"
 import type * as TaskRecord from "../../TaskRecord.js"
 import { checkSameInput } from "../runner/start.js"
+import { withBinaryAsBase64 } from "../binary.js"
 import { findConfig } from "./config.js"
 import type { Common, Context } from "./context.js"
 import { exitCodes, InvalidInput, TaskEnded } from "./errors.js"
@@ -213,7 +214,7 @@ export const foreground = <E>(
       )
     )
     const encoded = yield* encodeSuccess(task, value)
-    if (!mode.json) return yield* print(`Completed ${id}: ${JSON.stringify(encoded)}`)
+    if (!mode.json) return yield* print(`Completed ${id}: ${JSON.stringify(encoded, withBinaryAsBase64)}`)
     const info = yield* ctx.runner.status(id)
     yield* printJson({ ...toJson(ctx, info, Date.now()), result: encoded })
   })

@@ -1,13 +1,15 @@
 /** How commands print: lines and JSON on stdout, ages for people, a task as JSON, a typed failure in one line. */
 import * as Effect from "effect/Effect"
 import type * as TaskRecord from "../../TaskRecord.js"
+import { withBinaryAsBase64 } from "../binary.js"
 import type { Context } from "./context.js"
 
 /** Writes `text` and a newline to stdout. */
 export const print = (text: string) => Effect.sync(() => process.stdout.write(text.endsWith("\n") ? text : text + "\n"))
 
 /** Writes `value` as indented JSON to stdout. */
-export const printJson = (value: unknown) => print(JSON.stringify(value, null, 2))
+/** JSON for people and scripts; typed arrays (a binary result) as base64 strings. */
+export const printJson = (value: unknown) => print(JSON.stringify(value, withBinaryAsBase64, 2))
 
 /** `12s ago`, `5m ago`, `3h ago`, `2d ago`. */
 export const ago = (ms: number) => {

@@ -1,6 +1,7 @@
 /** `vltask result ID`: a completed task's result as JSON (kept until the task is deleted). */
 import * as Command from "@effect/cli/Command"
 import * as Effect from "effect/Effect"
+import * as TaskCodec from "../../../TaskCodec.js"
 import { TaskNotCompleted } from "../../../TaskError.js"
 import { common, json, taskId, withRunner } from "../context.js"
 import { awaitEnd, encodeSuccess } from "../foreground.js"
@@ -22,7 +23,7 @@ export const result = Command.make("result", { ...common, json, id: taskId }, (o
       // Without the definition the stored JSON is printed as it is.
       if (info.status !== "completed") return yield* new TaskNotCompleted({ id: o.id, status: info.status })
       const record = yield* ctx.store.get(o.id)
-      yield* print(Buffer.from(record.result ?? new Uint8Array()).toString("utf8"))
+      yield* print(TaskCodec.text(record.result ?? new Uint8Array()))
     })
   )
 ).pipe(
