@@ -15,6 +15,7 @@ import * as Claim from "./internal/runner/claim.js"
 import * as Control from "./internal/runner/control.js"
 import * as Engine from "./internal/runner/engine.js"
 import * as Start from "./internal/runner/start.js"
+import * as Work from "./internal/runner/work.js"
 import type * as Task from "./Task.js"
 import type {
   InvalidTaskId,
@@ -68,6 +69,26 @@ export interface Options {
 export interface StartOptions {
   /** The task id; generated (UUIDv7) when absent. */
   readonly id?: string | undefined
+}
+
+/**
+ * What a worker runs.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface WorkOptions {
+  /** The kinds it claims (each must be registered with the runner). Default: every kind the runner knows. */
+  readonly kinds?: ReadonlyArray<string> | undefined
+  /** How many tasks it runs at once (default 4). */
+  readonly concurrency?: number | undefined
+  /**
+   * Whether it also takes over stale tasks of its kinds: tasks whose holder died (at once on this host) or whose
+   * lease expired (elsewhere). Default `false`: a crashed task then waits for a manual `resume`, as outside workers.
+   */
+  readonly takeover?: boolean | undefined
+  /** The longest wait between two looks for work when nothing announces any (default 5 seconds). */
+  readonly maxPollInterval?: Duration.DurationInput | undefined
 }
 
 /**
@@ -189,6 +210,12 @@ export class TaskRunner extends Context.Tag("@vectorlink/task/TaskRunner")<
      * expired, or its holder on this host is gone. Such a task is resumable.
      */
     readonly isStale: (info: TaskRecord.TaskInfo, now: number) => boolean
+    /**
+     * Starts a worker for the length of the scope: it claims `pending` tasks of its kinds (and, with `takeover`, stale
+     * ones) and runs up to `concurrency` at once. Closing the scope hands its running tasks back as `pending`, from
+     * their last checkpoints, for another worker to claim at once. See docs/workers.md.
+     */
+    readonly work: (options?: WorkOptions) => Effect.Effect<void, UnknownTaskKind, Scope.Scope>
   }
 >() {}
 
@@ -214,7 +241,8 @@ export const make = (options: Options): Effect.Effect<TaskRunner["Type"], never,
       poll: (id, pollOptions) => Control.poll(engine, id, pollOptions),
       forget: (id) => Control.forget(engine, id),
       logs: (id, logOptions) => engine.store.readLogs(id, logOptions),
-      isStale: (info, now) => Engine.isStale(engine, info, now)
+      isStale: (info, now) => Engine.isStale(engine, info, now),
+      work: (workOptions) => Work.work(engine, workOptions)
     })
   )
 

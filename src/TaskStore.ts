@@ -285,6 +285,7 @@ export const makeMemory: Effect.Effect<Service> = Effect.sync(() => {
         records.set(record.id, record)
         // Lines left under this id (by a deleted task, or appended before it existed) must not show in the new one.
         logs.delete(record.id)
+        changed(record.id)
         return Effect.void
       }),
     get: current,

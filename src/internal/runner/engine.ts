@@ -31,6 +31,8 @@ export interface Engine {
   readonly awaitMs: number
   readonly keepLogs: number
   readonly interestTimeout: Duration.DurationInput | undefined
+  /** The workers of this runner, woken by a submit here (a store cannot always tell a connection its own writes). */
+  readonly wakers: Set<Effect.Effect<void>>
 }
 
 /** A duration in milliseconds. */
@@ -50,7 +52,8 @@ export const make = (options: Options): Effect.Effect<Engine, never, TaskStore |
       flushMs: toMillis(options.flushInterval ?? "1 second"),
       awaitMs: toMillis(options.awaitInterval ?? "250 millis"),
       keepLogs: options.keepLogs ?? defaultKeepLogs,
-      interestTimeout: options.interestTimeout
+      interestTimeout: options.interestTimeout,
+      wakers: new Set<Effect.Effect<void>>()
     }
   })
 

@@ -71,6 +71,7 @@ export const outcome = (r: Running, exit: Exit.Exit<unknown, unknown>): Effect.E
       if (stop.kind === "cancel") {
         return (now) => ({ ...ended(r, now), status: "cancelled", finishedAt: now, reason: stop.reason })
       }
+      if (stop.kind === "release") return (now) => ({ ...ended(r, now), status: "pending", reason: stop.reason })
       return (now) => ({ ...ended(r, now), status: "paused", reason: stop.reason })
     }
     return failed(r, "defect", firstLine(Cause.pretty(cause)))

@@ -11,10 +11,13 @@ import type { TaskStoreError } from "../../TaskError.js"
 import type * as TaskRecord from "../../TaskRecord.js"
 
 /**
- * Why a running task is being stopped: a pause or cancel (its reason is recorded), or the lease lost (nothing may be
- * written any more, so there is nothing to record).
+ * Why a running task is being stopped: a pause or cancel (its reason is recorded), a release (a worker shutting down
+ * hands it back as `pending`, from its last checkpoint, for another worker to claim at once), or the lease lost
+ * (nothing may be written any more, so there is nothing to record).
  */
-export type Stop = { readonly kind: "pause" | "cancel"; readonly reason: string } | { readonly kind: "lost" }
+export type Stop =
+  | { readonly kind: "pause" | "cancel" | "release"; readonly reason: string }
+  | { readonly kind: "lost" }
 
 /**
  * The lease tokens the runners of this process hold now. A lease signed by this process whose token is not here was
@@ -35,8 +38,8 @@ export const release = (token: string): void => {
 /** Whether a runner of this process holds the lease with this token. */
 export const isHeldHere = (token: string): boolean => heldHere.has(token)
 
-/** Cancel outranks pause; losing the lease outranks both (nothing may be written any more). */
-const rank = { pause: 0, cancel: 1, lost: 2 } as const
+/** A pause asked by a person outranks a worker's release; cancel outranks both; losing the lease outranks all. */
+const rank = { release: 0, pause: 1, cancel: 2, lost: 3 } as const
 
 /** What a `Running` is made from. */
 export type RunningOptions = Pick<

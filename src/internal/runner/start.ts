@@ -44,6 +44,7 @@ export const submit = <T extends Task.Any>(engine: Engine, task: T, input: Task.
       updatedAt: now,
       input: bytes
     })
+    yield* Effect.forEach(engine.wakers, (wake) => wake, { discard: true })
     return id
   })
 
