@@ -16,6 +16,7 @@ import { RevisionConflict, TaskAlreadyExists, TaskNotFound, type TaskStoreError 
 import * as TaskId from "./TaskId.js"
 import * as TaskRecord from "./TaskRecord.js"
 import * as ChangeFeed from "./internal/changeFeed.js"
+import type * as Lease from "./Lease.js"
 
 /**
  * Options for `appendLogs`.
@@ -98,8 +99,49 @@ export class TaskStore extends Context.Tag("@vectorlink/task/TaskStore")<
      * known". A store that cannot notice changes gives a stream that ends at once; readers then fall back to polling.
      */
     readonly changes: Stream.Stream<string | undefined>
+    /**
+     * Claims the oldest `pending` task of one of `kinds` for a runner, in one atomic step: stores it `running` with
+     * `lease` (attempts counted, a failure or request of an earlier run cleared) and returns the whole record as
+     * stored, or `undefined` when none is pending. Two claimers never get the same task.
+     */
+    readonly claimNext: (query: ClaimQuery) => Effect.Effect<TaskRecord.TaskRecord | undefined, TaskStoreError>
   }
 >() {}
+
+/**
+ * What `claimNext` asks for.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ClaimQuery {
+  /** The kinds to claim from. */
+  readonly kinds: ReadonlyArray<string>
+  /** The lease the claimed task is stored with. */
+  readonly lease: Lease.Lease
+  /** The time of the claim. */
+  readonly now: number
+}
+
+/**
+ * The patch that claims a stored task for a new run: `running` under `lease`, one more attempt, and what an earlier
+ * run left (a request, a reason, a failure and its error, an end time) cleared.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const claimPatch = (record: TaskRecord.TaskInfo, lease: Lease.Lease, now: number): TaskRecord.TaskPatch => ({
+  status: "running",
+  lease,
+  interrupt: undefined,
+  reason: undefined,
+  failure: undefined,
+  error: undefined,
+  finishedAt: undefined,
+  attempts: record.attempts + 1,
+  startedAt: record.startedAt ?? now,
+  updatedAt: now
+})
 
 /**
  * The service's shape.
@@ -162,6 +204,12 @@ export interface Driver {
   ) => Effect.Effect<ReadonlyArray<TaskRecord.LogLine>, TaskStoreError>
   /** The ids of records that may have changed, while consumed (see `TaskStore.changes`); none when absent. */
   readonly changes?: Stream.Stream<string | undefined> | undefined
+  /**
+   * `TaskStore.claimNext` in one statement, where the backend has one (Postgres: `FOR UPDATE SKIP LOCKED`). Without
+   * it, claims are compare-and-swaps on a page of pending records, tried in random order.
+   */
+  readonly claimNext?:
+    ((query: ClaimQuery) => Effect.Effect<TaskRecord.TaskRecord | undefined, TaskStoreError>) | undefined
 }
 
 /** The default and the floor of a `list` page. */
@@ -225,9 +273,54 @@ export const make = (driver: Driver): Service => {
         lines.length === 0 ? Effect.void : driver.appendLogs(id, lines, options?.keep ?? defaultKeepLogs)
       ),
     readLogs: (id, options) => withId(id, () => driver.readLogs(id, options?.after ?? 0, options?.limit)),
-    changes: driver.changes ?? Stream.empty
+    changes: driver.changes ?? Stream.empty,
+    claimNext: (query) =>
+      query.kinds.length === 0 ? Effect.succeed(undefined) : (driver.claimNext ?? claimByCompareAndSwap(driver))(query)
   }
 }
+
+/** Shuffles in place (Fisher–Yates): claimers reading the same page try its records in different orders. */
+const shuffle = <A>(xs: Array<A>): Array<A> => {
+  for (let i = xs.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1))
+    ;[xs[i], xs[j]] = [xs[j]!, xs[i]!]
+  }
+  return xs
+}
+
+/** How many pending records a compare-and-swap claim reads at a time. */
+const claimPage = 32
+
+/**
+ * `claimNext` from the primitives every driver has: pages of pending records in id order (UUIDv7 ids are in order of
+ * creation), each page's records of the wanted kinds tried in random order, each claimed by a compare-and-swap from
+ * the revision just read. A claimer that loses a race moves on to another record.
+ */
+const claimByCompareAndSwap =
+  (driver: Driver) =>
+  (query: ClaimQuery): Effect.Effect<TaskRecord.TaskRecord | undefined, TaskStoreError> =>
+    Effect.gen(function* () {
+      const kinds = new Set(query.kinds)
+      let after: string | undefined = undefined
+      while (true) {
+        const infos: ReadonlyArray<TaskRecord.TaskInfo> = yield* driver.list({
+          statuses: ["pending"],
+          kind: query.kinds.length === 1 ? query.kinds[0] : undefined,
+          after,
+          take: claimPage
+        })
+        for (const info of shuffle(infos.filter((i) => kinds.has(i.kind)))) {
+          const record = yield* Effect.catchTag(driver.get(info.id), "TaskNotFound", () => Effect.succeed(undefined))
+          if (record?.status !== "pending") continue
+          const patch = claimPatch(record, query.lease, query.now)
+          const claimed = yield* Effect.either(driver.update(record.id, record.revision, patch))
+          if (claimed._tag === "Right") return { ...TaskRecord.applyPatch(record, patch), ...claimed.right }
+          if (claimed.left._tag === "TaskStoreError") return yield* claimed.left
+        }
+        if (infos.length < claimPage) return undefined
+        after = infos[infos.length - 1]!.id
+      }
+    })
 
 /** Ids in code-unit order, as the SQL stores (`COLLATE "C"`) and the file store sort them. */
 const byId = Order.mapInput(Order.string, (info: TaskRecord.TaskInfo) => info.id)

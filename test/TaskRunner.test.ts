@@ -36,6 +36,7 @@ const gated = (store: Store, gate: Effect.Latch): Store => {
     delete: g(store.delete),
     appendLogs: g(store.appendLogs),
     readLogs: g(store.readLogs),
+    claimNext: g(store.claimNext),
     // Cut off: it hears of no change either.
     changes: Stream.empty
   }

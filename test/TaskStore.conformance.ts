@@ -4,7 +4,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Either, Layer } from "effect"
 import { randomBytes } from "node:crypto"
-import type * as TaskRecord from "../src/TaskRecord.js"
+import * as TaskRecord from "../src/TaskRecord.js"
 import { TaskStore } from "../src/TaskStore.js"
 import { bytes, increment, record } from "./helpers/store.js"
 
@@ -215,6 +215,64 @@ export const conformance = <E>(name: string, makeLayer: () => Layer.Layer<TaskSt
           const info = yield* store.getInfo("counter")
           assert.strictEqual(info.progress.done, 200)
           assert.strictEqual(info.revision, 201)
+        })
+      )
+    )
+
+    it.effect("claimNext takes the oldest pending task of the kinds asked, whole, and stores it running", () =>
+      withStore((store) =>
+        Effect.gen(function* () {
+          const lease = (n: number) => ({
+            token: `01a220b5-41e9-7080-884f-f28554064f${String(n).padStart(2, "0")}`,
+            holder: { host: "h", pid: n, processStart: "1" },
+            expiresAt: 10_000
+          })
+          yield* store.create(record("c-young", { createdAt: 3_000 }))
+          yield* store.create(record("b-old", { createdAt: 2_000, state: bytes("s"), reason: "released" }))
+          yield* store.create(record("a-other-kind", { createdAt: 1_000, kind: "other" }))
+          yield* store.create(record("a-paused", { createdAt: 1_000, status: "paused" }))
+          const first = yield* store.claimNext({ kinds: ["test"], lease: lease(1), now: 5_000 })
+          assert.strictEqual(first?.id, "b-old")
+          assert.strictEqual(first?.status, "running")
+          assert.strictEqual(first?.attempts, 1)
+          assert.strictEqual(first?.revision, 2)
+          assert.strictEqual(first?.startedAt, 5_000)
+          assert.isUndefined(first?.reason)
+          assert.deepStrictEqual(first?.lease, lease(1))
+          assert.deepStrictEqual(first?.input, bytes(`{"id":"b-old"}`))
+          assert.deepStrictEqual(first?.state, bytes("s"))
+          assert.deepStrictEqual(yield* store.getInfo("b-old"), TaskRecord.info(first!))
+          assert.strictEqual((yield* store.claimNext({ kinds: ["test"], lease: lease(2), now: 5_000 }))?.id, "c-young")
+          assert.isUndefined(yield* store.claimNext({ kinds: ["test"], lease: lease(3), now: 5_000 }))
+          assert.strictEqual(
+            (yield* store.claimNext({ kinds: ["test", "other"], lease: lease(4), now: 5_000 }))?.id,
+            "a-other-kind"
+          )
+          assert.isUndefined(yield* store.claimNext({ kinds: [], lease: lease(5), now: 5_000 }))
+          assert.strictEqual((yield* store.getInfo("a-paused")).status, "paused")
+        })
+      )
+    )
+
+    it.effect("claimNext: concurrent claimers never get the same task, and together get all of them", () =>
+      withStore((store) =>
+        Effect.gen(function* () {
+          for (let i = 0; i < 30; i++) yield* store.create(record(`q${String(i).padStart(2, "0")}`))
+          const claims = yield* Effect.forEach(
+            Array.from({ length: 40 }, (_, n) => n),
+            (n) =>
+              store.claimNext({
+                kinds: ["test"],
+                lease: { token: `t${n}`, holder: { host: "h", pid: n, processStart: "1" }, expiresAt: 10_000 },
+                now: 5_000
+              }),
+            { concurrency: "unbounded" }
+          )
+          const ids = claims.flatMap((c) => (c === undefined ? [] : [c.id]))
+          assert.strictEqual(ids.length, 30)
+          assert.strictEqual(new Set(ids).size, 30)
+          const running = yield* store.list({ status: "running", limit: 100 })
+          assert.strictEqual(running.items.length, 30)
         })
       )
     )

@@ -41,13 +41,16 @@ if (available) {
         const migrations = yield* Effect.promise(() => query(`SELECT migration_id, name FROM ${tablePrefix}migrations`))
         assert.deepStrictEqual(migrations, [
           { migration_id: 1, name: "create_tasks" },
-          { migration_id: 2, name: "drop_unread_lease_columns" }
+          { migration_id: 2, name: "drop_unread_lease_columns" },
+          { migration_id: 3, name: "index_pending_by_age" }
         ])
-        // `list` filters by status and kind in id order: the indexes that keep it fast at 100,000 tasks.
+        // `list` filters by status and kind in id order, workers claim the oldest pending task: the indexes that keep
+        // both fast at 100,000 tasks.
         const indexes = yield* Effect.promise(() =>
           query(`SELECT indexdef FROM pg_indexes WHERE tablename = '${tablePrefix}tasks' ORDER BY indexname`)
         )
         assert.deepStrictEqual(indexes.map((i) => (i.indexdef as string).replace(/^.* USING btree /, "")).sort(), [
+          "(created_at, id) WHERE (status = 'pending'::text)",
           "(id)",
           "(kind, status, id)",
           "(status, id)"
@@ -134,7 +137,7 @@ if (available) {
         )
         const newer = yield* opening({ url: postgresUrl, tablePrefix })
         assert.strictEqual(newer?._tag, "TaskStoreError")
-        assert.include(newer?.message, "schema version 99, newer than this version of @vectorlink/task knows (2)")
+        assert.include(newer?.message, "schema version 99, newer than this version of @vectorlink/task knows (3)")
         for (const bad of ["Robert'); DROP TABLE x;--", "x-", "-x", "x y"]) {
           const badPrefix = yield* opening({ url: postgresUrl, tablePrefix: bad })
           assert.include(badPrefix?.message, "must be lower-case letters, digits and '_'", bad)

@@ -141,6 +141,13 @@ export const migrations: ReadonlyArray<Migration> = [
       `ALTER TABLE ${p}tasks DROP COLUMN lease_token`,
       `ALTER TABLE ${p}tasks DROP COLUMN lease_expires_at`
     ]
+  },
+  {
+    id: 3,
+    name: "index_pending_by_age",
+    // Workers claim the oldest pending task: an index of pending tasks only, in order of age, keeps that O(log n) in
+    // the length of the queue (and costs nothing for tasks that are not pending).
+    statements: (p) => [`CREATE INDEX ${p}tasks_pending ON ${p}tasks (created_at, id) WHERE status = 'pending'`]
   }
 ]
 
@@ -381,6 +388,10 @@ export const make = (
               )
             )
 
+    /** A statement that reads then writes: in SQLite inside a transaction holding the write lock from its start. */
+    const writing = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E | SqlError> =>
+      dialect === "sqlite" ? locked("claim", effect) : effect
+
     // ---- schema --------------------------------------------------------------------------------------------------
 
     yield* locked(
@@ -451,7 +462,15 @@ export const make = (
             // Logs left by a deleted task of the same id must not show up in the new one.
             yield* sql`DELETE FROM ${logs} WHERE task_id = ${record.id}`
           })
-        ).pipe(Effect.catchTag("SqlError", (e) => Effect.fail(fail("create", record.id)(e)))),
+        ).pipe(
+          Effect.catchTag("SqlError", (e) => Effect.fail(fail("create", record.id)(e))),
+          // A submitted task is announced once stored: idle workers, wherever they are, claim it at once.
+          Effect.tap(() =>
+            options.signals !== undefined && record.status === "pending"
+              ? options.signals.announce(record.id)
+              : Effect.void
+          )
+        ),
       get: (id) =>
         Effect.flatMap(
           sql<FullRow>`SELECT * FROM ${tasks} WHERE id = ${id}`.withoutTransform.pipe(
@@ -534,6 +553,20 @@ export const make = (
             rows.map((r) => ({ seq: Number(r.seq), time: Number(r.time), level: r.level, message: r.message }))
           ),
           Effect.mapError(fail("readLogs", id))
+        ),
+      claimNext: ({ kinds, lease, now }) =>
+        // Postgres: the oldest pending row nobody else is claiming, locked and updated in one statement; SQLite: the
+        // same statement in a transaction that holds the write lock from its start.
+        writing(
+          sql<FullRow>`UPDATE ${tasks} SET status = 'running', lease = ${json(lease)}, interrupt = NULL, reason = NULL,
+            failure = NULL, error = NULL, finished_at = NULL, attempts = attempts + 1,
+            started_at = COALESCE(started_at, ${now}), updated_at = ${now}, revision = revision + 1
+          WHERE id = (SELECT id FROM ${tasks} WHERE status = 'pending' AND ${sql.in("kind", kinds)}
+            ORDER BY created_at, id LIMIT 1${sql.literal(dialect === "pg" ? " FOR UPDATE SKIP LOCKED" : "")})
+          RETURNING *`.withoutTransform
+        ).pipe(
+          Effect.map((rows) => (rows[0] === undefined ? undefined : toRecord(rows[0]))),
+          Effect.mapError(fail("claim"))
         ),
       changes:
         options.signals?.listen ??

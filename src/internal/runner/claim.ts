@@ -8,8 +8,9 @@ import * as Effect from "effect/Effect"
 import * as Lease from "../../Lease.js"
 import * as Progress from "../../Progress.js"
 import type * as Task from "../../Task.js"
-import { type RevisionConflict, type TaskDecodeError, TaskNotResumable } from "../../TaskError.js"
-import type * as TaskRecord from "../../TaskRecord.js"
+import { type RevisionConflict, type TaskDecodeError, TaskNotResumable, type TaskStoreError } from "../../TaskError.js"
+import * as TaskRecord from "../../TaskRecord.js"
+import * as TaskStore from "../../TaskStore.js"
 import type { LookupError, ResumeError } from "../../TaskRunner.js"
 import { decodeField } from "./codecs.js"
 import { describeHolder, type Engine, isStale, lookupKind, toMillis } from "./engine.js"
@@ -45,18 +46,7 @@ export const claim = (
         ? task.initial(input)
         : yield* decodeField(task.codecs.state, record, "state", record.state)
     return yield* claimWith(engine, task, (lease, now) =>
-      engine.store.update(record.id, record.revision, {
-        status: "running",
-        lease,
-        interrupt: undefined,
-        reason: undefined,
-        failure: undefined,
-        error: undefined,
-        finishedAt: undefined,
-        attempts: record.attempts + 1,
-        startedAt: record.startedAt ?? now,
-        updatedAt: now
-      })
+      engine.store.update(record.id, record.revision, TaskStore.claimPatch(record, lease, now))
     ).pipe(
       Effect.tap((claimed) => begin(engine, task, claimed, input, state, context)),
       Effect.map((claimed) => claimed.info)
@@ -132,3 +122,75 @@ export const resume = (
     if (why !== undefined) return yield* new TaskNotResumable({ id, status: record.status, reason: why })
     return yield* claim(engine, record, task, context)
   }).pipe(Effect.catchTag("RevisionConflict", () => resume(engine, id, context)))
+
+/**
+ * Claims the oldest pending task of `kinds` through the store (one atomic step) and launches it here: its id, or
+ * `undefined` when none is pending. A claimed task whose input or state no longer decodes is recorded as failed (a
+ * worker must not claim it again and again), and the next is tried.
+ */
+export const claimNext = (
+  engine: Engine,
+  kinds: ReadonlyArray<string>,
+  context: Context.Context<never>
+): Effect.Effect<string | undefined, TaskStoreError> =>
+  Effect.gen(function* () {
+    if (kinds.length === 0) return undefined
+    const leaseMsOf = (task: Task.Any) => toMillis(task.leaseDuration ?? engine.defaultLeaseMs)
+    // The lease it is claimed with is the shortest of the kinds' (the kind is known only once claimed); the task's own
+    // length applies from its first renewal, a heartbeat later.
+    const claimLeaseMs = Math.min(...kinds.map((kind) => leaseMsOf(engine.registry.get(kind)!)))
+    while (true) {
+      const now = yield* Clock.currentTimeMillis
+      const lease = Lease.make(engine.me, now, claimLeaseMs)
+      hold(lease.token)
+      const record = yield* engine.store
+        .claimNext({ kinds, lease, now })
+        .pipe(Effect.tapError(() => Effect.sync(() => release(lease.token))))
+      if (record === undefined) {
+        release(lease.token)
+        return undefined
+      }
+      const task = engine.registry.get(record.kind)!
+      const decoded = yield* Effect.either(
+        Effect.gen(function* () {
+          const input = yield* decodeField(task.codecs.input, record, "input", record.input)
+          const state =
+            record.state === undefined
+              ? task.initial(input)
+              : yield* decodeField(task.codecs.state, record, "state", record.state)
+          return { input, state }
+        })
+      )
+      if (decoded._tag === "Left") {
+        release(lease.token)
+        yield* Effect.logWarning(`Task ${record.id} was claimed but cannot run here`, decoded.left)
+        yield* engine.store
+          .update(record.id, record.revision, {
+            status: "failed",
+            lease: undefined,
+            failure: { kind: "defect", message: decoded.left.message },
+            finishedAt: now,
+            updatedAt: now
+          })
+          .pipe(
+            // A claimed record's id is valid, and nobody else writes it while its fresh lease holds.
+            Effect.catchTags({
+              RevisionConflict: () => Effect.void,
+              TaskNotFound: () => Effect.void,
+              InvalidTaskId: Effect.die
+            })
+          )
+        continue
+      }
+      const info = TaskRecord.info(record)
+      yield* begin(
+        engine,
+        task,
+        { info, token: lease.token, leaseMs: leaseMsOf(task), now },
+        decoded.right.input,
+        decoded.right.state,
+        context
+      )
+      return record.id
+    }
+  })

@@ -1,8 +1,8 @@
 /**
  * Workers: a runner that claims `pending` tasks of the kinds it knows and runs up to `concurrency` of them at once,
- * optionally taking over stale ones too. Claims go through the store's `claimNext` where it has one (Postgres: one
- * statement with `FOR UPDATE SKIP LOCKED`), else through the compare-and-swap every store has (a page of pending
- * tasks, tried in random order, so that workers do not all race for the first). Work is looked for when the store
+ * optionally taking over stale ones too. Pending tasks are claimed through the store's `claimNext` (Postgres: one
+ * statement with `FOR UPDATE SKIP LOCKED`; elsewhere compare-and-swaps on pages of pending tasks); stale ones by a
+ * compare-and-swap from their record, as `resume` does. Work is looked for when the store
  * announces a change (a submit, a task ending), when a slot frees, and otherwise on a timer that backs off while the
  * queue stays empty. Closing the worker's scope releases its tasks: each is stopped at its last checkpoint and stored
  * `pending` again, for another worker to claim at once.
@@ -16,13 +16,11 @@ import type * as Scope from "effect/Scope"
 import { type TaskStoreError, UnknownTaskKind } from "../../TaskError.js"
 import type * as TaskRecord from "../../TaskRecord.js"
 import type { WorkOptions } from "../../TaskRunner.js"
-import { claim } from "./claim.js"
+import { claim, claimNext } from "./claim.js"
 import { type Engine, isStale, toMillis } from "./engine.js"
 
 /** The least time between two scans for stale tasks to take over. */
 const takeoverScanMs = 1000
-/** How many candidates one look lists per free slot. */
-const candidatesPerSlot = 4
 /** The first wait between looks when the queue is empty; it doubles up to `maxPollInterval`. */
 const minPollMs = 50
 
@@ -56,22 +54,41 @@ export const work = (engine: Engine, options: WorkOptions = {}): Effect.Effect<v
     let wake = yield* Deferred.make<void>()
     const signal = Effect.suspend(() => Deferred.succeed(wake, undefined))
 
-    /** Tries to claim `id`; true when this worker now runs it. */
-    const tryClaim = (info: TaskRecord.TaskInfo): Effect.Effect<boolean> =>
+    /** Counts `id` as this worker's until it ends; its end frees a slot, and the loop looks for more at once. */
+    const adopt = (id: string) =>
+      Effect.suspend(() => {
+        const r = engine.running.get(id)
+        if (r === undefined) return Effect.void
+        mine.add(id)
+        return Effect.asVoid(
+          Effect.forkIn(
+            Effect.zipRight(
+              Deferred.await(r.done),
+              Effect.suspend(() => {
+                mine.delete(id)
+                return signal
+              })
+            ),
+            engine.scope
+          )
+        )
+      })
+
+    /** Takes over a stale task, by a compare-and-swap from its record; true when this worker now runs it. */
+    const takeOver = (info: TaskRecord.TaskInfo): Effect.Effect<boolean> =>
       Effect.gen(function* () {
         const record = yield* engine.store.get(info.id)
         const now = yield* Clock.currentTimeMillis
-        const claimable = record.status === "pending" || (record.status === "running" && isStale(engine, record, now))
-        if (!claimable || engine.running.has(record.id)) return false
-        const task = engine.registry.get(record.kind)!
-        yield* claim(engine, record, task, engine.captured)
+        if (record.status !== "running" || !isStale(engine, record, now) || engine.running.has(record.id)) return false
+        yield* claim(engine, record, engine.registry.get(record.kind)!, engine.captured)
+        yield* adopt(record.id)
         return true
       }).pipe(
         // Another worker was faster, the task went away, or its record does not decode (it stays for a person to see).
         Effect.catchAll((e) =>
           e._tag === "RevisionConflict" || e._tag === "TaskNotFound"
             ? Effect.succeed(false)
-            : Effect.as(Effect.logWarning(`Worker could not claim task ${info.id}`, e), false)
+            : Effect.as(Effect.logWarning(`Worker could not take over task ${info.id}`, e), false)
         )
       )
 
@@ -90,37 +107,22 @@ export const work = (engine: Engine, options: WorkOptions = {}): Effect.Effect<v
         return found
       })
 
-    /** Looks for work once and claims what fits into the free slots; how many it claimed. */
+    /** Looks for work once and claims what fits into the free slots: stale tasks first (if it takes over), then pending. */
     const claimSome = (free: number): Effect.Effect<number> =>
       Effect.gen(function* () {
         let claimed = 0
-        const page = yield* engine.store.list({ status: "pending", limit: free * candidatesPerSlot + concurrency })
         const now = yield* Clock.currentTimeMillis
-        const stale =
-          options.takeover === true && now - lastTakeoverScan >= takeoverScanMs ? yield* staleTasks(now) : []
-        const candidates = shuffle(
-          [...page.items, ...stale].filter((t) => wanted.has(t.kind) && !engine.running.has(t.id))
-        )
-        for (const candidate of candidates) {
-          if (claimed >= free) break
-          if (yield* tryClaim(candidate)) {
-            claimed++
-            const r = engine.running.get(candidate.id)
-            if (r !== undefined) {
-              mine.add(r.id)
-              // When it ends, its slot is free: look for more at once.
-              yield* Effect.forkIn(
-                Effect.zipRight(
-                  Deferred.await(r.done),
-                  Effect.suspend(() => {
-                    mine.delete(r.id)
-                    return signal
-                  })
-                ),
-                engine.scope
-              )
-            }
+        if (options.takeover === true && now - lastTakeoverScan >= takeoverScanMs) {
+          for (const info of shuffle(yield* staleTasks(now))) {
+            if (claimed >= free) break
+            if (yield* takeOver(info)) claimed++
           }
+        }
+        while (claimed < free) {
+          const id = yield* claimNext(engine, kinds, engine.captured)
+          if (id === undefined) break
+          yield* adopt(id)
+          claimed++
         }
         return claimed
       }).pipe(Effect.catchAll((e) => Effect.as(Effect.logWarning("Worker could not look for work; will retry", e), 0)))
