@@ -16,8 +16,7 @@ import type * as TaskRecord from "../../TaskRecord.js"
  * (nothing may be written any more, so there is nothing to record).
  */
 export type Stop =
-  | { readonly kind: "pause" | "cancel" | "release"; readonly reason: string }
-  | { readonly kind: "lost" }
+  { readonly kind: "pause" | "cancel" | "release"; readonly reason: string } | { readonly kind: "lost" }
 
 /**
  * The lease tokens the runners of this process hold now. A lease signed by this process whose token is not here was
