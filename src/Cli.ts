@@ -16,6 +16,7 @@ import { run } from "./internal/cli/commands/run.js"
 import { show } from "./internal/cli/commands/show.js"
 import { stopCommand } from "./internal/cli/commands/stop.js"
 import { watch } from "./internal/cli/commands/watch.js"
+import { worker } from "./internal/cli/commands/worker.js"
 import type { Config } from "./internal/cli/config.js"
 import { version } from "./internal/version.js"
 
@@ -131,7 +132,8 @@ export const command = Command.make("vltask").pipe(
     logs,
     result,
     remove,
-    gc
+    gc,
+    worker
   ])
 )
 

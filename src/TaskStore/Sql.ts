@@ -491,9 +491,10 @@ export const make = (
             Effect.flatMap((rows) => (rows[0] === undefined ? missed(id, expected) : Effect.succeed(toInfo(rows[0])))),
             Effect.catchTag("SqlError", (e) => Effect.fail(fail("update", id)(e)))
           )
-        // A request for the task's runner, wherever it is, is announced once it is stored.
+        // A request for the task's runner, wherever it is, is announced once it is stored; so is a task handed back
+        // to the queue (a worker shutting down), for idle workers to claim at once.
         const signals = options.signals
-        return signals !== undefined && patch.interrupt !== undefined
+        return signals !== undefined && (patch.interrupt !== undefined || patch.status === "pending")
           ? Effect.tap(updated, () => signals.announce(id))
           : updated
       },
