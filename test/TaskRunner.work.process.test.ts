@@ -185,6 +185,40 @@ describe.skipIf(!postgres)("vltask worker on Postgres (processes)", () => {
     })
   )
 
+  it.live("a cancel from another process reaches a task in a worker within 100 ms (median of 20)", () =>
+    Effect.promise(async () => {
+      const url = freshUrl()
+      const runs = join(work, "cancel")
+      mkdirSync(runs)
+      const { runner } = await submitter(url)
+      const worker = await startWorker(url, runs, ["--concurrency", "2"])
+      try {
+        const latencies: Array<number> = []
+        for (let i = 0; i < 20; i++) {
+          const id = await Effect.runPromise(runner.submit(Job, { steps: 10_000, ms: 10 }))
+          await waitFor(
+            async () => (await Effect.runPromise(runner.status(id))).status === "running",
+            "the task to start",
+            10_000
+          )
+          const asked = Date.now()
+          await Effect.runPromise(runner.cancel(id))
+          await waitFor(
+            async () => (await Effect.runPromise(runner.status(id))).status === "cancelled",
+            "the cancel to be recorded",
+            10_000
+          )
+          latencies.push(Date.now() - asked)
+        }
+        latencies.sort((a, b) => a - b)
+        const median = (latencies[9]! + latencies[10]!) / 2
+        assert.isAtMost(median, 100, `latencies: ${latencies.join(", ")} ms`)
+      } finally {
+        await stopAll([worker])
+      }
+    })
+  )
+
   it.live("SIGTERM hands a worker's tasks back to the queue; another worker has them within a second", () =>
     Effect.promise(async () => {
       const url = freshUrl()
