@@ -317,7 +317,8 @@ describe("vltask CLI", () => {
       "logs",
       "result",
       "delete",
-      "gc"
+      "gc",
+      "worker"
     ]) {
       const help = await vltask([command, "--help"])
       assert.strictEqual(help.code, 0, command)

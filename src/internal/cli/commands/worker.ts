@@ -16,7 +16,7 @@ export const worker = Command.make(
   {
     ...common,
     concurrency: Options.integer("concurrency").pipe(
-      Options.withDescription("How many tasks it runs at once."),
+      Options.withDescription("How many tasks it runs at once (default 4)."),
       Options.withDefault(4)
     ),
     kind: Options.text("kind").pipe(
