@@ -9,6 +9,7 @@ import { largeState } from "./largeState.js"
 import { noopTasks } from "./noop.js"
 import { fileList, sqliteList } from "./list.js"
 import { progressOverhead } from "./progress.js"
+import { workerBench } from "./worker.js"
 
 const json = process.argv.includes("--json")
 const started = Date.now()
@@ -41,6 +42,9 @@ log("interrupt latency…")
 const interruptFile = await interruptLatency("file")
 const interruptSqlite = await interruptLatency("sqlite")
 const interruptPostgres = postgres === undefined ? undefined : await interruptLatency("postgres", 5, postgresUrl)
+
+log("workers, Postgres…")
+const worker = postgres === undefined ? undefined : await workerBench(postgresUrl)
 
 log("CLI startup…")
 const cli = await cliStartup()
@@ -80,6 +84,10 @@ const result = {
   interrupt_postgres_ms: interruptPostgres?.median ?? null,
   interrupt_ms: Math.max(interruptFile.median, interruptSqlite.median, interruptPostgres?.median ?? 0),
   interrupt_max_ms: Math.max(interruptFile.max, interruptSqlite.max, interruptPostgres?.max ?? 0),
+  worker_postgres_tasks_per_s: worker?.tasks_per_s ?? null,
+  worker_postgres_vs_raw: worker?.vs_raw ?? null,
+  worker_claim_latency_ms: worker?.claim_latency_ms ?? null,
+  takeover_same_host_ms: worker?.takeover_same_host_ms ?? null,
   cli_startup_ms: cli.cli_startup_ms,
   cli_list_ms: cli.cli_list_ms,
   seconds: (Date.now() - started) / 1000
@@ -181,6 +189,29 @@ const rows: Array<[string, string, string, string]> = [
     `worst of every store; ≤ heartbeat + 100 = ${heartbeatMs + 100} even where changes cannot be heard`,
     ok(result.interrupt_max_ms <= heartbeatMs + 100)
   ],
+  ...(worker === undefined
+    ? [["worker_postgres_vs_raw", "n/a", "≥ 0.25 (no server)", ""] as [string, string, string, string]]
+    : ([
+        [
+          "worker_postgres_tasks_per_s",
+          f(worker.tasks_per_s, 0),
+          `2,000 queued no-op tasks, one worker at concurrency 16; raw UPDATE ${f(worker.raw_per_s, 0)}/s`,
+          ""
+        ],
+        ["worker_postgres_vs_raw", f(worker.vs_raw, 2), "≥ 0.25", ok(worker.vs_raw >= 0.25)],
+        [
+          "worker_claim_latency_ms",
+          f(worker.claim_latency_ms, 1),
+          "≤ 20 (median; submit → start on an idle worker)",
+          ok(worker.claim_latency_ms <= 20)
+        ],
+        [
+          "takeover_same_host_ms",
+          f(worker.takeover_same_host_ms, 0),
+          "≤ 1,000 (median; SIGKILL → resumed by an idle worker with takeover)",
+          ok(worker.takeover_same_host_ms <= 1000)
+        ]
+      ] as Array<[string, string, string, string]>)),
   ["cli_startup_ms", f(result.cli_startup_ms, 0), "≤ 150 (vltask --version)", ok(result.cli_startup_ms <= 150)],
   [
     "cli_list_ms",

@@ -42,7 +42,12 @@ const ended = <T extends Task.Any>(engine: Engine, task: T, id: string, now: num
         return yield* new TaskPaused({ id, reason: info.reason ?? "paused" })
       case "running":
         if (!engine.running.has(id) && isStale(engine, info, now)) {
-          return yield* new TaskPaused({ id, reason: "its runner stopped without pausing it" })
+          // A run of this process may have ended and let its lease go since that read (a stale look, not a stale
+          // task): judge only a record that has not moved.
+          const again = yield* engine.store.getInfo(id)
+          if (again.revision === info.revision) {
+            return yield* new TaskPaused({ id, reason: "its runner stopped without pausing it" })
+          }
         }
         return Option.none()
       case "pending":

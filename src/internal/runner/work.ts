@@ -19,8 +19,10 @@ import type { WorkOptions } from "../../TaskRunner.js"
 import { claim, claimNext } from "./claim.js"
 import { type Engine, isStale, toMillis } from "./engine.js"
 
+/** How many claims one look sends at once. */
+const parallelClaims = 8
 /** The least time between two scans for stale tasks to take over. */
-const takeoverScanMs = 1000
+const takeoverScanMs = 500
 /** The first wait between looks when the queue is empty; it doubles up to `maxPollInterval`. */
 const minPollMs = 50
 
@@ -118,11 +120,18 @@ export const work = (engine: Engine, options: WorkOptions = {}): Effect.Effect<v
             if (yield* takeOver(info)) claimed++
           }
         }
+        // Claims of the free slots go out side by side (on Postgres each on a connection of the pool, none waiting for
+        // another's row); a round that finds the queue empty ends the look.
         while (claimed < free) {
-          const id = yield* claimNext(engine, kinds, engine.captured)
-          if (id === undefined) break
-          yield* adopt(id)
-          claimed++
+          const ids = yield* Effect.forEach(
+            Array.from({ length: Math.min(free - claimed, parallelClaims) }),
+            () => claimNext(engine, kinds, engine.captured),
+            { concurrency: "unbounded" }
+          )
+          for (const id of ids) if (id !== undefined) yield* adopt(id)
+          const got = ids.filter((id) => id !== undefined).length
+          claimed += got
+          if (got < ids.length) break
         }
         return claimed
       }).pipe(Effect.catchAll((e) => Effect.as(Effect.logWarning("Worker could not look for work; will retry", e), 0)))
