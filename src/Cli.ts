@@ -15,6 +15,7 @@ import { resume } from "./internal/cli/commands/resume.js"
 import { run } from "./internal/cli/commands/run.js"
 import { show } from "./internal/cli/commands/show.js"
 import { stopCommand } from "./internal/cli/commands/stop.js"
+import { submit } from "./internal/cli/commands/submit.js"
 import { watch } from "./internal/cli/commands/watch.js"
 import { worker } from "./internal/cli/commands/worker.js"
 import type { Config } from "./internal/cli/config.js"
@@ -133,6 +134,7 @@ export const command = Command.make("vltask").pipe(
     result,
     remove,
     gc,
+    submit,
     worker
   ])
 )

@@ -27,6 +27,7 @@
  */
 import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
+import type * as Schedule from "effect/Schedule"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import type { CheckpointError } from "./TaskError.js"
@@ -99,6 +100,26 @@ export interface RunOptions {
   readonly interestTimeout?: Duration.DurationInput | undefined
   /** How long a runner's lease on this task lasts without a heartbeat (default: the runner's, 30 s). */
   readonly leaseDuration?: Duration.DurationInput | undefined
+  /**
+   * Retries a run that failed (with the task's typed error, or a defect) from its last checkpoint, up to `times`
+   * more runs, each after the delay `schedule` gives for it (default: 1 s, doubling, jittered). Meanwhile the task
+   * waits as `pending` with a run-after time, for a worker of its kind (or a `resume`); each failed attempt is kept
+   * in its log. After the last attempt it fails for good. Cancellation, pauses and store failures are not retried.
+   */
+  readonly retry?: Retry | undefined
+}
+
+/**
+ * A task's retry policy (see `RunOptions.retry`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Retry {
+  /** How many times a failed run is retried (0: never). */
+  readonly times: number
+  /** The delay before each retry, as an Effect `Schedule` (e.g. `Schedule.exponential("1 second")`). */
+  readonly schedule?: Schedule.Schedule<unknown, unknown> | undefined
 }
 
 /**

@@ -75,7 +75,11 @@ export const TaskInfo = Schema.Struct({
   updatedAt: Schema.Number,
   startedAt: Schema.optional(Schema.Number),
   finishedAt: Schema.optional(Schema.Number),
-  polledAt: Schema.optional(Schema.Number)
+  polledAt: Schema.optional(Schema.Number),
+  /** Workers claim pending tasks of higher priority first (absent: 0). */
+  priority: Schema.optional(Schema.Int),
+  /** A pending task is not claimed before this time (`submit`'s `runAt`, or a retry's backoff). */
+  runAt: Schema.optional(Schema.Number)
 })
 /**
  * @since 0.1.0

@@ -92,6 +92,19 @@ export interface WorkOptions {
 }
 
 /**
+ * Options for `submit`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SubmitOptions extends StartOptions {
+  /** Workers claim queued tasks of higher priority first (default 0; any integer). */
+  readonly priority?: number | undefined
+  /** Not claimed by a worker before this time (a `Date`, or ms since epoch). */
+  readonly runAt?: Date | number | undefined
+}
+
+/**
  * Options for `poll`.
  *
  * @since 0.1.0
@@ -157,11 +170,14 @@ export class TaskRunner extends Context.Tag("@vectorlink/task/TaskRunner")<
       input: Task.Input<T>,
       options?: StartOptions
     ) => Effect.Effect<string, StartError, Task.Services<T>>
-    /** Stores a task as `pending` without running it; any runner that knows its kind can resume it. */
+    /**
+     * Queues a task: stores it `pending` without running it. A worker (`work`, `vltask worker`) of its kind claims it,
+     * by `priority` and age, once its `runAt` has come; any runner that knows its kind can also resume it by id.
+     */
     readonly submit: <T extends Task.Any>(
       task: T,
       input: Task.Input<T>,
-      options?: StartOptions
+      options?: SubmitOptions
     ) => Effect.Effect<string, StartError>
     /**
      * Runs a task in the foreground to its result. With an `id` that exists, re-enters it from its checkpoint (or

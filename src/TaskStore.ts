@@ -100,9 +100,10 @@ export class TaskStore extends Context.Tag("@vectorlink/task/TaskStore")<
      */
     readonly changes: Stream.Stream<string | undefined>
     /**
-     * Claims the oldest `pending` task of one of `kinds` for a runner, in one atomic step: stores it `running` with
-     * `lease` (attempts counted, a failure or request of an earlier run cleared) and returns the whole record as
-     * stored, or `undefined` when none is pending. Two claimers never get the same task.
+     * Claims a `pending` task of one of `kinds` for a runner, in one atomic step: of those whose `runAt` has come
+     * (at `now`), the one of highest `priority`, oldest first. Stores it `running` with `lease` (attempts counted, what
+     * an earlier run left cleared) and returns the whole record as stored, or `undefined` when none is ready. Two
+     * claimers never get the same task.
      */
     readonly claimNext: (query: ClaimQuery) => Effect.Effect<TaskRecord.TaskRecord | undefined, TaskStoreError>
   }
@@ -125,7 +126,7 @@ export interface ClaimQuery {
 
 /**
  * The patch that claims a stored task for a new run: `running` under `lease`, one more attempt, and what an earlier
- * run left (a request, a reason, a failure and its error, an end time) cleared.
+ * run left (a request, a reason, a failure and its error, an end time, a retry's run-after time) cleared.
  *
  * @since 0.1.0
  * @category utils
@@ -138,6 +139,7 @@ export const claimPatch = (record: TaskRecord.TaskInfo, lease: Lease.Lease, now:
   failure: undefined,
   error: undefined,
   finishedAt: undefined,
+  runAt: undefined,
   attempts: record.attempts + 1,
   startedAt: record.startedAt ?? now,
   updatedAt: now
@@ -279,22 +281,14 @@ export const make = (driver: Driver): Service => {
   }
 }
 
-/** Shuffles in place (Fisher–Yates): claimers reading the same page try its records in different orders. */
-const shuffle = <A>(xs: Array<A>): Array<A> => {
-  for (let i = xs.length - 1; i > 0; i--) {
-    const j = Math.floor(Math.random() * (i + 1))
-    ;[xs[i], xs[j]] = [xs[j]!, xs[i]!]
-  }
-  return xs
-}
-
 /** How many pending records a compare-and-swap claim reads at a time. */
 const claimPage = 32
 
 /**
  * `claimNext` from the primitives every driver has: pages of pending records in id order (UUIDv7 ids are in order of
- * creation), each page's records of the wanted kinds tried in random order, each claimed by a compare-and-swap from
- * the revision just read. A claimer that loses a race moves on to another record.
+ * creation), each page's ready records of the wanted kinds tried by priority, then age, each claimed by a
+ * compare-and-swap from the revision just read. A claimer that loses a race moves on to another record. (Priorities
+ * order the tasks of a page, not of the whole queue: the SQL stores order the whole queue.)
  */
 const claimByCompareAndSwap =
   (driver: Driver) =>
@@ -309,9 +303,15 @@ const claimByCompareAndSwap =
           after,
           take: claimPage
         })
-        for (const info of shuffle(infos.filter((i) => kinds.has(i.kind)))) {
+        const ready = (i: TaskRecord.TaskInfo) => (i.runAt ?? 0) <= query.now
+        // As the SQL stores order the queue: higher priorities first, then the oldest (a claimer that loses the race
+        // for one moves on to the next).
+        const candidates = infos
+          .filter((i) => kinds.has(i.kind) && ready(i))
+          .sort((a, b) => (b.priority ?? 0) - (a.priority ?? 0) || a.createdAt - b.createdAt || (a.id < b.id ? -1 : 1))
+        for (const info of candidates) {
           const record = yield* Effect.catchTag(driver.get(info.id), "TaskNotFound", () => Effect.succeed(undefined))
-          if (record?.status !== "pending") continue
+          if (record?.status !== "pending" || !ready(record)) continue
           const patch = claimPatch(record, query.lease, query.now)
           const claimed = yield* Effect.either(driver.update(record.id, record.revision, patch))
           if (claimed._tag === "Right") return { ...TaskRecord.applyPatch(record, patch), ...claimed.right }

@@ -318,6 +318,7 @@ describe("vltask CLI", () => {
       "result",
       "delete",
       "gc",
+      "submit",
       "worker"
     ]) {
       const help = await vltask([command, "--help"])

@@ -7,7 +7,7 @@
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import { Context, Effect, Layer, Scope } from "effect"
 import { type ChildProcess, spawn } from "node:child_process"
-import { mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs"
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
 import pg from "pg"
@@ -109,6 +109,64 @@ const stopAll = async (workers: ReadonlyArray<Worker>) => {
   for (const w of workers) w.child.kill("SIGKILL")
   await Promise.all(workers.map((w) => w.exited))
 }
+
+/** Runs `vltask` to its end. */
+const vltask = (args: ReadonlyArray<string>, env: Record<string, string>) =>
+  new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+    const child = spawn(process.execPath, [bin, ...args], {
+      cwd: work,
+      env: { ...process.env, VLTASK_CONFIG: join(repo, "test", "fixtures", "worker.config.ts"), ...env },
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    let stdout = ""
+    let stderr = ""
+    child.stdout!.on("data", (d: Buffer) => (stdout += d.toString()))
+    child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()))
+    child.on("close", (code) => resolve({ code, stdout, stderr }))
+  })
+
+describe("vltask submit and worker on the file store", () => {
+  it.live("queued tasks run in a worker by priority; a delayed one waits; show says until when", () =>
+    Effect.promise(async () => {
+      const store = `file:${join(work, "file-queue")}`
+      const runs = join(work, "file-runs")
+      mkdirSync(runs)
+      const env = { VLTASK_STORE: store, VLTASK_TEST_RUNS: runs }
+      const input = '{"steps":1,"ms":1}'
+      const submit = async (args: ReadonlyArray<string>) => {
+        const out = await vltask(["submit", "job", "--input", input, "--json", ...args], env)
+        assert.strictEqual(out.code, 0, out.stderr)
+        return (JSON.parse(out.stdout) as { id: string }).id
+      }
+      const low = await submit(["--id", "low"])
+      const high = await submit(["--id", "high", "--priority", "5"])
+      const later = await submit(["--id", "later", "--delay", "1h"])
+      const shown = await vltask(["show", later], env)
+      assert.match(shown.stdout, /not before .*\(in 59:5\d|not before .*\(in 1:00:00/)
+      const worker = await startWorker(store, runs, ["--concurrency", "1"])
+      try {
+        await waitFor(
+          async () => runFiles(runs).filter((f) => f.what === "done").length === 2,
+          "two tasks done",
+          20_000
+        )
+        // One at a time: the one of higher priority first, though it was queued second.
+        const startedAt = (id: string) => {
+          const name = readdirSync(runs).find((n) => n.startsWith(`${id}.start.`))!
+          return statSync(join(runs, name)).mtimeMs
+        }
+        assert.isBelow(startedAt(high), startedAt(low))
+        const list = await vltask(["list", "--json"], env)
+        const statuses = Object.fromEntries(
+          (JSON.parse(list.stdout) as Array<{ id: string; status: string }>).map((t) => [t.id, t.status])
+        )
+        assert.deepStrictEqual(statuses, { high: "completed", later: "pending", low: "completed" })
+      } finally {
+        await stopAll([worker])
+      }
+    })
+  )
+})
 
 describe.skipIf(!postgres)("vltask worker on Postgres (processes)", () => {
   it.live("4 workers × concurrency 8 drain 2,000 tasks: each runs once and completes once; none is left", () =>

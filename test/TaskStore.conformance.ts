@@ -66,6 +66,8 @@ export const conformance = <E>(name: string, makeLayer: () => Layer.Layer<TaskSt
             startedAt: 1500,
             finishedAt: 2500,
             polledAt: 1700,
+            priority: 3,
+            runAt: 1800,
             state: bytes("state"),
             result: bytes("result"),
             error: bytes("error")
@@ -157,7 +159,9 @@ export const conformance = <E>(name: string, makeLayer: () => Layer.Layer<TaskSt
             updatedAt: 2000,
             startedAt: 1500,
             finishedAt: 2500,
-            polledAt: 1700
+            polledAt: 1700,
+            priority: -2,
+            runAt: 1900
           } as const
           const set = yield* store.update("p", 1, { ...meta, state: bytes("s"), result: bytes("r"), error: bytes("e") })
           const { input: _input, ...createdMeta } = created
@@ -185,6 +189,8 @@ export const conformance = <E>(name: string, makeLayer: () => Layer.Layer<TaskSt
             "startedAt",
             "finishedAt",
             "polledAt",
+            "priority",
+            "runAt",
             "state",
             "result",
             "error"
@@ -250,6 +256,28 @@ export const conformance = <E>(name: string, makeLayer: () => Layer.Layer<TaskSt
           )
           assert.isUndefined(yield* store.claimNext({ kinds: [], lease: lease(5), now: 5_000 }))
           assert.strictEqual((yield* store.getInfo("a-paused")).status, "paused")
+        })
+      )
+    )
+
+    it.effect("claimNext: higher priority first, and nothing before its run-after time", () =>
+      withStore((store) =>
+        Effect.gen(function* () {
+          const lease = { token: "t", holder: { host: "h", pid: 1, processStart: "1" }, expiresAt: 10_000 }
+          yield* store.create(record("a-old-low", { createdAt: 1_000 }))
+          yield* store.create(record("b-new-high", { createdAt: 2_000, priority: 5 }))
+          yield* store.create(record("c-urgent-later", { createdAt: 500, priority: 9, runAt: 6_000 }))
+          yield* store.create(record("d-negative", { createdAt: 100, priority: -1 }))
+          const claim = (now: number) => Effect.map(store.claimNext({ kinds: ["test"], lease, now }), (r) => r?.id)
+          assert.strictEqual(yield* claim(5_000), "b-new-high")
+          assert.strictEqual(yield* claim(5_000), "a-old-low")
+          assert.strictEqual(yield* claim(5_000), "d-negative")
+          assert.isUndefined(yield* claim(5_999))
+          const late = yield* store.claimNext({ kinds: ["test"], lease, now: 6_000 })
+          assert.strictEqual(late?.id, "c-urgent-later")
+          assert.strictEqual(late?.priority, 9)
+          assert.isUndefined(late?.runAt, "a claim clears the run-after time")
+          assert.deepStrictEqual((yield* store.getInfo("c-urgent-later")).priority, 9)
         })
       )
     )

@@ -42,7 +42,7 @@ if (available) {
         assert.deepStrictEqual(migrations, [
           { migration_id: 1, name: "create_tasks" },
           { migration_id: 2, name: "drop_unread_lease_columns" },
-          { migration_id: 3, name: "index_pending_by_age" }
+          { migration_id: 3, name: "queue" }
         ])
         // `list` filters by status and kind in id order, workers claim the oldest pending task: the indexes that keep
         // both fast at 100,000 tasks.
@@ -50,9 +50,9 @@ if (available) {
           query(`SELECT indexdef FROM pg_indexes WHERE tablename = '${tablePrefix}tasks' ORDER BY indexname`)
         )
         assert.deepStrictEqual(indexes.map((i) => (i.indexdef as string).replace(/^.* USING btree /, "")).sort(), [
-          "(created_at, id) WHERE (status = 'pending'::text)",
           "(id)",
           "(kind, status, id)",
+          "(priority DESC, created_at, id) WHERE (status = 'pending'::text)",
           "(status, id)"
         ])
         const tasks = yield* Effect.promise(() => query(`SELECT count(*)::int AS n FROM ${tablePrefix}tasks`))

@@ -144,10 +144,15 @@ export const migrations: ReadonlyArray<Migration> = [
   },
   {
     id: 3,
-    name: "index_pending_by_age",
-    // Workers claim the oldest pending task: an index of pending tasks only, in order of age, keeps that O(log n) in
-    // the length of the queue (and costs nothing for tasks that are not pending).
-    statements: (p) => [`CREATE INDEX ${p}tasks_pending ON ${p}tasks (created_at, id) WHERE status = 'pending'`]
+    name: "queue",
+    // Workers claim the pending task of highest priority, oldest first, once its run-after time has come: an index
+    // of pending tasks only, in that order, keeps a claim O(log n) in the length of the queue (and costs nothing for
+    // tasks that are not pending).
+    statements: (p, dialect) => [
+      `ALTER TABLE ${p}tasks ADD COLUMN priority INTEGER NOT NULL DEFAULT 0`,
+      `ALTER TABLE ${p}tasks ADD COLUMN run_at ${types[dialect].int}`,
+      `CREATE INDEX ${p}tasks_pending ON ${p}tasks (priority DESC, created_at, id) WHERE status = 'pending'`
+    ]
   }
 ]
 
@@ -155,7 +160,7 @@ export const migrations: ReadonlyArray<Migration> = [
 
 /** The metadata columns, in `SELECT` and `RETURNING` order. */
 const metaColumns =
-  "id, kind, status, revision, progress, lease, interrupt, reason, failure, attempts, created_at, updated_at, started_at, finished_at, polled_at"
+  "id, kind, status, revision, progress, lease, interrupt, reason, failure, attempts, created_at, updated_at, started_at, finished_at, polled_at, priority, run_at"
 
 /** A row of metadata as drivers return it (Postgres returns BIGINT as strings; JSON columns are TEXT everywhere). */
 interface MetaRow {
@@ -174,6 +179,8 @@ interface MetaRow {
   readonly started_at: number | string | null
   readonly finished_at: number | string | null
   readonly polled_at: number | string | null
+  readonly priority: number | string
+  readonly run_at: number | string | null
 }
 
 /** A whole row. */
@@ -202,6 +209,8 @@ const toInfo = (row: MetaRow): TaskRecord.TaskInfo => {
   if (row.started_at !== null) info.startedAt = Number(row.started_at)
   if (row.finished_at !== null) info.finishedAt = Number(row.finished_at)
   if (row.polled_at !== null) info.polledAt = Number(row.polled_at)
+  if (Number(row.priority) !== 0) info.priority = Number(row.priority)
+  if (row.run_at !== null) info.runAt = Number(row.run_at)
   return info as TaskRecord.TaskInfo
 }
 
@@ -236,6 +245,8 @@ const columnsOf = (patch: TaskRecord.TaskPatch): Record<string, unknown> => {
   if (has("startedAt")) out.started_at = orNull(patch.startedAt)
   if (has("finishedAt")) out.finished_at = orNull(patch.finishedAt)
   if (has("polledAt")) out.polled_at = orNull(patch.polledAt)
+  if (has("priority")) out.priority = patch.priority ?? 0
+  if (has("runAt")) out.run_at = orNull(patch.runAt)
   if (has("state")) out.state = blob(patch.state)
   if (has("result")) out.result = blob(patch.result)
   if (has("error")) out.error = blob(patch.error)
@@ -259,6 +270,8 @@ const rowOf = (record: TaskRecord.TaskRecord): Record<string, unknown> => ({
   started_at: orNull(record.startedAt),
   finished_at: orNull(record.finishedAt),
   polled_at: orNull(record.polledAt),
+  priority: record.priority ?? 0,
+  run_at: orNull(record.runAt),
   input: blob(record.input),
   state: blob(record.state),
   result: blob(record.result),
@@ -560,10 +573,11 @@ export const make = (
         // same statement in a transaction that holds the write lock from its start.
         writing(
           sql<FullRow>`UPDATE ${tasks} SET status = 'running', lease = ${json(lease)}, interrupt = NULL, reason = NULL,
-            failure = NULL, error = NULL, finished_at = NULL, attempts = attempts + 1,
+            failure = NULL, error = NULL, finished_at = NULL, run_at = NULL, attempts = attempts + 1,
             started_at = COALESCE(started_at, ${now}), updated_at = ${now}, revision = revision + 1
           WHERE id = (SELECT id FROM ${tasks} WHERE status = 'pending' AND ${sql.in("kind", kinds)}
-            ORDER BY created_at, id LIMIT 1${sql.literal(dialect === "pg" ? " FOR UPDATE SKIP LOCKED" : "")})
+            AND (run_at IS NULL OR run_at <= ${now})
+            ORDER BY priority DESC, created_at, id LIMIT 1${sql.literal(dialect === "pg" ? " FOR UPDATE SKIP LOCKED" : "")})
           RETURNING *`.withoutTransform
         ).pipe(
           Effect.map((rows) => (rows[0] === undefined ? undefined : toRecord(rows[0]))),

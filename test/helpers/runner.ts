@@ -30,7 +30,13 @@ export const waitUntil = (check: Effect.Effect<boolean, unknown>, what: string, 
 export const buildRunner = (store: Store, options: Partial<TaskRunner.Options> = {}) =>
   Effect.gen(function* () {
     const scope = yield* Scope.make()
-    const layer = TaskRunner.layer({ tasks, ...options }).pipe(Layer.provide(Layer.succeed(TaskStore.TaskStore, store)))
+    // The definitions a test passes need no services (a wider `tasks` would widen the requirements to `any`).
+    const runnerLayer = TaskRunner.layer({ tasks, ...options }) as Layer.Layer<
+      TaskRunner.TaskRunner,
+      never,
+      TaskStore.TaskStore
+    >
+    const layer = runnerLayer.pipe(Layer.provide(Layer.succeed(TaskStore.TaskStore, store)))
     const context = yield* Layer.buildWithScope(layer, scope)
     return { runner: Context.get(context, TaskRunner.TaskRunner), scope }
   })

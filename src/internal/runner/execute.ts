@@ -2,13 +2,17 @@
  * Executes a claimed task: forks its fiber in the runner's scope with the heartbeat beside it and its logs captured,
  * and records its end however it exits.
  */
+import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as FiberRef from "effect/FiberRef"
 import * as HashSet from "effect/HashSet"
 import * as Task from "../../Task.js"
+import type * as TaskRecord from "../../TaskRecord.js"
+import { resume } from "./claim.js"
 import type { Engine } from "./engine.js"
 import { write } from "./fencedWrite.js"
 import { makeHandle } from "./handle.js"
@@ -18,21 +22,40 @@ import { outcome } from "./outcome.js"
 import { release, type Running } from "./running.js"
 import { unwatchIfIdle } from "./watch.js"
 
-/** Records the end of a run (unless the lease is lost), then lets it go from the table of running tasks. */
-const finish = (engine: Engine, r: Running, exit: Exit.Exit<unknown, unknown>) =>
+/**
+ * Records the end of a run (unless the lease is lost), then lets it go from the table of running tasks. A run its
+ * retry policy sends back to the queue is resumed here once its delay has passed, unless a worker claims it first.
+ */
+const finish = (engine: Engine, r: Running, exit: Exit.Exit<unknown, unknown>, context: Context.Context<never>) =>
   Effect.gen(function* () {
     r.ending = true
     const patch = yield* outcome(r, exit)
     if (patch !== undefined && r.holdsLease) {
       yield* flushLogs(engine, r)
-      yield* write(engine, r, (_, now) => patch(now)).pipe(
+      const recorded = yield* write(engine, r, (_, now) => patch(now)).pipe(
+        Effect.map((info) => info as TaskRecord.TaskInfo | undefined),
         Effect.catchAll((e) =>
           // After a store failure the awaiter gets that failure; this one says the same again (at info level).
-          r.storeError === undefined
-            ? Effect.logWarning(`Could not record the end of task ${r.id}`, e)
-            : Effect.logInfo(`Could not record the end of task ${r.id}`, e)
+          Effect.as(
+            r.storeError === undefined
+              ? Effect.logWarning(`Could not record the end of task ${r.id}`, e)
+              : Effect.logInfo(`Could not record the end of task ${r.id}`, e),
+            undefined
+          )
         )
       )
+      if (recorded?.status === "pending" && recorded.runAt !== undefined) {
+        const retry = Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          Effect.delay(
+            resume(engine, r.id, context).pipe(
+              // Claimed elsewhere meanwhile, cancelled, deleted: nothing to do here.
+              Effect.catchAll(() => Effect.void)
+            ),
+            Duration.millis(Math.max(0, recorded.runAt! - now))
+          )
+        )
+        yield* Effect.forkIn(Effect.interruptible(retry), engine.scope)
+      }
     }
   }).pipe(
     Effect.ensuring(
@@ -67,7 +90,7 @@ export const launch = (
         const exit = yield* Effect.scoped(
           Effect.zipRight(Effect.forkScoped(Effect.interruptible(heartbeat(engine, r))), Effect.exit(restore(program)))
         )
-        yield* finish(engine, r, exit)
+        yield* finish(engine, r, exit, context)
       })
     ).pipe(Effect.provide(context))
     yield* r.attach(yield* Effect.forkIn(supervised, engine.scope))

@@ -1,11 +1,14 @@
 /** How a task's fiber exited, as the patch that records its end: completed, failed, paused or cancelled. */
 import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import { LeaseLost, TaskEncodeError, TaskStoreError } from "../../TaskError.js"
 import type * as TaskRecord from "../../TaskRecord.js"
 import { encodeField } from "./codecs.js"
+import { retryDelay } from "./retry.js"
 import type { Running } from "./running.js"
 
 /** The patch of an end, given the time it is written. */
@@ -31,6 +34,43 @@ const failed =
     finishedAt: now,
     failure: { kind, message },
     ...(error === undefined ? {} : { error })
+  })
+
+/**
+ * A failed run under a retry policy: back in the queue (`pending`, not before the policy's delay) while it grants
+ * another attempt, else failed for good. Every failed attempt is kept in the task's log.
+ */
+const failedOrRetried = (
+  r: Running,
+  kind: "error" | "defect",
+  message: string,
+  error?: Uint8Array
+): Effect.Effect<EndPatch> =>
+  Effect.gen(function* () {
+    const attempt = r.info.attempts
+    const now = yield* Clock.currentTimeMillis
+    const delay = yield* retryDelay(r.task.retry, attempt, now)
+    const times = Math.floor(r.task.retry?.times ?? 0)
+    r.logs.push({
+      time: now,
+      level: "ERROR",
+      message: `attempt ${attempt} failed: ${message}${
+        delay === undefined
+          ? times > 0
+            ? " (no retries left)"
+            : ""
+          : `; retrying in ${Duration.format(Duration.millis(delay))}`
+      }`
+    })
+    if (delay === undefined) return failed(r, kind, message, error)
+    return (at: number) => ({
+      ...ended(r, at),
+      status: "pending",
+      failure: { kind, message },
+      reason: `attempt ${attempt} failed; retry ${attempt} of ${times} once its delay has passed`,
+      runAt: at + delay,
+      ...(error === undefined ? {} : { error })
+    })
   })
 
 /** The patch that ends a run, from how the task's fiber exited; `undefined` when nothing may be written. */
@@ -63,7 +103,9 @@ export const outcome = (r: Running, exit: Exit.Exit<unknown, unknown>): Effect.E
       if (error instanceof TaskEncodeError) return failed(r, "defect", error.message)
       const bytes = yield* Effect.either(encodeField(r.task.codecs.error, r.id, r.task.name, "error", error))
       const message = firstLine(Cause.pretty(Cause.fail(error)))
-      return bytes._tag === "Right" ? failed(r, "error", message, bytes.right) : failed(r, "defect", message)
+      return yield* bytes._tag === "Right"
+        ? failedOrRetried(r, "error", message, bytes.right)
+        : failedOrRetried(r, "defect", message)
     }
     if (Cause.isInterruptedOnly(cause)) {
       const stop = r.stop ?? { kind: "pause", reason: "interrupted" }
@@ -74,5 +116,5 @@ export const outcome = (r: Running, exit: Exit.Exit<unknown, unknown>): Effect.E
       if (stop.kind === "release") return (now) => ({ ...ended(r, now), status: "pending", reason: stop.reason })
       return (now) => ({ ...ended(r, now), status: "paused", reason: stop.reason })
     }
-    return failed(r, "defect", firstLine(Cause.pretty(cause)))
+    return yield* failedOrRetried(r, "defect", firstLine(Cause.pretty(cause)))
   })

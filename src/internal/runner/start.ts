@@ -7,7 +7,7 @@ import * as TaskCodec from "../../TaskCodec.js"
 import { TaskDecodeError, TaskInputMismatch } from "../../TaskError.js"
 import * as TaskId from "../../TaskId.js"
 import type * as TaskRecord from "../../TaskRecord.js"
-import type { StartOptions } from "../../TaskRunner.js"
+import type { StartOptions, SubmitOptions } from "../../TaskRunner.js"
 import { awaitTask } from "./await.js"
 import { begin, claimWith, resume } from "./claim.js"
 import { encodeField } from "./codecs.js"
@@ -29,11 +29,16 @@ const prepare = <T extends Task.Any>(engine: Engine, task: T, input: Task.Input<
     return { id, bytes }
   })
 
-/** Stores a task as `pending`, and returns its id. */
-export const submit = <T extends Task.Any>(engine: Engine, task: T, input: Task.Input<T>, options?: StartOptions) =>
+/** Stores a task as `pending` (with its priority and run-after time), and returns its id. */
+export const submit = <T extends Task.Any>(engine: Engine, task: T, input: Task.Input<T>, options?: SubmitOptions) =>
   Effect.gen(function* () {
     const { id, bytes } = yield* prepare(engine, task, input, options)
     const now = yield* Clock.currentTimeMillis
+    const priority = options?.priority ?? 0
+    const runAt = options?.runAt instanceof Date ? options.runAt.getTime() : options?.runAt
+    if (!Number.isSafeInteger(priority)) {
+      return yield* Effect.dieMessage(`submit: priority must be an integer, not ${priority}`)
+    }
     yield* engine.store.create({
       id,
       kind: task.name,
@@ -42,7 +47,9 @@ export const submit = <T extends Task.Any>(engine: Engine, task: T, input: Task.
       attempts: 0,
       createdAt: now,
       updatedAt: now,
-      input: bytes
+      input: bytes,
+      ...(priority === 0 ? {} : { priority }),
+      ...(runAt === undefined || runAt <= now ? {} : { runAt })
     })
     yield* Effect.forEach(engine.wakers, (wake) => wake, { discard: true })
     return id

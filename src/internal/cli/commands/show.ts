@@ -34,6 +34,13 @@ export const show = Command.make("show", { ...common, json, id: taskId }, (o) =>
           `runner    ${Holder.describe(info.lease.holder)}, lease ${left > 0 ? `expires in ${clock(left)}` : "expired"}`
         )
       }
+      if (info.priority !== undefined) lines.push(`priority  ${info.priority}`)
+      if (info.runAt !== undefined) {
+        const left = info.runAt - now
+        lines.push(
+          `not before ${new Date(info.runAt).toISOString()} (${left > 0 ? `in ${clock(left)}` : "now: a worker may claim it"})`
+        )
+      }
       if (info.interrupt !== undefined) lines.push(`requested ${info.interrupt}`)
       if (info.failure !== undefined) lines.push(`failure   ${info.failure.kind}: ${info.failure.message}`)
       yield* print(lines.join("\n"))
