@@ -15,6 +15,7 @@ import { TaskRunner } from "../src/index.js"
 import * as StoreUrl from "../src/StoreUrl.js"
 import { Job } from "./fixtures/worker.config.js"
 import { dropTables, freshUrl, postgresAvailable, postgresUrl } from "./helpers/postgres.js"
+import { startPrivatePostgres } from "./helpers/privatePostgres.js"
 
 const postgres = await postgresAvailable()
 const repo = resolve(import.meta.dirname, "..")
@@ -318,6 +319,52 @@ describe.skipIf(!postgres)("vltask worker on Postgres (processes)", () => {
         }
       } finally {
         await stopAll([staying])
+      }
+    })
+  )
+})
+
+describe("vltask worker through a Postgres restart (a private server)", () => {
+  it.live("the server restarts mid-run: no task is lost, restarted or completed twice; every task completes", () =>
+    Effect.promise(async () => {
+      const server = await startPrivatePostgres()
+      if (server === undefined) {
+        if (process.env.CI === "true") throw new Error("no Postgres server binaries (initdb, pg_ctl) on this machine")
+        process.stdout.write("Skipping the Postgres restart test: no server binaries (initdb, pg_ctl).\n")
+        return
+      }
+      const workers: Array<Worker> = []
+      try {
+        const url = `${server.url}?vltask_prefix=vltask_restart_`
+        const runs = join(work, "restart")
+        mkdirSync(runs)
+        const { runner } = await submitter(url)
+        for (let i = 0; i < 2; i++) workers.push(await startWorker(url, runs, ["--concurrency", "4", "--takeover"]))
+        const ids = await Effect.runPromise(
+          Effect.forEach(Array.from({ length: 24 }), () => runner.submit(Job, { steps: 30, ms: 20 }))
+        )
+        const done = () => runFiles(runs).filter((f) => f.what === "done")
+        await waitFor(async () => done().length >= 4, "a few tasks to complete", 30_000)
+        // Down for well under the tasks' 3 s lease: the runs under way ride it out.
+        server.stop()
+        await new Promise((r) => setTimeout(r, 500))
+        server.start()
+        await waitFor(async () => done().length >= ids.length, "every task to complete after the restart", 90_000)
+        // Give a late duplicate the time to show, then count.
+        await new Promise((r) => setTimeout(r, 1000))
+        const completions = done()
+        for (const id of ids) assert.strictEqual(completions.filter((f) => f.id === id).length, 1, id)
+        // Not even restarted: each checkpoint that met the outage was tried again until the server was back.
+        const starts = runFiles(runs).filter((f) => f.what === "start")
+        for (const id of ids) assert.strictEqual(starts.filter((f) => f.id === id).length, 1, `${id} ran once`)
+        const infos = await Effect.runPromise(Effect.forEach(ids, (id) => runner.status(id)))
+        assert.deepStrictEqual(
+          infos.map((i) => i.status),
+          ids.map(() => "completed")
+        )
+      } finally {
+        await stopAll(workers)
+        server.destroy()
       }
     })
   )

@@ -14,7 +14,7 @@ import * as Task from "../../Task.js"
 import type * as TaskRecord from "../../TaskRecord.js"
 import { resume } from "./claim.js"
 import type { Engine } from "./engine.js"
-import { write } from "./fencedWrite.js"
+import { writeThroughOutages } from "./fencedWrite.js"
 import { makeHandle } from "./handle.js"
 import { heartbeat } from "./heartbeat.js"
 import { captureLogger, flushLogs } from "./logCapture.js"
@@ -32,7 +32,7 @@ const finish = (engine: Engine, r: Running, exit: Exit.Exit<unknown, unknown>, c
     const patch = yield* outcome(r, exit)
     if (patch !== undefined && r.holdsLease) {
       yield* flushLogs(engine, r)
-      const recorded = yield* write(engine, r, (_, now) => patch(now)).pipe(
+      const recorded = yield* writeThroughOutages(engine, r, (_, now) => patch(now)).pipe(
         Effect.map((info) => info as TaskRecord.TaskInfo | undefined),
         Effect.catchAll((e) =>
           // After a store failure the awaiter gets that failure; this one says the same again (at info level).

@@ -5,6 +5,7 @@
  */
 import * as Clock from "effect/Clock"
 import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
 import * as Holder from "../../Holder.js"
@@ -102,6 +103,41 @@ export const write = (
   patch: Patch
 ): Effect.Effect<TaskRecord.TaskInfo, LeaseLost | TaskStoreError> =>
   r.lock.withPermits(1)(writeUnlocked(engine, r, patch))
+
+/** The longest wait between two tries of a write the store could not take (a server restarting). */
+const maxOutageBackoffMs = 1000
+
+/**
+ * A fenced write that rides out an unreachable store (a server restarting, a connection being replaced): tried again
+ * with backoff (50 ms, doubling, at most a second apart) while the lease this runner last renewed holds. Once that
+ * has run out, another runner may rightly have taken the task over: the write fails with `LeaseLost`, and the task
+ * stops here with its last stored checkpoint intact. Checkpoints and the record of a task's end go through here.
+ */
+export const writeThroughOutages = (
+  engine: Engine,
+  r: Running,
+  patch: Patch
+): Effect.Effect<TaskRecord.TaskInfo, LeaseLost | TaskStoreError> => {
+  const attemptFrom = (delayMs: number): Effect.Effect<TaskRecord.TaskInfo, LeaseLost | TaskStoreError> =>
+    write(engine, r, patch).pipe(
+      Effect.catchIf(
+        (e): e is TaskStoreError => e._tag === "TaskStoreError" && e.reason === "Unavailable",
+        (e) =>
+          Effect.flatMap(Clock.currentTimeMillis, (now) =>
+            now + delayMs >= (r.info.lease?.expiresAt ?? 0)
+              ? Effect.zipRight(
+                  Effect.logWarning(`The store stayed unreachable until the lease of task ${r.id} ran out`, e),
+                  Effect.fail(lost(r, undefined))
+                )
+              : Effect.zipRight(
+                  Effect.sleep(Duration.millis(delayMs)),
+                  attemptFrom(Math.min(delayMs * 2, maxOutageBackoffMs))
+                )
+          )
+      )
+    )
+  return attemptFrom(50)
+}
 
 /**
  * What a failed write means for the task: a lost lease stops it at once; so does a store that answered with a failure

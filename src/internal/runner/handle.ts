@@ -7,7 +7,7 @@ import * as Progress from "../../Progress.js"
 import type * as Task from "../../Task.js"
 import { encodeField } from "./codecs.js"
 import type { Engine } from "./engine.js"
-import { onWriteError, renewal, write } from "./fencedWrite.js"
+import { onWriteError, renewal, writeThroughOutages } from "./fencedWrite.js"
 import type { Running } from "./running.js"
 
 /**
@@ -47,7 +47,7 @@ export const makeHandle = <S>(engine: Engine, r: Running, initial: S, attempt: n
           const version = tracker.version
           const done = tracker.done
           return Effect.as(
-            write(engine, r, (_, now) => ({ ...renewal(engine, r, now), state: bytes })),
+            writeThroughOutages(engine, r, (_, now) => ({ ...renewal(engine, r, now), state: bytes })),
             [version, done] as const
           )
         }),
