@@ -244,6 +244,60 @@ describe.skipIf(!postgres)("vltask worker on Postgres (processes)", () => {
     })
   )
 
+  it.live("a frozen (SIGSTOPped) worker's tasks are taken over after their lease; its late writes are fenced", () =>
+    Effect.promise(async () => {
+      const url = freshUrl()
+      const runs = join(work, "stop")
+      mkdirSync(runs)
+      const { runner } = await submitter(url)
+      const frozen = await startWorker(url, runs, ["--concurrency", "2"])
+      const ids = await Effect.runPromise(
+        Effect.forEach(Array.from({ length: 2 }), () => runner.submit(Job, { steps: 150, ms: 20 }))
+      )
+      await waitFor(
+        async () => {
+          const infos = await Effect.runPromise(Effect.forEach(ids, (id) => runner.status(id)))
+          return infos.every((i) => i.status === "running" && i.revision >= 5)
+        },
+        "the frozen worker to be well into both tasks",
+        20_000
+      )
+      frozen.child.kill("SIGSTOP")
+      const rescuer = await startWorker(url, runs, ["--concurrency", "2", "--takeover"])
+      try {
+        // Its holder is alive (only frozen): the tasks are taken over once their 3 s lease has run out.
+        await waitFor(
+          async () => {
+            const files = runFiles(runs)
+            return ids.every((id) =>
+              files.some((f) => f.id === id && f.what === "start" && f.pid === rescuer.child.pid)
+            )
+          },
+          "the rescuer to take both tasks over",
+          20_000
+        )
+        const revisions = await Effect.runPromise(Effect.forEach(ids, (id) => runner.status(id)))
+        frozen.child.kill("SIGCONT")
+        await waitFor(async () => (await statusCounts(url)).completed === 2, "both tasks to complete", 30_000)
+        const files = runFiles(runs)
+        for (const [i, id] of ids.entries()) {
+          assert.strictEqual(files.filter((f) => f.id === id && f.what === "done").length, 1, id)
+          assert.isFalse(
+            files.some((f) => f.id === id && f.what === "done" && f.pid === frozen.child.pid),
+            `${id}: the frozen worker did not finish it`
+          )
+          const info = await Effect.runPromise(runner.status(id))
+          assert.strictEqual(info.lease, undefined)
+          assert.isAbove(info.revision, revisions[i]!.revision)
+        }
+        // Woken, it found its leases gone and stopped those runs without writing; it keeps serving.
+        assert.isNull(frozen.child.exitCode)
+      } finally {
+        await stopAll([rescuer, frozen])
+      }
+    })
+  )
+
   it.live("a cancel from another process reaches a task in a worker within 100 ms (median of 20)", () =>
     Effect.promise(async () => {
       const url = freshUrl()
