@@ -45,7 +45,11 @@ export const startPrivatePostgres = async (): Promise<PrivatePostgres | undefine
   const data = join(dir, "data")
   if (asRoot) {
     chmodSync(dir, 0o755)
-    chownSync(dir, Number(execFileSync("id", ["-u", "postgres"]).toString()), Number(execFileSync("id", ["-g", "postgres"]).toString()))
+    chownSync(
+      dir,
+      Number(execFileSync("id", ["-u", "postgres"]).toString()),
+      Number(execFileSync("id", ["-g", "postgres"]).toString())
+    )
   }
   const run = (tool: string, args: ReadonlyArray<string>) =>
     asRoot
