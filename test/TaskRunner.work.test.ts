@@ -5,7 +5,7 @@
  * (Workers in separate processes, over Postgres, are in `TaskRunner.work.process.test.ts`.)
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Effect, Exit, Layer, Schema, Scope } from "effect"
+import { Context, Effect, Exit, Layer, Schedule, Schema, Scope } from "effect"
 import { Task, TaskRunner, TaskStore } from "../src/index.js"
 import { UnknownTaskKind } from "../src/TaskError.js"
 import { type Store, waitUntil } from "./helpers/runner.js"
@@ -42,11 +42,37 @@ const Job = Task.make({
     )
 })
 
+/** Fails its first run at once (after counting it), then succeeds; retried 100 ms later. */
+const FlakyJob = Task.make({
+  name: "flaky-job",
+  input: Schema.Struct({}),
+  state: Schema.Struct({}),
+  success: Schema.Int,
+  initial: () => ({}),
+  retry: { times: 1, schedule: Schedule.spaced("100 millis") },
+  run: (_, task) =>
+    Effect.gen(function* () {
+      runs.set(task.id, (runs.get(task.id) ?? 0) + 1)
+      runningNow++
+      mostAtOnce = Math.max(mostAtOnce, runningNow)
+      if (task.attempt === 1) return yield* Effect.dieMessage("first run fails")
+      return task.attempt
+    }).pipe(
+      Effect.ensuring(
+        Effect.sync(() => {
+          runningNow--
+        })
+      )
+    )
+})
+
 /** A runner that knows `Job`, over `store`, in a scope of its own. */
 const buildRunner = (store: Store) =>
   Effect.gen(function* () {
     const scope = yield* Scope.make()
-    const layer = TaskRunner.layer({ tasks: [Job] }).pipe(Layer.provide(Layer.succeed(TaskStore.TaskStore, store)))
+    const layer = TaskRunner.layer({ tasks: [Job, FlakyJob] }).pipe(
+      Layer.provide(Layer.succeed(TaskStore.TaskStore, store))
+    )
     const context = yield* Layer.buildWithScope(layer, scope)
     return { runner: Context.get(context, TaskRunner.TaskRunner), scope }
   })
@@ -163,6 +189,27 @@ describe("TaskRunner.work", () => {
       yield* taking.runner.work({ concurrency: 1, takeover: true }).pipe(Scope.extend(taking.scope))
       yield* submitter.runner.await(Job, id).pipe(Effect.timeout("5 seconds"))
       assert.strictEqual(runs.get(id), 1)
+    })
+  )
+
+  it.live("a worker's retried task goes back to the workers: it never runs beside a slot's other task", () =>
+    Effect.gen(function* () {
+      reset()
+      const store = yield* TaskStore.makeMemory
+      const submitter = yield* buildRunner(store)
+      const flaky = yield* submitter.runner.submit(FlakyJob, {})
+      const worker = yield* buildRunner(store)
+      yield* worker.runner.work({ concurrency: 1 }).pipe(Scope.extend(worker.scope))
+      yield* waitUntil(
+        Effect.map(store.getInfo(flaky), (i) => i.status === "pending" && i.attempts === 1),
+        "the first run to fail",
+        { live: true }
+      )
+      // The slot's next task runs past the retry's delay.
+      const long = yield* submitter.runner.submit(Job, { steps: 1, ms: 400 })
+      assert.strictEqual(yield* submitter.runner.await(FlakyJob, flaky).pipe(Effect.timeout("10 seconds")), 2)
+      yield* submitter.runner.await(Job, long).pipe(Effect.timeout("10 seconds"))
+      assert.strictEqual(mostAtOnce, 1, "concurrency 1 held through the retry")
     })
   )
 

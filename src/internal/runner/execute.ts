@@ -24,7 +24,8 @@ import { unwatchIfIdle } from "./watch.js"
 
 /**
  * Records the end of a run (unless the lease is lost), then lets it go from the table of running tasks. A run its
- * retry policy sends back to the queue is resumed here once its delay has passed, unless a worker claims it first.
+ * retry policy sends back to the queue is resumed here once its delay has passed, unless a worker claims it first
+ * (a worker's own run goes back to the workers, to be counted in their slots).
  */
 const finish = (engine: Engine, r: Running, exit: Exit.Exit<unknown, unknown>, context: Context.Context<never>) =>
   Effect.gen(function* () {
@@ -44,7 +45,7 @@ const finish = (engine: Engine, r: Running, exit: Exit.Exit<unknown, unknown>, c
           )
         )
       )
-      if (recorded?.status === "pending" && recorded.runAt !== undefined) {
+      if (recorded?.status === "pending" && recorded.runAt !== undefined && !r.byWorker) {
         const retry = Effect.flatMap(Clock.currentTimeMillis, (now) =>
           Effect.delay(
             resume(engine, r.id, context).pipe(

@@ -76,6 +76,8 @@ export class Running {
   lookAgain = false
   /** The task's fiber has exited and its end is being recorded: its own writes are no news. */
   ending = false
+  /** A worker claimed this run and counts it in its slots: a retry goes back to the workers, not to this runner. */
+  byWorker = false
   private stopRequest: Stop | undefined = undefined
   private fiber: Fiber.RuntimeFiber<void> | undefined = undefined
 

@@ -61,6 +61,7 @@ export const work = (engine: Engine, options: WorkOptions = {}): Effect.Effect<v
       Effect.suspend(() => {
         const r = engine.running.get(id)
         if (r === undefined) return Effect.void
+        r.byWorker = true
         mine.add(id)
         return Effect.asVoid(
           Effect.forkIn(
