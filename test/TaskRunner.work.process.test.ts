@@ -97,6 +97,22 @@ const waitFor = async (check: () => Promise<boolean>, what: string, ms: number) 
   }
 }
 
+/** Waits until every task of `ids` runs and has written at least `revision` revisions (started, checkpointed). */
+const waitRunning = (
+  runner: TaskRunner.TaskRunner["Type"],
+  ids: ReadonlyArray<string>,
+  revision: number,
+  what: string
+) =>
+  waitFor(
+    async () => {
+      const infos = await Effect.runPromise(Effect.forEach(ids, (id) => runner.status(id)))
+      return infos.every((i) => i.status === "running" && i.revision >= revision)
+    },
+    what,
+    20_000
+  )
+
 /** The run files of `runs`, parsed. */
 const runFiles = (runs: string) =>
   readdirSync(runs).map((name) => {
@@ -212,14 +228,7 @@ describe.skipIf(!postgres)("vltask worker on Postgres (processes)", () => {
         Effect.forEach(Array.from({ length: 4 }), () => runner.submit(Job, { steps: 40, ms: 25 }))
       )
       // Every task started in the victim and checkpointed a few times.
-      await waitFor(
-        async () => {
-          const infos = await Effect.runPromise(Effect.forEach(ids, (id) => runner.status(id)))
-          return infos.every((i) => i.status === "running" && i.revision >= 5)
-        },
-        "the victim to be well into its tasks",
-        20_000
-      )
+      await waitRunning(runner, ids, 5, "the victim to be well into its tasks")
       victim.child.kill("SIGKILL")
       await victim.exited
       const killedAt = Date.now()
@@ -254,14 +263,7 @@ describe.skipIf(!postgres)("vltask worker on Postgres (processes)", () => {
       const ids = await Effect.runPromise(
         Effect.forEach(Array.from({ length: 2 }), () => runner.submit(Job, { steps: 150, ms: 20 }))
       )
-      await waitFor(
-        async () => {
-          const infos = await Effect.runPromise(Effect.forEach(ids, (id) => runner.status(id)))
-          return infos.every((i) => i.status === "running" && i.revision >= 5)
-        },
-        "the frozen worker to be well into both tasks",
-        20_000
-      )
+      await waitRunning(runner, ids, 5, "the frozen worker to be well into both tasks")
       frozen.child.kill("SIGSTOP")
       const rescuer = await startWorker(url, runs, ["--concurrency", "2", "--takeover"])
       try {
@@ -342,14 +344,7 @@ describe.skipIf(!postgres)("vltask worker on Postgres (processes)", () => {
       const ids = await Effect.runPromise(
         Effect.forEach(Array.from({ length: 3 }), () => runner.submit(Job, { steps: 200, ms: 20 }))
       )
-      await waitFor(
-        async () => {
-          const infos = await Effect.runPromise(Effect.forEach(ids, (id) => runner.status(id)))
-          return infos.every((i) => i.status === "running" && i.revision >= 3)
-        },
-        "the leaving worker to run all three",
-        20_000
-      )
+      await waitRunning(runner, ids, 3, "the leaving worker to run all three")
       const staying = await startWorker(url, runs, ["--concurrency", "3"])
       try {
         const termAt = Date.now()

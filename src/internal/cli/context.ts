@@ -37,6 +37,19 @@ export const json = Options.boolean("json").pipe(
   Options.withDescription("Print one JSON value on stdout (and nothing else there).")
 )
 
+/** The kind argument of commands that start a task. */
+export const kindArg = Args.text({ name: "kind" }).pipe(
+  Args.withDescription("The task's kind, as the config names it.")
+)
+
+/** `--input` of commands that start a task. */
+export const inputOption = Options.text("input").pipe(
+  Options.withDescription(
+    "The task's whole input as a JSON object, checked against its Schema. Default: the config's input for the kind."
+  ),
+  Options.optional
+)
+
 /** The task id argument. */
 export const taskId = Args.text({ name: "id" }).pipe(Args.withDescription("The task's id, as `vltask list` shows it."))
 

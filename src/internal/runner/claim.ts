@@ -32,6 +32,17 @@ export const notResumable = (engine: Engine, info: TaskRecord.TaskInfo, now: num
   }
 }
 
+/** What a run starts from: the stored input, and the last checkpoint (or the initial state on a first run). */
+const decodeRun = (task: Task.Any, record: TaskRecord.TaskRecord) =>
+  Effect.gen(function* () {
+    const input = yield* decodeField(task.codecs.input, record, "input", record.input)
+    const state =
+      record.state === undefined
+        ? task.initial(input)
+        : yield* decodeField(task.codecs.state, record, "state", record.state)
+    return { input, state }
+  })
+
 /** Decodes a stored task's input and state, then takes it over with a fresh lease and launches it. */
 export const claim = (
   engine: Engine,
@@ -40,11 +51,7 @@ export const claim = (
   context: Context.Context<never>
 ): Effect.Effect<TaskRecord.TaskInfo, RevisionConflict | TaskDecodeError | LookupError> =>
   Effect.gen(function* () {
-    const input = yield* decodeField(task.codecs.input, record, "input", record.input)
-    const state =
-      record.state === undefined
-        ? task.initial(input)
-        : yield* decodeField(task.codecs.state, record, "state", record.state)
+    const { input, state } = yield* decodeRun(task, record)
     return yield* claimWith(engine, task, (lease, now) =>
       engine.store.update(record.id, record.revision, TaskStore.claimPatch(record, lease, now))
     ).pipe(
@@ -151,16 +158,7 @@ export const claimNext = (
         return undefined
       }
       const task = engine.registry.get(record.kind)!
-      const decoded = yield* Effect.either(
-        Effect.gen(function* () {
-          const input = yield* decodeField(task.codecs.input, record, "input", record.input)
-          const state =
-            record.state === undefined
-              ? task.initial(input)
-              : yield* decodeField(task.codecs.state, record, "state", record.state)
-          return { input, state }
-        })
-      )
+      const decoded = yield* Effect.either(decodeRun(task, record))
       if (decoded._tag === "Left") {
         release(lease.token)
         yield* Effect.logWarning(`Task ${record.id} was claimed but cannot run here`, decoded.left)

@@ -1,11 +1,10 @@
 /** `vltask run KIND`: runs a task in the foreground with a live progress bar, or in the background. */
-import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as TaskId from "../../../TaskId.js"
-import { common, definition, json, withRunner } from "../context.js"
+import { common, definition, inputOption, json, kindArg, withRunner } from "../context.js"
 import { InvalidInput } from "../errors.js"
 import { checkRerun, detach, foreground, parseInput } from "../foreground.js"
 import { described } from "../help.js"
@@ -16,13 +15,8 @@ export const run = Command.make(
   {
     ...common,
     json,
-    kind: Args.text({ name: "kind" }).pipe(Args.withDescription("The task's kind, as the config names it.")),
-    input: Options.text("input").pipe(
-      Options.withDescription(
-        "The task's whole input as a JSON object, checked against its Schema. Default: the config's input for the kind."
-      ),
-      Options.optional
-    ),
+    kind: kindArg,
+    input: inputOption,
     id: Options.text("id").pipe(
       Options.withDescription(
         "The task's id. Default: a new one. Run again with the same id (and input) to continue it."

@@ -1,11 +1,10 @@
 /** `vltask submit KIND`: queues a task for a worker (`vltask worker`), with a priority and a run-after time. */
-import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import { common, definition, json, withRunner } from "../context.js"
+import { common, definition, inputOption, json, kindArg, withRunner } from "../context.js"
 import { InvalidOption } from "../errors.js"
 import { parseInput } from "../foreground.js"
 import { described } from "../help.js"
@@ -17,13 +16,8 @@ export const submit = Command.make(
   {
     ...common,
     json,
-    kind: Args.text({ name: "kind" }).pipe(Args.withDescription("The task's kind, as the config names it.")),
-    input: Options.text("input").pipe(
-      Options.withDescription(
-        "The task's whole input as a JSON object, checked against its Schema. Default: the config's input for the kind."
-      ),
-      Options.optional
-    ),
+    kind: kindArg,
+    input: inputOption,
     id: Options.text("id").pipe(Options.withDescription("The task's id. Default: a new one."), Options.optional),
     priority: Options.integer("priority").pipe(
       Options.withDescription("Workers claim queued tasks of higher priority first (default 0)."),
