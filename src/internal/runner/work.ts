@@ -110,6 +110,9 @@ export const work = (engine: Engine, options: WorkOptions = {}): Effect.Effect<v
         return found
       })
 
+    /** Whether the last look found work (the queue is probably not empty). */
+    let busy = false
+
     /** Looks for work once and claims what fits into the free slots: stale tasks first (if it takes over), then pending. */
     const claimSome = (free: number): Effect.Effect<number> =>
       Effect.gen(function* () {
@@ -121,19 +124,23 @@ export const work = (engine: Engine, options: WorkOptions = {}): Effect.Effect<v
             if (yield* takeOver(info)) claimed++
           }
         }
-        // Claims of the free slots go out side by side (on Postgres each on a connection of the pool, none waiting for
-        // another's row); a round that finds the queue empty ends the look.
+        // An idle worker sends one claim (an empty queue costs one query); a busy one, and an idle one once that claim
+        // found work, claims for its free slots side by side (on Postgres each on a connection of the pool, none waiting
+        // for another's row). A round that finds the queue empty ends the look.
+        let round = busy ? parallelClaims : 1
         while (claimed < free) {
           const ids = yield* Effect.forEach(
-            Array.from({ length: Math.min(free - claimed, parallelClaims) }),
+            Array.from({ length: Math.min(free - claimed, round) }),
             () => claimNext(engine, kinds, engine.captured),
             { concurrency: "unbounded" }
           )
+          round = parallelClaims
           for (const id of ids) if (id !== undefined) yield* adopt(id)
           const got = ids.filter((id) => id !== undefined).length
           claimed += got
           if (got < ids.length) break
         }
+        busy = claimed > 0
         return claimed
       }).pipe(Effect.catchAll((e) => Effect.as(Effect.logWarning("Worker could not look for work; will retry", e), 0)))
 
