@@ -116,15 +116,19 @@ export const workerBench = async (url: string, drain = 2000): Promise<WorkerResu
   const prefix = `vltask_bench_w${process.pid}_`
   const raw = await postgresRaw(url, prefix)
   if (raw === undefined) return undefined
-  const rawRate = async () => {
-    const n = 400
-    const start = process.hrtime.bigint()
-    await raw.write(n)
-    return (n * 1e9) / Number(process.hrtime.bigint() - start)
+  // The server's commit time drifts: the raw rate is the median of five rounds before the drain and five after.
+  const rawRates: Array<number> = []
+  const rawRounds = async () => {
+    for (let r = 0; r < 5; r++) {
+      const n = 200
+      const start = process.hrtime.bigint()
+      await raw.write(n)
+      rawRates.push((n * 1e9) / Number(process.hrtime.bigint() - start))
+    }
   }
   try {
     await raw.write(100) // warm-up
-    const rawBefore = await rawRate()
+    await rawRounds()
     const result = await Effect.runPromise(
       Effect.gen(function* () {
         const submitter = yield* openRunner(url, prefix)
@@ -162,8 +166,8 @@ export const workerBench = async (url: string, drain = 2000): Promise<WorkerResu
         return { tasksPerS, claimLatency: median(latencies), submitter }
       })
     )
-    const rawAfter = await rawRate()
-    const rawPerS = (rawBefore + rawAfter) / 2
+    await rawRounds()
+    const rawPerS = median(rawRates)
 
     // Takeover on this host: a child worker runs a task and is SIGKILLed; an idle worker here takes it over.
     const takeovers: Array<number> = []
