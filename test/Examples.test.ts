@@ -37,6 +37,13 @@ describe("examples", () => {
     assert.include(out, "result: 60 pages")
   }, 60_000)
 
+  it("workers: two workers drain a queue; a failed run is retried from its checkpoint", async () => {
+    const out = await tsx("examples/workers.ts")
+    assert.include(out, "12 shards, 1200 documents embedded")
+    assert.include(out, "shard 3 took 2 attempts, starting at documents 0 and 50")
+    assert.include(out, "workers used: worker-a, worker-b")
+  }, 60_000)
+
   it("fail-and-fix: an explicit resume after the fix continues from the checkpoint", async () => {
     const out = await tsx("examples/fail-and-fix.ts")
     assert.include(out, "failed: BadRecord")
