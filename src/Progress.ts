@@ -19,7 +19,12 @@ export const Progress = Schema.Struct({
   total: Schema.optional(Schema.Number),
   message: Schema.optional(Schema.String),
   rate: Schema.optional(Schema.Number),
-  eta: Schema.optional(Schema.Number)
+  eta: Schema.optional(Schema.Number),
+  /**
+   * The task's own counters, when its children's progress is rolled into `done` and `total` (see `Task.Handle.child`):
+   * what a resume starts counting from.
+   */
+  own: Schema.optional(Schema.Struct({ done: Schema.Number, total: Schema.optional(Schema.Number) }))
 })
 /**
  * @since 0.1.0
@@ -78,6 +83,17 @@ export const inlineSync = (f: () => void, yieldEvery: number = inlineYieldEvery)
 }
 
 /**
+ * Progress a task's children add to its own, in its units.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Rollup {
+  readonly done: number
+  readonly total: number
+}
+
+/**
  * A mutable progress counter. Updating it is a field write; the runner reads it on its own schedule.
  *
  * @since 0.1.0
@@ -92,12 +108,29 @@ export class Tracker {
   message: string | undefined
   /** Bumped when the total or the message change (changes of `done` are seen by comparing it). */
   version = 0
+  /**
+   * Progress rolled up from the task's children, in the task's units: added to `done`, and the `total` when the task
+   * sets none itself. Read when the runner samples and snapshots, never on the task's hot path.
+   */
+  rollup: (() => Rollup) | undefined = undefined
   private readonly samples: Array<{ readonly t: number; readonly done: number }> = []
+  private lastRollup: Rollup = { done: 0, total: 0 }
 
   constructor(initial?: Progress) {
-    this.done = initial?.done ?? 0
-    this.total = initial?.total
+    this.done = initial?.own?.done ?? initial?.done ?? 0
+    this.total = initial?.own === undefined ? initial?.total : initial.own.total
     this.message = initial?.message
+  }
+
+  /** Reads the rollup (if any); a change of it counts as a change of the total or message (`version`). */
+  private rolledUp(): Rollup | undefined {
+    if (this.rollup === undefined) return undefined
+    const now = this.rollup()
+    if (now.done !== this.lastRollup.done || now.total !== this.lastRollup.total) {
+      this.lastRollup = now
+      this.version++
+    }
+    return now
   }
 
   /** Adds `n` items done. */
@@ -126,7 +159,7 @@ export class Tracker {
   sample(now: number): void {
     const last = this.samples[this.samples.length - 1]
     if (last !== undefined && last.t === now) this.samples.pop()
-    this.samples.push({ t: now, done: this.done })
+    this.samples.push({ t: now, done: this.done + (this.rolledUp()?.done ?? 0) })
     while (this.samples.length > maxSamples || (this.samples.length > 2 && now - this.samples[0]!.t > windowMs)) {
       this.samples.shift()
     }
@@ -142,17 +175,23 @@ export class Tracker {
 
   /** The progress to store: counters plus rate and ETA (ms) where they can be told. */
   snapshot(): Progress {
+    const rollup = this.rolledUp()
+    const done = this.done + (rollup?.done ?? 0)
+    const total = this.total ?? (rollup === undefined || rollup.total === 0 ? undefined : rollup.total)
     const rate = this.rate()
     const eta =
-      rate !== undefined && rate > 0 && this.total !== undefined
-        ? Math.max(0, Math.round(((this.total - this.done) * 1000) / rate))
+      rate !== undefined && rate > 0 && total !== undefined
+        ? Math.max(0, Math.round(((total - done) * 1000) / rate))
         : undefined
     return {
-      done: this.done,
-      ...(this.total === undefined ? {} : { total: this.total }),
+      done,
+      ...(total === undefined ? {} : { total }),
       ...(this.message === undefined ? {} : { message: this.message }),
       ...(rate === undefined ? {} : { rate }),
-      ...(eta === undefined ? {} : { eta })
+      ...(eta === undefined ? {} : { eta }),
+      ...(rollup === undefined
+        ? {}
+        : { own: this.total === undefined ? { done: this.done } : { done: this.done, total: this.total } })
     }
   }
 }

@@ -30,7 +30,7 @@ import type * as Duration from "effect/Duration"
 import type * as Schedule from "effect/Schedule"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
-import type { CheckpointError } from "./TaskError.js"
+import type { CheckpointError, ChildError } from "./TaskError.js"
 import * as TaskCodec from "./TaskCodec.js"
 
 /**
@@ -79,6 +79,40 @@ export interface Handle<S> {
   readonly counter: { done: number }
   /** Sets the number of items done outright (e.g. after a resume that skipped work). */
   readonly setDone: (n: number) => void
+  /**
+   * Runs another task as this one's child, and returns its typed success (or fails with its typed error). The child
+   * is a task of its own — its own checkpoints, progress, logs and stored result — with an id derived from this
+   * task's id and `key`, so a resume of this task re-attaches to it: a child that completed returns its stored result
+   * without running again, one that was paused, failed or stopped with its process resumes from its own last
+   * checkpoint. Its progress rolls up into this task's. Pausing or cancelling this task pauses or cancels its running
+   * children; interrupting this effect alone (a timeout, a race) pauses the child. Run children side by side with
+   * `Effect.all` or `Effect.forEach` and `concurrency`. See docs/composing-tasks.md.
+   */
+  readonly child: <I extends AnySchema, S2 extends AnySchema, A extends AnySchema, E extends AnySchema, R = never>(
+    task: Task<I, S2, A, E, R>,
+    input: I["Type"],
+    options?: ChildOptions
+  ) => Effect.Effect<A["Type"], E["Type"] | ChildError, Exclude<R, CurrentTask>>
+}
+
+/**
+ * Options of `Handle.child`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ChildOptions {
+  /**
+   * Names the child among its parent's children (its id is `<parent id>.<key>`): letters, digits and `-_:@+=`.
+   * Default: the child's kind and a hash of its encoded input, so the same child with the same input is the same
+   * child. Give keys when two children may have the same input, or when the input may change between runs.
+   */
+  readonly key?: string | undefined
+  /**
+   * How many units of this task's progress the child counts for (default: the child's own total). The parent's
+   * total is the one it sets with `task.total`, or, when it sets none, the sum of its children's weights.
+   */
+  readonly weight?: number | undefined
 }
 
 /**
@@ -146,7 +180,7 @@ export interface Task<
   readonly run: (
     input: Input["Type"],
     task: Handle<State["Type"]>
-  ) => Effect.Effect<Success["Type"], Error["Type"] | CheckpointError, R | CurrentTask>
+  ) => Effect.Effect<Success["Type"], Error["Type"] | CheckpointError | ChildError, R | CurrentTask>
   /** Codecs derived from the Schemas, built once. */
   readonly codecs: {
     readonly input: TaskCodec.Codec<Input["Type"]>
@@ -237,7 +271,7 @@ export const make = <
     readonly run: (
       input: Input["Type"],
       task: Handle<State["Type"]>
-    ) => Effect.Effect<Success["Type"], Error["Type"] | CheckpointError, R>
+    ) => Effect.Effect<Success["Type"], Error["Type"] | CheckpointError | ChildError, R>
   } & RunOptions
 ): Task<Input, State, Success, Error, Exclude<R, CurrentTask>> => {
   const error = (options.error ?? Schema.Never) as Error

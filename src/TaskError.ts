@@ -297,6 +297,43 @@ export class TaskStoreError extends Schema.TaggedError<TaskStoreError>()("TaskSt
 }
 
 /**
+ * A child task's key (`task.child(…, { key })`) cannot name a child.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class InvalidChildKey extends Schema.TaggedError<InvalidChildKey>()("InvalidChildKey", {
+  parent: Schema.String,
+  key: Schema.String,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `Invalid key ${JSON.stringify(cut(this.key))} for a child of task ${this.parent}: ${this.reason}. Use letters, digits, '-', '_', ':', '@', '+' or '=' (no '.'), or omit the key to derive one from the child's kind and input.`
+  }
+}
+
+/**
+ * What `task.child` can fail with besides the child's own typed error: the child was cancelled or died, it cannot be
+ * started or re-attached (a bad key, an id taken by another task, another input than it was started with), its
+ * result cannot be read, or the store failed.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ChildError =
+  | InvalidChildKey
+  | InvalidTaskId
+  | TaskAlreadyExists
+  | TaskKindMismatch
+  | TaskInputMismatch
+  | TaskEncodeError
+  | TaskDecodeError
+  | TaskCancelled
+  | TaskDefect
+  | TaskNotFound
+  | TaskStoreError
+
+/**
  * The errors a `checkpoint` can fail with. Task code may catch them (to retry on a full disk, say) or let them end the run.
  *
  * @since 0.1.0

@@ -79,7 +79,11 @@ export const TaskInfo = Schema.Struct({
   /** Workers claim pending tasks of higher priority first (absent: 0). */
   priority: Schema.optional(Schema.Int),
   /** A pending task is not claimed before this time (`submit`'s `runAt`, or a retry's backoff). */
-  runAt: Schema.optional(Schema.Number)
+  runAt: Schema.optional(Schema.Number),
+  /** The task that started this one as its child (`task.child`): the family is paused, cancelled and deleted together. */
+  parent: Schema.optional(Schema.String),
+  /** How many units of its parent's progress this child counts for (absent: its own total). */
+  weight: Schema.optional(Schema.Number)
 })
 /**
  * @since 0.1.0
@@ -119,14 +123,18 @@ export const dataFields = ["input", "state", "result", "error"] as const
 
 /**
  * Fields a write may change. A key that is present with the value `undefined` clears that field. What identifies a
- * task (its id, kind, input and creation time) is set once, by `create`.
+ * task (its id, kind, input, creation time, parent and weight) is set once, by `create`.
  *
  * @since 0.1.0
  * @category models
  */
 export type TaskPatch = {
-  readonly [K in Exclude<keyof TaskRecord, "id" | "kind" | "revision" | "createdAt" | "input" | RequiredField>]?:
-    TaskRecord[K] | undefined
+  readonly [
+    K in Exclude<
+      keyof TaskRecord,
+      "id" | "kind" | "revision" | "createdAt" | "input" | "parent" | "weight" | RequiredField
+    >
+  ]?: TaskRecord[K] | undefined
 } & { readonly [K in RequiredField]?: TaskRecord[K] }
 
 /** Fields every record has: a patch may change them, not clear them. */
@@ -183,7 +191,7 @@ export const cutPage = (candidates: ReadonlyArray<TaskInfo>, limit: number): Pag
 }
 
 /**
- * What `list` selects: by status and kind, `limit` records (default 50) after the id `after`, in id order.
+ * What `list` selects: by status, kind and parent, `limit` records (default 50) after the id `after`, in id order.
  *
  * @since 0.1.0
  * @category models
@@ -191,6 +199,8 @@ export const cutPage = (candidates: ReadonlyArray<TaskInfo>, limit: number): Pag
 export interface ListFilter {
   readonly status?: Status | ReadonlyArray<Status> | undefined
   readonly kind?: string | undefined
+  /** Only the children of this task. */
+  readonly parent?: string | undefined
   readonly limit?: number | undefined
   readonly after?: string | undefined
 }

@@ -75,7 +75,7 @@ export class TaskStore extends Context.Tag("@vectorlink/task/TaskStore")<
       expected: number,
       patch: TaskRecord.TaskPatch
     ) => Effect.Effect<TaskRecord.TaskInfo, RevisionConflict | TaskNotFound | InvalidTaskId | TaskStoreError>
-    /** Lists metadata by status and kind, `limit` (default 50) at a time in id order. */
+    /** Lists metadata by status, kind and parent, `limit` (default 50) at a time in id order. */
     readonly list: (filter?: TaskRecord.ListFilter) => Effect.Effect<TaskRecord.Page, TaskStoreError>
     /** Deletes a record and its logs; with `expected`, only if the revision still matches. */
     readonly delete: (
@@ -163,6 +163,8 @@ export type Service = Context.Tag.Service<TaskStore>
 export interface ListQuery {
   readonly statuses: ReadonlyArray<TaskRecord.Status> | undefined
   readonly kind: string | undefined
+  /** Only children of this task (`undefined`: any task). */
+  readonly parent: string | undefined
   readonly after: string | undefined
   readonly take: number
 }
@@ -218,7 +220,7 @@ export interface Driver {
 const defaultPageSize = 50
 
 /** Fields no patch may carry: what identifies a task is set once, by `create`. */
-const fixedFields = ["id", "kind", "revision", "createdAt", "input"] as const
+const fixedFields = ["id", "kind", "revision", "createdAt", "input", "parent", "weight"] as const
 /** Fields every record has: a patch may change them, not clear them. */
 const requiredFields = ["status", "progress", "attempts", "updatedAt"] as const
 
@@ -262,6 +264,7 @@ export const make = (driver: Driver): Service => {
         driver.list({
           statuses: statuses === undefined ? undefined : Array.from(statuses),
           kind: filter.kind,
+          parent: filter.parent,
           after: filter.after,
           take: limit + 1
         }),
@@ -300,6 +303,7 @@ const claimByCompareAndSwap =
         const infos: ReadonlyArray<TaskRecord.TaskInfo> = yield* driver.list({
           statuses: ["pending"],
           kind: query.kinds.length === 1 ? query.kinds[0] : undefined,
+          parent: undefined,
           after,
           take: claimPage
         })
@@ -346,7 +350,8 @@ export const select = (infos: Iterable<TaskRecord.TaskInfo>, query: ListQuery): 
 export const matches = (info: TaskRecord.TaskInfo, query: ListQuery): boolean =>
   (query.after === undefined || info.id > query.after) &&
   (query.statuses === undefined || query.statuses.includes(info.status)) &&
-  (query.kind === undefined || info.kind === query.kind)
+  (query.kind === undefined || info.kind === query.kind) &&
+  (query.parent === undefined || info.parent === query.parent)
 
 /**
  * Builds an in-memory store. Records live as long as the layer; byte fields are kept by reference, never copied.

@@ -68,6 +68,8 @@ export const conformance = <E>(name: string, makeLayer: () => Layer.Layer<TaskSt
             polledAt: 1700,
             priority: 3,
             runAt: 1800,
+            parent: "p",
+            weight: 2.5,
             state: bytes("state"),
             result: bytes("result"),
             error: bytes("error")
@@ -303,6 +305,50 @@ export const conformance = <E>(name: string, makeLayer: () => Layer.Layer<TaskSt
           assert.strictEqual(running.items.length, 30)
         })
       )
+    )
+
+    it.effect(
+      "lists a family: the children of a parent, by status, a page at a time; parent and weight are fixed",
+      () =>
+        withStore((store) =>
+          Effect.gen(function* () {
+            yield* store.create(record("p"))
+            for (let i = 0; i < 7; i++) {
+              yield* store.create(
+                record(`p.c${i}`, { parent: "p", weight: i, status: i % 2 === 0 ? "running" : "completed" })
+              )
+            }
+            yield* store.create(record("p.c3.g", { parent: "p.c3" }))
+            yield* store.create(record("q", { parent: "other" }))
+            const first = yield* store.list({ parent: "p", limit: 4 })
+            assert.deepStrictEqual(
+              first.items.map((i) => [i.id, i.parent, i.weight]),
+              [0, 1, 2, 3].map((i) => [`p.c${i}`, "p", i])
+            )
+            const rest = yield* store.list({ parent: "p", limit: 4, after: first.next })
+            assert.deepStrictEqual(
+              rest.items.map((i) => i.id),
+              ["p.c4", "p.c5", "p.c6"]
+            )
+            assert.isUndefined(rest.next)
+            const running = yield* store.list({ parent: "p", status: "running" })
+            assert.deepStrictEqual(
+              running.items.map((i) => i.id),
+              ["p.c0", "p.c2", "p.c4", "p.c6"]
+            )
+            assert.deepStrictEqual(
+              (yield* store.list({ parent: "p.c3" })).items.map((i) => i.id),
+              ["p.c3.g"]
+            )
+            assert.deepStrictEqual((yield* store.list({ parent: "nobody" })).items, [])
+            assert.isUndefined((yield* store.getInfo("p")).parent)
+            // What makes a task a child is set once, by create.
+            for (const patch of [{ parent: "q" }, { weight: 1 }]) {
+              const exit = yield* Effect.exit(store.update("p.c0", 1, patch as TaskRecord.TaskPatch))
+              assert.isTrue(exit._tag === "Failure" && exit.cause._tag === "Die", JSON.stringify(patch))
+            }
+          })
+        )
     )
 
     it.effect("lists by status and kind, a page at a time, in id order, without data", () =>

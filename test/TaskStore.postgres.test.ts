@@ -42,16 +42,18 @@ if (available) {
         assert.deepStrictEqual(migrations, [
           { migration_id: 1, name: "create_tasks" },
           { migration_id: 2, name: "drop_unread_lease_columns" },
-          { migration_id: 3, name: "queue" }
+          { migration_id: 3, name: "queue" },
+          { migration_id: 4, name: "families" }
         ])
-        // `list` filters by status and kind in id order, workers claim the oldest pending task: the indexes that keep
-        // both fast at 100,000 tasks.
+        // `list` filters by status, kind or parent in id order, workers claim the oldest pending task: the indexes
+        // that keep both fast at 100,000 tasks.
         const indexes = yield* Effect.promise(() =>
           query(`SELECT indexdef FROM pg_indexes WHERE tablename = '${tablePrefix}tasks' ORDER BY indexname`)
         )
         assert.deepStrictEqual(indexes.map((i) => (i.indexdef as string).replace(/^.* USING btree /, "")).sort(), [
           "(id)",
           "(kind, status, id)",
+          "(parent, id) WHERE (parent IS NOT NULL)",
           "(priority DESC, created_at, id) WHERE (status = 'pending'::text)",
           "(status, id)"
         ])
@@ -137,7 +139,7 @@ if (available) {
         )
         const newer = yield* opening({ url: postgresUrl, tablePrefix })
         assert.strictEqual(newer?._tag, "TaskStoreError")
-        assert.include(newer?.message, "schema version 99, newer than this version of @vectorlink/task knows (3)")
+        assert.include(newer?.message, "schema version 99, newer than this version of @vectorlink/task knows (4)")
         for (const bad of ["Robert'); DROP TABLE x;--", "x-", "-x", "x y"]) {
           const badPrefix = yield* opening({ url: postgresUrl, tablePrefix: bad })
           assert.include(badPrefix?.message, "must be lower-case letters, digits and '_'", bad)

@@ -77,9 +77,15 @@ describe("sqlite store", () => {
       const first = yield* tables.pipe(Effect.provide(storeWithClient(filename)))
       const second = yield* tables.pipe(Effect.provide(storeWithClient(filename)))
       assert.deepStrictEqual(first.names, ["users", "vltask_logs", "vltask_migrations", "vltask_tasks"])
-      assert.deepStrictEqual(second.migrations, ["1 create_tasks", "2 drop_unread_lease_columns", "3 queue"])
+      assert.deepStrictEqual(second.migrations, [
+        "1 create_tasks",
+        "2 drop_unread_lease_columns",
+        "3 queue",
+        "4 families"
+      ])
       assert.deepStrictEqual(second.indexes, [
         "CREATE INDEX vltask_tasks_kind_status_id ON vltask_tasks (kind, status, id)",
+        "CREATE INDEX vltask_tasks_parent ON vltask_tasks (parent, id) WHERE parent IS NOT NULL",
         "CREATE INDEX vltask_tasks_pending ON vltask_tasks (priority DESC, created_at, id) WHERE status = 'pending'",
         "CREATE INDEX vltask_tasks_status_id ON vltask_tasks (status, id)"
       ])

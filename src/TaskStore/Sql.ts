@@ -153,6 +153,17 @@ export const migrations: ReadonlyArray<Migration> = [
       `ALTER TABLE ${p}tasks ADD COLUMN run_at ${types[dialect].int}`,
       `CREATE INDEX ${p}tasks_pending ON ${p}tasks (priority DESC, created_at, id) WHERE status = 'pending'`
     ]
+  },
+  {
+    id: 4,
+    name: "families",
+    // A child task names its parent: listing a family is an index range, and tasks without a parent cost the index
+    // nothing.
+    statements: (p, dialect) => [
+      `ALTER TABLE ${p}tasks ADD COLUMN parent ${dialect === "pg" ? 'TEXT COLLATE "C"' : "TEXT"}`,
+      `ALTER TABLE ${p}tasks ADD COLUMN weight ${dialect === "pg" ? "DOUBLE PRECISION" : "REAL"}`,
+      `CREATE INDEX ${p}tasks_parent ON ${p}tasks (parent, id) WHERE parent IS NOT NULL`
+    ]
   }
 ]
 
@@ -160,7 +171,7 @@ export const migrations: ReadonlyArray<Migration> = [
 
 /** The metadata columns, in `SELECT` and `RETURNING` order. */
 const metaColumns =
-  "id, kind, status, revision, progress, lease, interrupt, reason, failure, attempts, created_at, updated_at, started_at, finished_at, polled_at, priority, run_at"
+  "id, kind, status, revision, progress, lease, interrupt, reason, failure, attempts, created_at, updated_at, started_at, finished_at, polled_at, priority, run_at, parent, weight"
 
 /** A row of metadata as drivers return it (Postgres returns BIGINT as strings; JSON columns are TEXT everywhere). */
 interface MetaRow {
@@ -181,6 +192,8 @@ interface MetaRow {
   readonly polled_at: number | string | null
   readonly priority: number | string
   readonly run_at: number | string | null
+  readonly parent: string | null
+  readonly weight: number | string | null
 }
 
 /** A whole row. */
@@ -211,6 +224,8 @@ const toInfo = (row: MetaRow): TaskRecord.TaskInfo => {
   if (row.polled_at !== null) info.polledAt = Number(row.polled_at)
   if (Number(row.priority) !== 0) info.priority = Number(row.priority)
   if (row.run_at !== null) info.runAt = Number(row.run_at)
+  if (row.parent !== null) info.parent = row.parent
+  if (row.weight !== null) info.weight = Number(row.weight)
   return info as TaskRecord.TaskInfo
 }
 
@@ -272,6 +287,8 @@ const rowOf = (record: TaskRecord.TaskRecord): Record<string, unknown> => ({
   polled_at: orNull(record.polledAt),
   priority: record.priority ?? 0,
   run_at: orNull(record.runAt),
+  parent: orNull(record.parent),
+  weight: orNull(record.weight),
   input: blob(record.input),
   state: blob(record.state),
   result: blob(record.result),
@@ -515,6 +532,7 @@ export const make = (
         const where = [
           ...(query.statuses === undefined ? [] : [sql.in("status", query.statuses)]),
           ...(query.kind === undefined ? [] : [sql`kind = ${query.kind}`]),
+          ...(query.parent === undefined ? [] : [sql`parent = ${query.parent}`]),
           ...(query.after === undefined ? [] : [sql`id > ${query.after}`])
         ]
         return sql<MetaRow>`SELECT ${meta} FROM ${tasks} ${

@@ -15,6 +15,7 @@ import type { LookupError, ResumeError } from "../../TaskRunner.js"
 import { decodeField } from "./codecs.js"
 import { describeHolder, type Engine, isStale, lookupKind, toMillis } from "./engine.js"
 import { launch } from "./execute.js"
+import { familyOf } from "./family.js"
 import { hold, release, Running } from "./running.js"
 import { watch } from "./watch.js"
 
@@ -108,6 +109,8 @@ export const begin = (
       tracker: new Progress.Tracker(claimed.info.progress),
       info: claimed.info
     })
+    // A task that had children before this run counts them all, not only those it attaches to again.
+    if (claimed.info.progress.own !== undefined) familyOf(engine, r, true)
     engine.running.set(r.id, r)
     yield* watch(engine)
     yield* launch(engine, r, input, state, context)

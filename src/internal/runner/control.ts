@@ -1,7 +1,8 @@
 /**
  * Pause, cancel, poll and forget from anywhere: a task running here is stopped through its `Running`; a task another
  * runner holds is asked through the store (its owner notices at its next heartbeat); a task nobody runs is changed
- * directly.
+ * directly. A family goes together: a task's runner stops its running children with it (`family.ts`); a task changed
+ * directly here has its children stopped here too; forgetting a task forgets its children first.
  */
 import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
@@ -17,17 +18,34 @@ import type { Running } from "./running.js"
 export const stopHere = (r: Running, kind: "pause" | "cancel", reason: string) =>
   Effect.zipRight(r.requestStop({ kind, reason }), Deferred.await(r.done))
 
+/** Every child of `id`, page by page (`f` may delete the ones it is given). */
+const forEachChild = <E>(
+  engine: Engine,
+  id: string,
+  statuses: ReadonlyArray<TaskRecord.Status> | undefined,
+  f: (child: TaskRecord.TaskInfo) => Effect.Effect<unknown, E>
+) =>
+  Effect.gen(function* () {
+    let after: string | undefined = undefined
+    do {
+      const page: TaskRecord.Page = yield* engine.store.list({ parent: id, status: statuses, limit: 100, after })
+      yield* Effect.forEach(page.items, f, { discard: true })
+      after = page.next
+    } while (after !== undefined)
+  })
+
 /** Pause or cancel: stop it here, ask its owner through the store, or change a task nobody runs directly. */
 export const stop = (
   engine: Engine,
   id: string,
-  kind: "pause" | "cancel"
+  kind: "pause" | "cancel",
+  reason?: string
 ): Effect.Effect<TaskRecord.TaskInfo, LookupError> =>
   Effect.gen(function* () {
     const verb = kind === "pause" ? "paused" : "cancelled"
     const here = engine.running.get(id)
     if (here !== undefined) {
-      yield* stopHere(here, kind, `${verb} on request`)
+      yield* stopHere(here, kind, reason ?? `${verb} on request`)
       return yield* engine.store.getInfo(id)
     }
     const info = yield* engine.store.getInfo(id)
@@ -36,17 +54,25 @@ export const stop = (
       if (info.interrupt === "cancel" || info.interrupt === kind) return info
       return yield* engine.store.update(id, info.revision, { interrupt: kind })
     }
-    const stoppable = kind === "pause" ? ["pending", "running"] : ["pending", "running", "paused", "failed"]
+    const stoppable: ReadonlyArray<TaskRecord.Status> =
+      kind === "pause" ? ["pending", "running"] : ["pending", "running", "paused", "failed"]
     if (!stoppable.includes(info.status)) return info
-    return yield* engine.store.update(id, info.revision, {
+    const stopped = yield* engine.store.update(id, info.revision, {
       status: kind === "pause" ? "paused" : "cancelled",
       lease: undefined,
       interrupt: undefined,
-      reason: `${verb} on request${info.status === "running" ? " (its runner had stopped)" : ""}`,
+      reason: `${reason ?? `${verb} on request`}${info.status === "running" ? " (its runner had stopped)" : ""}`,
       updatedAt: now,
       ...(kind === "cancel" ? { finishedAt: now } : {})
     })
-  }).pipe(Effect.catchTag("RevisionConflict", () => stop(engine, id, kind)))
+    // Nobody runs this task to stop its children: they are stopped from here.
+    yield* forEachChild(engine, id, stoppable, (child) =>
+      stop(engine, child.id, kind, `its parent ${id} was ${verb}`).pipe(
+        Effect.catchTag("TaskNotFound", () => Effect.void)
+      )
+    )
+    return stopped
+  }).pipe(Effect.catchTag("RevisionConflict", () => stop(engine, id, kind, reason)))
 
 /** The task's metadata, with live progress if it runs here. */
 export const status = (engine: Engine, id: string): Effect.Effect<TaskRecord.TaskInfo, LookupError> =>
@@ -86,7 +112,11 @@ export const poll = (
       .pipe(Effect.catchTag("RevisionConflict", () => engine.store.getInfo(id)))
   })
 
-/** Deletes a task and its logs; a task running here is cancelled first, one running elsewhere is refused. */
+/**
+ * Deletes a task and its logs, and its children before it (a family is deleted together; stopped part-way, what is
+ * left is the parent and its remaining children, deleted by trying again). A task running here is cancelled first,
+ * one running elsewhere is refused.
+ */
 export const forget = (engine: Engine, id: string): Effect.Effect<void, LookupError | TaskStillRunning> =>
   Effect.gen(function* () {
     const r = engine.running.get(id)
@@ -96,5 +126,8 @@ export const forget = (engine: Engine, id: string): Effect.Effect<void, LookupEr
     if (info.status === "running" && !isStale(engine, info, now)) {
       return yield* new TaskStillRunning({ id, holder: describeHolder(info, now) })
     }
+    yield* forEachChild(engine, id, undefined, (child) =>
+      forget(engine, child.id).pipe(Effect.catchTag("TaskNotFound", () => Effect.void))
+    )
     yield* engine.store.delete(id, info.revision)
   }).pipe(Effect.catchTag("RevisionConflict", () => forget(engine, id)))

@@ -7,6 +7,7 @@ import * as Progress from "../../Progress.js"
 import type * as Task from "../../Task.js"
 import { encodeField } from "./codecs.js"
 import type { Engine } from "./engine.js"
+import { child } from "./family.js"
 import { onWriteError, renewal, writeThroughOutages } from "./fencedWrite.js"
 import type { Running } from "./running.js"
 
@@ -70,6 +71,7 @@ export const makeHandle = <S>(engine: Engine, r: Running, initial: S, attempt: n
       tracker.done += n
     },
     counter: tracker,
-    setDone: (n) => tracker.set(n)
+    setDone: (n) => tracker.set(n),
+    child: (task, input, options) => child(engine, r, task, input, options)
   }
 }

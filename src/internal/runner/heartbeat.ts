@@ -50,6 +50,7 @@ export const look = (engine: Engine, r: Running): Effect.Effect<void, LeaseLost 
 /** One beat. */
 const beat = (engine: Engine, r: Running) =>
   Effect.gen(function* () {
+    if (r.family !== undefined) yield* r.family.refresh(r.id)
     const now = yield* Clock.currentTimeMillis
     r.tracker.sample(now)
     if (yield* interestRanOut(r, now)) return

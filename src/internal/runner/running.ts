@@ -9,6 +9,7 @@ import type * as Progress from "../../Progress.js"
 import type * as Task from "../../Task.js"
 import type { TaskStoreError } from "../../TaskError.js"
 import type * as TaskRecord from "../../TaskRecord.js"
+import type { Family } from "./family.js"
 
 /**
  * Why a running task is being stopped: a pause or cancel (its reason is recorded), a release (a worker shutting down
@@ -78,6 +79,8 @@ export class Running {
   ending = false
   /** A worker claimed this run and counts it in its slots: a retry goes back to the workers, not to this runner. */
   byWorker = false
+  /** The task's children, once it has any (`task.child`): their progress rolls up into its own. */
+  family: Family | undefined = undefined
   private stopRequest: Stop | undefined = undefined
   private fiber: Fiber.RuntimeFiber<void> | undefined = undefined
 

@@ -15,7 +15,7 @@ import { stopHere } from "./control.js"
 import { checkKind, type Engine, register } from "./engine.js"
 
 /** The runner's services merged with the caller's: what a task started by this caller runs with. */
-const callerContext = <R>(engine: Engine) =>
+export const callerContext = <R>(engine: Engine) =>
   Effect.map(Effect.context<R>(), (context) => Context.merge(engine.captured, context) as Context.Context<never>)
 
 /** A new task's id (validated) and its encoded input. */
@@ -55,8 +55,23 @@ export const submit = <T extends Task.Any>(engine: Engine, task: T, input: Task.
     return id
   })
 
-/** Stores a task already claimed by this runner (one write: created `running` with its lease), and launches it. */
-export const start = <T extends Task.Any>(engine: Engine, task: T, input: Task.Input<T>, options?: StartOptions) =>
+/** Where a child task belongs: its parent, and its weight in the parent's progress. */
+export interface Membership {
+  readonly parent: string
+  readonly weight: number | undefined
+}
+
+/**
+ * Stores a task already claimed by this runner (one write: created `running` with its lease), and launches it. A
+ * child is stored with its parent and weight.
+ */
+export const start = <T extends Task.Any>(
+  engine: Engine,
+  task: T,
+  input: Task.Input<T>,
+  options?: StartOptions,
+  membership?: Membership
+) =>
   Effect.gen(function* () {
     const { id, bytes } = yield* prepare(engine, task, input, options)
     // The task starts from its input as stored, as a resume will: decoded from the bytes, before anything is written.
@@ -76,7 +91,9 @@ export const start = <T extends Task.Any>(engine: Engine, task: T, input: Task.I
         createdAt: now,
         updatedAt: now,
         startedAt: now,
-        input: bytes
+        input: bytes,
+        ...(membership === undefined ? {} : { parent: membership.parent }),
+        ...(membership?.weight === undefined ? {} : { weight: membership.weight })
       })
     )
     yield* begin(engine, task, claimed, decoded, task.initial(decoded), context)
