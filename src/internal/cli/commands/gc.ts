@@ -1,4 +1,7 @@
-/** `vltask gc --older-than AGE`: deletes finished tasks last updated before a given age. */
+/**
+ * `vltask gc --older-than AGE`: deletes finished tasks last updated before a given age; a family together (a child
+ * goes with its parent, never before it).
+ */
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as Duration from "effect/Duration"
@@ -62,6 +65,10 @@ export const gc = Command.make(
           const page = yield* ctx.runner.list({ status: statuses, limit: 500, after })
           for (const info of page.items) {
             if (info.updatedAt >= cutoff) continue
+            // A child is deleted with its parent (its result may still be what the parent re-attaches to).
+            if (info.parent !== undefined && (yield* Effect.either(ctx.store.getInfo(info.parent)))._tag === "Right") {
+              continue
+            }
             // The whole record is read (and its checksum checked) first, in a dry run too: both skip the same ones.
             const checked = yield* Effect.either(
               Effect.zipRight(ctx.store.get(info.id), o.dryRun ? Effect.void : ctx.runner.forget(info.id))
@@ -89,9 +96,9 @@ export const gc = Command.make(
     )
 ).pipe(
   Command.withDescription(
-    described("Delete finished tasks last updated before a given age (completed and cancelled by default).", [
-      "vltask gc --older-than 7d --dry-run",
-      "vltask gc --older-than 30d --status failed --status completed"
-    ])
+    described(
+      "Delete finished tasks last updated before a given age (completed and cancelled by default), each with its children.",
+      ["vltask gc --older-than 7d --dry-run", "vltask gc --older-than 30d --status failed --status completed"]
+    )
   )
 )

@@ -1,4 +1,4 @@
-/** `vltask list`: a page of tasks, newest first by id, optionally by status and kind. */
+/** `vltask list`: a page of tasks in id order, optionally by status, kind and parent. */
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as Effect from "effect/Effect"
@@ -18,6 +18,10 @@ export const list = Command.make(
       Options.repeated
     ),
     kind: Options.text("kind").pipe(Options.withDescription("Only tasks of this kind."), Options.optional),
+    parent: Options.text("parent").pipe(
+      Options.withDescription("Only the children of this task (started by it with `task.child`)."),
+      Options.optional
+    ),
     limit: Options.integer("limit").pipe(
       Options.withDescription("At most this many tasks (then a line says how to see more)."),
       Options.withDefault(50)
@@ -30,6 +34,7 @@ export const list = Command.make(
         const page = yield* ctx.runner.list({
           status: o.status.length === 0 ? undefined : o.status,
           kind: Option.getOrUndefined(o.kind),
+          parent: Option.getOrUndefined(o.parent),
           limit: o.limit,
           after: Option.getOrUndefined(o.after)
         })
@@ -69,6 +74,7 @@ export const list = Command.make(
     described("List the store's tasks with their status and progress.", [
       "vltask list",
       "vltask list --status running --status paused --kind embed",
+      "vltask list --parent 01JD3X8Q2N",
       "vltask list --json"
     ])
   )
