@@ -412,6 +412,45 @@ describe("vltask CLI", () => {
     }
   }, 60_000)
 
+  it("gc deletes a family with its parent: a child is never deleted before it, an orphan on its own", async () => {
+    const old = Date.now() - 2 * 86_400_000
+    const seeded: Array<readonly [string, TaskRecord.Status, string | undefined]> = [
+      ["fam-gc", "completed", undefined],
+      ["fam-gc.a", "completed", "fam-gc"],
+      ["fam-gc.b", "failed", "fam-gc"],
+      ["fam-live", "paused", undefined],
+      ["fam-live.a", "completed", "fam-live"],
+      ["orphan.x", "completed", "gone"]
+    ]
+    await onStore((store) =>
+      Effect.forEach(seeded, ([id, status, parent]) =>
+        store.create({
+          id,
+          kind: "slow-stop",
+          status,
+          progress: { done: 0 },
+          attempts: 1,
+          createdAt: old,
+          updatedAt: old,
+          input: new Uint8Array(2),
+          ...(parent === undefined ? {} : { parent })
+        })
+      )
+    )
+    const gc = await vltask(["gc", "--older-than", "1d"])
+    assert.strictEqual(gc.code, 0, gc.stderr)
+    const deleted = gc.stdout
+      .split("\n")
+      .filter((l) => /^deleted (fam|orphan)/.test(l))
+      .map((l) => l.split(" ")[1])
+    assert.deepStrictEqual(deleted.sort(), ["fam-gc", "orphan.x"])
+    for (const [id] of seeded) {
+      const exists = (await vltask(["show", id])).code === 0
+      // The paused parent stays, and so does its completed child.
+      assert.strictEqual(exists, id.startsWith("fam-live"), id)
+    }
+  }, 60_000)
+
   it("delete and gc remove finished tasks", async () => {
     const dry = await vltask(["gc", "--older-than", "0s", "--status", "cancelled", "--dry-run"])
     assert.include(dry.stdout, "would delete victim")
