@@ -26,8 +26,10 @@ import { join } from "node:path"
 import { Task } from "@vectorlink/task"
 
 export const EmbedInput = Schema.Struct({
-  /** Number of documents in the generated corpus. */
+  /** Number of documents to embed. */
   documents: Schema.Int.pipe(Schema.positive()),
+  /** The corpus's number of the first of them (default 0): a shard of a larger corpus starts further on. */
+  first: Schema.optional(Schema.Int.pipe(Schema.nonNegative())),
   /** Documents per batch (one checkpoint per batch). */
   batchSize: Schema.Int.pipe(Schema.positive()),
   /** Vector dimensions. */
@@ -192,10 +194,11 @@ export const EmbedCorpus = Task.make({
       let { offset, bytes } = task.state
       while (offset < input.documents) {
         const end = Math.min(input.documents, offset + input.batchSize)
-        yield* task.message(`embedding documents ${offset}–${end - 1}`)
+        const first = input.first ?? 0
+        yield* task.message(`embedding documents ${first + offset}–${first + end - 1}`)
         const batch = Buffer.allocUnsafe((end - offset) * bytesPerDoc)
         for (let i = offset; i < end; i++) {
-          embed(documentText(input.seed, i, input.words), input.dimensions, vector)
+          embed(documentText(input.seed, (input.first ?? 0) + i, input.words), input.dimensions, vector)
           Buffer.from(vector.buffer).copy(batch, (i - offset) * bytesPerDoc)
           task.advance(1)
         }

@@ -367,6 +367,52 @@ describe("vltask CLI", () => {
     assert.includeMembers(messages, ["cleaning up", "cleaned up"])
   }, 60_000)
 
+  it("run pipeline: one bar through both stages; Ctrl-C pauses the family; run again, each child resumes where it stopped", async () => {
+    const docs = 8000
+    const shards = () =>
+      onStore((s) => Effect.map(s.list({ parent: "pipe" }), (p) => p.items.filter((c) => c.kind === "embed-corpus")))
+    const first = start(["run", "pipeline", "--id", "pipe"], { out: "pipe", docs })
+    await waitUntil(async () => {
+      const now = await shards()
+      return now.some((c) => c.status === "completed") && now.some((c) => c.status === "running" && c.progress.done > 0)
+    }, "a shard completed and another is part-way")
+    first.child.kill("SIGINT")
+    first.child.kill("SIGINT")
+    assert.strictEqual(await first.done, 130, first.errors())
+    assert.include(first.output(), "Paused pipe")
+    // One bar: the parent's, over every document and the index's share (10%).
+    assert.match(first.output(), /pipe paused +\d+% +[\d,]+\/8,800/)
+    const stopped = await shards()
+    const completed = stopped.filter((c) => c.status === "completed").map((c) => c.id)
+    const paused = stopped.filter((c) => c.status === "paused")
+    assert.isAtLeast(completed.length, 1)
+    assert.isAtLeast(paused.length, 1)
+    for (const c of paused) assert.strictEqual(c.reason, "its parent pipe was paused")
+    assert.strictEqual((await info("pipe")).status, "paused")
+
+    const again = await vltask(["run", "pipeline", "--id", "pipe"], { out: "pipe", docs })
+    assert.strictEqual(again.code, 0, again.stderr)
+    assert.include(again.stdout, "Completed pipe")
+    for (const id of completed) assert.strictEqual((await info(id)).attempts, 1, `${id} was not run again`)
+    for (const c of paused) {
+      const logs = await vltask(["logs", c.id, "--json"], { out: "pipe" })
+      const messages = (JSON.parse(logs.stdout) as Array<{ message: string }>).map((l) => l.message)
+      assert.include(messages, `resuming at document ${c.progress.done}`, c.id)
+    }
+    const done = await info("pipe")
+    assert.deepStrictEqual([done.progress.done, done.progress.total], [8800, 8800])
+
+    const straight = await vltask(["run", "pipeline", "--id", "pipe-straight"], { out: "pipe-straight", docs })
+    assert.strictEqual(straight.code, 0, straight.stderr)
+    const index = (dir: string, id: string) => {
+      const { centroids, assignment } = JSON.parse(
+        readFileSync(join(work, dir, id, `${id}.index`, "index.json"), "utf8")
+      )
+      return { centroids, assignment }
+    }
+    assert.deepStrictEqual(index("pipe", "pipe"), index("pipe-straight", "pipe-straight"))
+  }, 120_000)
+
   it("gc deletes only completed and cancelled tasks older than --older-than; --dry-run lists exactly those", async () => {
     const day = 86_400_000
     const now = Date.now()
