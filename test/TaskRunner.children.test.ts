@@ -4,7 +4,7 @@
  * the children, progress rolled up by weight, and a family listed and deleted together.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Either, Exit, Schema } from "effect"
+import { Effect, Either, Exit, Fiber, Schema } from "effect"
 import { Task, TaskStore } from "../src/index.js"
 import { buildRunner, waitUntil } from "./helpers/runner.js"
 
@@ -381,6 +381,37 @@ describe("child tasks", () => {
       assert.strictEqual(children.length, 1)
       assert.match(children[0]!.id, /^twice\.shard-[0-9a-f]{12}$/)
       assert.deepStrictEqual(runs.get(children[0]!.id), [0])
+    })
+  )
+
+  it.live("children do not time out for want of polls: their interest is their parent's", () =>
+    Effect.gen(function* () {
+      runs.clear()
+      const store = yield* TaskStore.makeMemory
+      const { runner } = yield* buildRunner(store, {
+        tasks: [Fan, Shard],
+        interestTimeout: "150 millis",
+        flushInterval: "50 millis"
+      })
+      // Two children of 40 steps of 5 ms (about 250 ms each, one after the other); only the parent is polled.
+      yield* runner.start(Fan, { shards: 2, steps: 40, concurrency: 1 }, { id: "fan-8" })
+      const polling = yield* Effect.fork(
+        Effect.forever(Effect.zipRight(runner.poll("fan-8"), Effect.sleep("30 millis")))
+      )
+      assert.strictEqual(yield* runner.await(Fan, "fan-8").pipe(Effect.timeout("10 seconds")), expected(2, 40))
+      yield* Fiber.interrupt(polling)
+      assert.deepStrictEqual(runs.get("fan-8.shard-0"), [0])
+      // Unpolled, the parent pauses, and its running child with it.
+      yield* runner.start(Fan, { shards: 1, steps: 400, concurrency: 1 }, { id: "fan-9" })
+      yield* waitUntil(
+        Effect.map(runner.status("fan-9"), (i) => i.status === "paused"),
+        "the parent pauses",
+        {
+          live: true
+        }
+      )
+      assert.strictEqual((yield* runner.status("fan-9.shard-0")).status, "paused")
+      assert.match((yield* runner.status("fan-9")).reason ?? "", /^nobody polled it for/)
     })
   )
 })

@@ -98,7 +98,8 @@ export const begin = (
   context: Context.Context<never>
 ): Effect.Effect<void> =>
   Effect.gen(function* () {
-    const interest = task.interestTimeout ?? engine.interestTimeout
+    // A child's interest is its parent's: nobody polls a child, and a parent paused for want of interest pauses it.
+    const interest = claimed.info.parent === undefined ? (task.interestTimeout ?? engine.interestTimeout) : undefined
     const r = yield* Running.make({
       id: claimed.info.id,
       task,
