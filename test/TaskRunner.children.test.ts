@@ -4,7 +4,7 @@
  * the children, progress rolled up by weight, and a family listed and deleted together.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Either, Exit, Fiber, Schema } from "effect"
+import { Effect, Either, Exit, Fiber, Schedule, Schema, Scope } from "effect"
 import { Task, TaskStore } from "../src/index.js"
 import { buildRunner, waitUntil } from "./helpers/runner.js"
 
@@ -96,6 +96,28 @@ const Fan = Task.make({
       )
       return results.reduce((a, b) => a + b, 0)
     })
+})
+
+/** Fails its first attempt with a typed error, then succeeds; its retry policy tries again after 20 ms. */
+const FlakyChild = Task.make({
+  name: "flaky-child",
+  input: Schema.Struct({}),
+  state: Schema.Struct({}),
+  success: Schema.Int,
+  error: Boom,
+  initial: () => ({}),
+  retry: { times: 2, schedule: Schedule.spaced("20 millis") },
+  run: (_, task) => (task.attempt === 1 ? Effect.fail(new Boom({ shard: -1 })) : Effect.succeed(task.attempt))
+})
+
+const WaitsForFlaky = Task.make({
+  name: "waits-for-flaky",
+  input: Schema.Struct({}),
+  state: Schema.Struct({}),
+  success: Schema.Int,
+  error: Boom,
+  initial: () => ({}),
+  run: (_, task) => task.child(FlakyChild, {}, { key: "flaky" })
 })
 
 /** What `shards` shards of `steps` steps return in all, run without interruption. */
@@ -412,6 +434,47 @@ describe("child tasks", () => {
       )
       assert.strictEqual((yield* runner.status("fan-9.shard-0")).status, "paused")
       assert.match((yield* runner.status("fan-9")).reason ?? "", /^nobody polled it for/)
+    })
+  )
+
+  it.live("a child's own retry policy runs first: the parent waits through its attempts", () =>
+    Effect.gen(function* () {
+      const store = yield* TaskStore.makeMemory
+      const { runner } = yield* buildRunner(store, { tasks: [WaitsForFlaky, FlakyChild] })
+      assert.strictEqual(yield* runner.run(WaitsForFlaky, {}, { id: "w" }).pipe(Effect.timeout("10 seconds")), 2)
+      assert.strictEqual((yield* runner.status("w.flaky")).attempts, 2)
+    })
+  )
+
+  it.live("a worker shutting down hands the parent back to the queue, and its children with it", () =>
+    Effect.gen(function* () {
+      yield* setup
+      const store = yield* TaskStore.makeMemory
+      const { runner } = yield* buildRunner(store, { tasks: [Fan, Shard] })
+      const workerScope = yield* Scope.make()
+      yield* runner.work({ kinds: ["fan"], concurrency: 1 }).pipe(Scope.extend(workerScope))
+      yield* runner.submit(Fan, { shards: 2, steps: 6, concurrency: 2, hold: 2 }, { id: "fan-10" })
+      yield* waitUntil(
+        Effect.map(
+          runner.list({ parent: "fan-10" }),
+          (p) => p.items.filter((c) => c.status === "running").length === 2
+        ),
+        "both children run",
+        { live: true }
+      )
+      yield* Scope.close(workerScope, Exit.void)
+      assert.strictEqual((yield* runner.status("fan-10")).status, "pending")
+      assert.deepStrictEqual(
+        (yield* runner.list({ parent: "fan-10" })).items.map((c) => [c.status, c.reason]),
+        [0, 1].map(() => ["pending", "its parent fan-10 was released"])
+      )
+      // The next worker claims the parent, which resumes its children from their checkpoints.
+      yield* gate.open
+      const next = yield* Scope.make()
+      yield* runner.work({ kinds: ["fan"], concurrency: 1 }).pipe(Scope.extend(next))
+      assert.strictEqual(yield* runner.await(Fan, "fan-10").pipe(Effect.timeout("10 seconds")), expected(2, 6))
+      assert.deepStrictEqual(runs.get("fan-10.shard-0"), [0, 2])
+      yield* Scope.close(next, Exit.void)
     })
   )
 })
