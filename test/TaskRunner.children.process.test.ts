@@ -146,7 +146,11 @@ describe("child tasks across processes", () => {
     }, "the parent's progress rolls up its children's")
     const shown = vltask(["show", "famp"])
     assert.strictEqual(await shown.exited, 0, shown.output())
-    assert.match(shown.output(), /progress +\d+% +[\d,]+\/1,000[^]*children {2}2\n {2}famp\.part-0 +running +\d+% +\d+\/500/, shown.output())
+    assert.match(
+      shown.output(),
+      /progress +\d+% +[\d,]+\/1,000[^]*children {2}2\n {2}famp\.part-0 +running +\d+% +\d+\/500/,
+      shown.output()
+    )
     const pause = vltask(["pause", "famp"])
     assert.strictEqual(await pause.exited, 0, pause.output())
     await owner.exited
