@@ -86,7 +86,7 @@ const Fan = Task.make({
               shard,
               steps: input.steps,
               ...(shard === input.failShard ? { fail: true } : {}),
-              ...(input.hold === undefined ? {} : { hold: input.hold })
+              ...(input.hold === undefined || shard === input.failShard ? {} : { hold: input.hold })
             },
             { key: `shard-${shard}`, ...(input.weight === undefined ? {} : { weight: input.weight }) }
           )
@@ -224,6 +224,24 @@ describe("child tasks", () => {
     })
   )
 
+  it.live("a child's failure stops its parent waiting for the others: they pause, and say why", () =>
+    Effect.gen(function* () {
+      const { runner } = yield* setup
+      const failed = yield* Effect.either(
+        runner.run(Fan, { shards: 3, steps: 4, concurrency: 3, failShard: 0, hold: 1 }, { id: "fan-11" })
+      )
+      assert.deepStrictEqual(failed, Either.left(new Boom({ shard: 0 })))
+      assert.deepStrictEqual(
+        (yield* runner.list({ parent: "fan-11" })).items.map((c) => [c.status, c.reason ?? ""]),
+        [
+          ["failed", ""],
+          ["paused", "its parent fan-11 stopped waiting for it"],
+          ["paused", "its parent fan-11 stopped waiting for it"]
+        ]
+      )
+    })
+  )
+
   it.live("a parent that catches its child's typed error completes", () =>
     Effect.gen(function* () {
       const { runner } = yield* setup
@@ -294,13 +312,14 @@ describe("child tasks", () => {
 
   it.live("a child paused on its own pauses its parent; resuming the parent resumes the child", () =>
     Effect.gen(function* () {
-      const { runner } = yield* setup
+      const { runner, store } = yield* setup
       yield* runner.start(Fan, { shards: 1, steps: 4, concurrency: 1, hold: 2 }, { id: "fan-5" })
       yield* waitUntil(
-        Effect.map(runner.status("fan-5.shard-0"), (i) => i.status === "running").pipe(
+        // As stored: its checkpoint at step 2 is in, and it waits at the gate.
+        Effect.map(store.getInfo("fan-5.shard-0"), (i) => i.progress.done === 2).pipe(
           Effect.orElseSucceed(() => false)
         ),
-        "the child runs",
+        "the child waits at step 2",
         { live: true }
       )
       yield* runner.pause("fan-5.shard-0")
@@ -457,9 +476,9 @@ describe("child tasks", () => {
       yield* waitUntil(
         Effect.map(
           runner.list({ parent: "fan-10" }),
-          (p) => p.items.filter((c) => c.status === "running").length === 2
+          (p) => p.items.filter((c) => c.status === "running" && c.progress.done === 2).length === 2
         ),
-        "both children run",
+        "both children wait at step 2",
         { live: true }
       )
       yield* Scope.close(workerScope, Exit.void)

@@ -53,11 +53,13 @@ export const claim = (
 ): Effect.Effect<TaskRecord.TaskInfo, RevisionConflict | TaskDecodeError | LookupError> =>
   Effect.gen(function* () {
     const { input, state } = yield* decodeRun(task, record)
-    return yield* claimWith(engine, task, (lease, now) =>
-      engine.store.update(record.id, record.revision, TaskStore.claimPatch(record, lease, now))
-    ).pipe(
-      Effect.tap((claimed) => begin(engine, task, claimed, input, state, context)),
-      Effect.map((claimed) => claimed.info)
+    return yield* claimAndBegin(
+      engine,
+      task,
+      (lease, now) => engine.store.update(record.id, record.revision, TaskStore.claimPatch(record, lease, now)),
+      input,
+      state,
+      context
     )
   })
 
@@ -74,7 +76,7 @@ export interface Claimed {
  * task already claimed). The token is held before it is written: between the write and the launch, this process
  * must not see its own lease as stale.
  */
-export const claimWith = <E>(
+const claimWith = <E>(
   engine: Engine,
   task: Task.Any,
   write: (lease: Lease.Lease, now: number) => Effect.Effect<TaskRecord.TaskInfo, E>
@@ -84,12 +86,14 @@ export const claimWith = <E>(
     const leaseMs = toMillis(task.leaseDuration ?? engine.defaultLeaseMs)
     const lease = Lease.make(engine.me, now, leaseMs)
     hold(lease.token)
-    const info = yield* write(lease, now).pipe(Effect.tapError(() => Effect.sync(() => release(lease.token))))
+    // Failed or interrupted (a write that went through is then a lease this process holds in no runner: stale here at
+    // once, so a resume can have it).
+    const info = yield* write(lease, now).pipe(Effect.onError(() => Effect.sync(() => release(lease.token))))
     return { info, token: lease.token, leaseMs, now }
   })
 
 /** Launches a task whose lease this runner has just written, from `state`. */
-export const begin = (
+const begin = (
   engine: Engine,
   task: Task.Any,
   claimed: Claimed,
@@ -116,6 +120,24 @@ export const begin = (
     yield* watch(engine)
     yield* launch(engine, r, input, state, context)
   })
+
+/**
+ * Writes a record with this runner's fresh lease, then launches the task: once the write is in, the launch is not
+ * interrupted, so a claimed task always has its `Running` (whoever interrupts the caller then stops the task itself).
+ */
+export const claimAndBegin = <E>(
+  engine: Engine,
+  task: Task.Any,
+  write: (lease: Lease.Lease, now: number) => Effect.Effect<TaskRecord.TaskInfo, E>,
+  input: unknown,
+  state: unknown,
+  context: Context.Context<never>
+): Effect.Effect<TaskRecord.TaskInfo, E> =>
+  Effect.uninterruptibleMask((restore) =>
+    Effect.flatMap(restore(claimWith(engine, task, write)), (claimed) =>
+      Effect.as(begin(engine, task, claimed, input, state, context), claimed.info)
+    )
+  )
 
 /** Resumes task `id` here with the services in `context`; a task already running here is left as it is. */
 export const resume = (
@@ -156,7 +178,7 @@ export const claimNext = (
       hold(lease.token)
       const record = yield* engine.store
         .claimNext({ kinds, lease, now })
-        .pipe(Effect.tapError(() => Effect.sync(() => release(lease.token))))
+        .pipe(Effect.onError(() => Effect.sync(() => release(lease.token))))
       if (record === undefined) {
         release(lease.token)
         return undefined

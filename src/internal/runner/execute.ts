@@ -94,5 +94,6 @@ export const launch = (
         yield* finish(engine, r, exit, context)
       })
     ).pipe(Effect.provide(context))
-    yield* r.attach(yield* Effect.forkIn(supervised, engine.scope))
+    // Interruptible whatever the caller's region (a claim launches its task uninterruptibly): a fork inherits it.
+    yield* r.attach(yield* Effect.forkIn(Effect.interruptible(supervised), engine.scope))
   })

@@ -192,7 +192,11 @@ const stopChild = (engine: Engine, parent: Running, id: string) =>
     // A parent that lost its lease leaves its children to whoever took it over.
     if (stop?.kind === "lost") return Effect.void
     const kind = stop?.kind ?? "pause"
-    const reason = `its parent ${parent.id} was ${kind === "cancel" ? "cancelled" : kind === "release" ? "released" : "paused"}`
+    const reason =
+      stop === undefined
+        ? // Only this effect was interrupted (a timeout, a race, a sibling's failure): the parent goes on.
+          `its parent ${parent.id} stopped waiting for it`
+        : `its parent ${parent.id} was ${kind === "cancel" ? "cancelled" : kind === "release" ? "released" : "paused"}`
     const here = engine.running.get(id)
     if (here !== undefined) return Effect.zipRight(here.requestStop({ kind, reason }), Deferred.await(here.done))
     // Not here: its owner is asked through the store, a task nobody runs is changed directly.

@@ -9,7 +9,7 @@ import * as TaskId from "../../TaskId.js"
 import type * as TaskRecord from "../../TaskRecord.js"
 import type { StartOptions, SubmitOptions } from "../../TaskRunner.js"
 import { awaitTask } from "./await.js"
-import { begin, claimWith, resume } from "./claim.js"
+import { claimAndBegin, resume } from "./claim.js"
 import { encodeField } from "./codecs.js"
 import { stopHere } from "./control.js"
 import { checkKind, type Engine, register } from "./engine.js"
@@ -80,23 +80,28 @@ export const start = <T extends Task.Any>(
       (e) => new TaskDecodeError({ id, kind: task.name, field: "input", found: e.found, detail: e.detail })
     )
     const context = yield* callerContext<Task.Services<T>>(engine)
-    const claimed = yield* claimWith(engine, task, (lease, now) =>
-      engine.store.create({
-        id,
-        kind: task.name,
-        status: "running",
-        lease,
-        progress: { done: 0 },
-        attempts: 1,
-        createdAt: now,
-        updatedAt: now,
-        startedAt: now,
-        input: bytes,
-        ...(membership === undefined ? {} : { parent: membership.parent }),
-        ...(membership?.weight === undefined ? {} : { weight: membership.weight })
-      })
+    yield* claimAndBegin(
+      engine,
+      task,
+      (lease, now) =>
+        engine.store.create({
+          id,
+          kind: task.name,
+          status: "running",
+          lease,
+          progress: { done: 0 },
+          attempts: 1,
+          createdAt: now,
+          updatedAt: now,
+          startedAt: now,
+          input: bytes,
+          ...(membership === undefined ? {} : { parent: membership.parent }),
+          ...(membership?.weight === undefined ? {} : { weight: membership.weight })
+        }),
+      decoded,
+      task.initial(decoded),
+      context
     )
-    yield* begin(engine, task, claimed, decoded, task.initial(decoded), context)
     return id
   })
 
