@@ -17,6 +17,7 @@ import { show } from "./internal/cli/commands/show.js"
 import { stopCommand } from "./internal/cli/commands/stop.js"
 import { submit } from "./internal/cli/commands/submit.js"
 import { watch } from "./internal/cli/commands/watch.js"
+import { serve } from "./internal/cli/commands/serve.js"
 import { worker } from "./internal/cli/commands/worker.js"
 import type { Config } from "./internal/cli/config.js"
 import { version } from "./internal/version.js"
@@ -135,7 +136,8 @@ export const command = Command.make("vltask").pipe(
     remove,
     gc,
     submit,
-    worker
+    worker,
+    serve
   ])
 )
 

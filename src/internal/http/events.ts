@@ -1,0 +1,51 @@
+/**
+ * A task's progress as Server-Sent Events: a `status` event at once and whenever it changes (looked at every 250 ms;
+ * each look counts as interest, as a poll does), and one `end` event when it has completed, failed or been cancelled.
+ */
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Schedule from "effect/Schedule"
+import * as Stream from "effect/Stream"
+import type * as TaskRecord from "../../TaskRecord.js"
+import type { TaskRunner } from "../../TaskRunner.js"
+import { view } from "./view.js"
+
+/** How often the stream looks at the task. */
+export const eventInterval = "250 millis"
+
+const encoder = new TextEncoder()
+
+/** One event in the wire format. */
+const event = (name: string, data: unknown) => encoder.encode(`event: ${name}\ndata: ${JSON.stringify(data)}\n\n`)
+
+const final = (status: TaskRecord.Status) => status === "completed" || status === "failed" || status === "cancelled"
+
+/** What a look shows: a new event only when one of these moved. */
+const same = (a: TaskRecord.TaskInfo, b: TaskRecord.TaskInfo) =>
+  a.status === b.status &&
+  a.revision === b.revision &&
+  a.progress.done === b.progress.done &&
+  a.progress.total === b.progress.total &&
+  a.progress.message === b.progress.message
+
+/** The events of task `id`, until it ends (or the client goes away). */
+export const events = (runner: TaskRunner["Type"], id: string): Stream.Stream<Uint8Array> =>
+  Stream.repeatEffectWithSchedule(
+    // A poll: a dashboard watching a task is someone interested in it.
+    Effect.either(runner.poll(id)),
+    Schedule.spaced(eventInterval)
+  ).pipe(
+    // A task deleted meanwhile ends the stream.
+    Stream.takeWhile(Either.isRight),
+    Stream.map((look) => (look as Either.Right<never, TaskRecord.TaskInfo>).right),
+    Stream.changesWith(same),
+    Stream.takeUntil((info) => final(info.status)),
+    Stream.mapEffect((info) =>
+      Effect.map(Clock.currentTimeMillis, (now) => {
+        const shown = view(runner, info, now)
+        return final(info.status) ? [event("status", shown), event("end", shown)] : [event("status", shown)]
+      })
+    ),
+    Stream.flattenIterables
+  )
