@@ -116,63 +116,65 @@ const parseEvents = (text: string) =>
     })
 
 describe("HTTP API", () => {
-  it.scopedLive("start, status, list, logs, events to the end, result, delete: each endpoint with its status code", () =>
-    Effect.gen(function* () {
-      const { call } = yield* server()
-      const started = yield* call("POST", "/api/tasks", {
-        body: { kind: "count", input: { to: 20, ms: 10 }, id: "c1" }
+  it.scopedLive(
+    "start, status, list, logs, events to the end, result, delete: each endpoint with its status code",
+    () =>
+      Effect.gen(function* () {
+        const { call } = yield* server()
+        const started = yield* call("POST", "/api/tasks", {
+          body: { kind: "count", input: { to: 20, ms: 10 }, id: "c1" }
+        })
+        assert.strictEqual(started.status, 201, started.text)
+        assert.deepStrictEqual([started.body.id, started.body.kind, started.body.status], ["c1", "count", "running"])
+        assert.isFalse("token" in started.body.lease, "the fencing token stays with the runner")
+        // While it runs: its result is a conflict.
+        const early = yield* call("GET", "/api/tasks/c1/result")
+        assert.strictEqual(early.status, 409)
+        assert.deepStrictEqual([early.body._tag, early.body.reason], ["Conflict", "TaskNotCompleted"])
+        // Events: status events while it moves, at most every 250 ms, then the final one and `end`.
+        const stream = yield* call("GET", "/api/tasks/c1/events")
+        assert.strictEqual(stream.status, 200)
+        const events = parseEvents(stream.text)
+        const statuses = events.filter(([name]) => name === "status").map(([, data]) => data)
+        assert.isAtLeast(statuses.length, 1)
+        assert.deepStrictEqual(events[events.length - 1]![0], "end")
+        assert.strictEqual(events[events.length - 1]![1].status, "completed")
+        const dones = statuses.map((s) => s.progress.done as number)
+        assert.deepStrictEqual(
+          dones,
+          [...dones].sort((a, b) => a - b),
+          "progress only moves forward"
+        )
+        assert.strictEqual(dones[dones.length - 1], 20)
+        const status = yield* call("GET", "/api/tasks/c1")
+        assert.deepStrictEqual([status.status, status.body.status, status.body.progress.done], [200, "completed", 20])
+        const result = yield* call("GET", "/api/tasks/c1/result")
+        assert.deepStrictEqual([result.status, result.body], [200, { result: { counted: 20 } }])
+        const logs = yield* call("GET", "/api/tasks/c1/logs?after=1")
+        assert.deepStrictEqual(
+          logs.body.map((l: { message: string }) => l.message),
+          ["at 10", "at 15", "at 20"]
+        )
+        yield* call("POST", "/api/tasks", { body: { kind: "count", input: { to: 1, ms: 1 }, id: "c2" } })
+        const listed = yield* call("GET", "/api/tasks?kind=count&limit=1")
+        assert.deepStrictEqual(
+          [listed.status, listed.body.items.map((i: { id: string }) => i.id), listed.body.next],
+          [200, ["c1"], "c1"]
+        )
+        const none = yield* call("GET", "/api/tasks?status=failed")
+        assert.deepStrictEqual(none.body.items, [])
+        const deleted = yield* call("DELETE", "/api/tasks/c1")
+        assert.strictEqual(deleted.status, 204)
+        assert.strictEqual((yield* call("GET", "/api/tasks/c1")).status, 404)
+        const openapi = yield* call("GET", "/api/openapi.json")
+        assert.strictEqual(openapi.status, 200)
+        assert.includeMembers(Object.keys(openapi.body.paths), [
+          "/api/tasks",
+          "/api/tasks/{id}",
+          "/api/tasks/{id}/events",
+          "/api/tasks/{id}/pause"
+        ])
       })
-      assert.strictEqual(started.status, 201, started.text)
-      assert.deepStrictEqual([started.body.id, started.body.kind, started.body.status], ["c1", "count", "running"])
-      assert.isFalse("token" in started.body.lease, "the fencing token stays with the runner")
-      // While it runs: its result is a conflict.
-      const early = yield* call("GET", "/api/tasks/c1/result")
-      assert.strictEqual(early.status, 409)
-      assert.deepStrictEqual([early.body._tag, early.body.reason], ["Conflict", "TaskNotCompleted"])
-      // Events: status events while it moves, at most every 250 ms, then the final one and `end`.
-      const stream = yield* call("GET", "/api/tasks/c1/events")
-      assert.strictEqual(stream.status, 200)
-      const events = parseEvents(stream.text)
-      const statuses = events.filter(([name]) => name === "status").map(([, data]) => data)
-      assert.isAtLeast(statuses.length, 1)
-      assert.deepStrictEqual(events[events.length - 1]![0], "end")
-      assert.strictEqual(events[events.length - 1]![1].status, "completed")
-      const dones = statuses.map((s) => s.progress.done as number)
-      assert.deepStrictEqual(
-        dones,
-        [...dones].sort((a, b) => a - b),
-        "progress only moves forward"
-      )
-      assert.strictEqual(dones[dones.length - 1], 20)
-      const status = yield* call("GET", "/api/tasks/c1")
-      assert.deepStrictEqual([status.status, status.body.status, status.body.progress.done], [200, "completed", 20])
-      const result = yield* call("GET", "/api/tasks/c1/result")
-      assert.deepStrictEqual([result.status, result.body], [200, { result: { counted: 20 } }])
-      const logs = yield* call("GET", "/api/tasks/c1/logs?after=1")
-      assert.deepStrictEqual(
-        logs.body.map((l: { message: string }) => l.message),
-        ["at 10", "at 15", "at 20"]
-      )
-      yield* call("POST", "/api/tasks", { body: { kind: "count", input: { to: 1, ms: 1 }, id: "c2" } })
-      const listed = yield* call("GET", "/api/tasks?kind=count&limit=1")
-      assert.deepStrictEqual(
-        [listed.status, listed.body.items.map((i: { id: string }) => i.id), listed.body.next],
-        [200, ["c1"], "c1"]
-      )
-      const none = yield* call("GET", "/api/tasks?status=failed")
-      assert.deepStrictEqual(none.body.items, [])
-      const deleted = yield* call("DELETE", "/api/tasks/c1")
-      assert.strictEqual(deleted.status, 204)
-      assert.strictEqual((yield* call("GET", "/api/tasks/c1")).status, 404)
-      const openapi = yield* call("GET", "/api/openapi.json")
-      assert.strictEqual(openapi.status, 200)
-      assert.includeMembers(Object.keys(openapi.body.paths), [
-        "/api/tasks",
-        "/api/tasks/{id}",
-        "/api/tasks/{id}/events",
-        "/api/tasks/{id}/pause"
-      ])
-    })
   )
 
   it.scopedLive("pause, resume, cancel and poll; a failed task's result says why", () =>
@@ -287,22 +289,24 @@ describe("HTTP API", () => {
     })
   )
 
-  it.scopedLive("interest: a task nobody polls pauses; a poll with resume=1 resumes it, and polling keeps it running", () =>
-    Effect.gen(function* () {
-      const { call } = yield* server()
-      yield* call("POST", "/api/tasks", { body: { kind: "wanted", input: { to: 60, ms: 20 }, id: "w1" } })
-      yield* until(
-        Effect.map(call("GET", "/api/tasks/w1"), (r) => r.body.status === "paused"),
-        "the unpolled task pauses"
-      )
-      assert.match((yield* call("GET", "/api/tasks/w1")).body.reason, /^nobody polled it for/)
-      const resumed = yield* call("GET", "/api/tasks/w1?poll=1&resume=1")
-      assert.deepStrictEqual([resumed.status, resumed.body.status], [200, "running"])
-      // Polled every 100 ms (under its 300 ms timeout), it runs to the end.
-      yield* until(
-        Effect.map(call("GET", "/api/tasks/w1?poll=1"), (r) => r.body.status === "completed"),
-        "the polled task completes"
-      )
-    })
+  it.scopedLive(
+    "interest: a task nobody polls pauses; a poll with resume=1 resumes it, and polling keeps it running",
+    () =>
+      Effect.gen(function* () {
+        const { call } = yield* server()
+        yield* call("POST", "/api/tasks", { body: { kind: "wanted", input: { to: 60, ms: 20 }, id: "w1" } })
+        yield* until(
+          Effect.map(call("GET", "/api/tasks/w1"), (r) => r.body.status === "paused"),
+          "the unpolled task pauses"
+        )
+        assert.match((yield* call("GET", "/api/tasks/w1")).body.reason, /^nobody polled it for/)
+        const resumed = yield* call("GET", "/api/tasks/w1?poll=1&resume=1")
+        assert.deepStrictEqual([resumed.status, resumed.body.status], [200, "running"])
+        // Polled every 100 ms (under its 300 ms timeout), it runs to the end.
+        yield* until(
+          Effect.map(call("GET", "/api/tasks/w1?poll=1"), (r) => r.body.status === "completed"),
+          "the polled task completes"
+        )
+      })
   )
 })
