@@ -27,6 +27,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import { createServer } from "node:http"
+import * as Dashboard from "./internal/http/dashboard.js"
 import * as Handlers from "./internal/http/handlers.js"
 import * as Lease from "./Lease.js"
 import type * as Task from "./Task.js"
@@ -152,20 +153,22 @@ export class ReadAuthorization extends HttpApiMiddleware.Tag<ReadAuthorization>(
   { failure: Unauthorized, security: { bearer: HttpApiSecurity.bearer } }
 ) {}
 
+/** What a list selects: by status (repeat it for several), kind and parent, a page of `limit` after `after`. */
+const ListParams = Schema.Struct({
+  status: Schema.optional(Schema.Union(TaskRecord.Status, Schema.Array(TaskRecord.Status))),
+  kind: Schema.optional(Schema.String),
+  parent: Schema.optional(Schema.String),
+  limit: Schema.optional(Schema.NumberFromString.pipe(Schema.int(), Schema.between(1, 1000))),
+  after: Schema.optional(Schema.String)
+})
+
+/** A stream of Server-Sent Events. */
+const EventStream = Schema.String.pipe(HttpApiSchema.withEncoding({ kind: "Text", contentType: "text/event-stream" }))
+
 const read = HttpApiGroup.make("read")
-  .add(
-    HttpApiEndpoint.get("list", "/api/tasks")
-      .setUrlParams(
-        Schema.Struct({
-          status: Schema.optional(Schema.Union(TaskRecord.Status, Schema.Array(TaskRecord.Status))),
-          kind: Schema.optional(Schema.String),
-          parent: Schema.optional(Schema.String),
-          limit: Schema.optional(Schema.NumberFromString.pipe(Schema.int(), Schema.between(1, 1000))),
-          after: Schema.optional(Schema.String)
-        })
-      )
-      .addSuccess(TaskPage)
-  )
+  .add(HttpApiEndpoint.get("list", "/api/tasks").setUrlParams(ListParams).addSuccess(TaskPage))
+  .add(HttpApiEndpoint.get("listEvents", "/api/events").setUrlParams(ListParams).addSuccess(EventStream))
+  .add(HttpApiEndpoint.get("kinds", "/api/kinds").addSuccess(Schema.Array(Schema.String)))
   .add(
     HttpApiEndpoint.get("status")`/api/tasks/${id}`
       .setUrlParams(Schema.Struct({ poll: Flag, resume: Flag }))
@@ -182,11 +185,7 @@ const read = HttpApiGroup.make("read")
       .addSuccess(Schema.Array(TaskRecord.LogLine))
   )
   .add(HttpApiEndpoint.get("result")`/api/tasks/${id}/result`.addSuccess(Schema.Struct({ result: Schema.Unknown })))
-  .add(
-    HttpApiEndpoint.get("events")`/api/tasks/${id}/events`.addSuccess(
-      Schema.String.pipe(HttpApiSchema.withEncoding({ kind: "Text", contentType: "text/event-stream" }))
-    )
-  )
+  .add(HttpApiEndpoint.get("events")`/api/tasks/${id}/events`.addSuccess(EventStream))
   .addError(BadRequest)
   .addError(NotFound)
   .addError(Conflict)
@@ -243,6 +242,10 @@ export interface Options {
   readonly openReads?: boolean | undefined
   /** The largest request body accepted, in bytes (default 1 MiB); a larger one is refused with 413. */
   readonly maxBodyBytes?: number | undefined
+  /** Serve the dashboard at `/` (default true). */
+  readonly dashboard?: boolean | undefined
+  /** Origins allowed to call the API from a browser (CORS); none by default. */
+  readonly corsOrigins?: ReadonlyArray<string> | undefined
 }
 
 /** The options with the token redacted. */
@@ -266,15 +269,37 @@ const resolve = (options: Options): Handlers.Options => ({
  */
 export const layer = (options: Options): Layer.Layer<HttpApi.Api, never, TaskRunner | TaskStore> => {
   const resolved = resolve(options)
+  const api = HttpApiBuilder.api(Api).pipe(
+    Layer.provide(Handlers.readHandlers(resolved)),
+    Layer.provide(Handlers.writeHandlers(resolved)),
+    Layer.provide(Handlers.authorization(resolved))
+  )
   return Layer.mergeAll(
-    HttpApiBuilder.api(Api).pipe(
-      Layer.provide(Handlers.readHandlers()),
-      Layer.provide(Handlers.writeHandlers(resolved)),
-      Layer.provide(Handlers.authorization(resolved))
-    ),
-    HttpApiBuilder.middlewareOpenApi({ path: "/api/openapi.json" }).pipe(Layer.provide(HttpApiBuilder.api(Api)))
+    api,
+    HttpApiBuilder.middlewareOpenApi({ path: "/api/openapi.json" }).pipe(Layer.provide(api)),
+    options.dashboard === false ? Layer.empty : dashboardRoute,
+    options.corsOrigins === undefined || options.corsOrigins.length === 0
+      ? Layer.empty
+      : HttpApiBuilder.middlewareCors({ allowedOrigins: options.corsOrigins })
   ) as unknown as Layer.Layer<HttpApi.Api, never, TaskRunner | TaskStore>
 }
+
+/** The dashboard at `/`: a page with no data of its own (it reads the API), under a strict content security policy. */
+const dashboardRoute = HttpApiBuilder.Router.use((router) =>
+  router.get(
+    "/",
+    Effect.succeed(
+      HttpServerResponse.text(Dashboard.page, {
+        contentType: "text/html; charset=utf-8",
+        headers: {
+          "content-security-policy": Dashboard.contentSecurityPolicy,
+          "x-content-type-options": "nosniff",
+          "referrer-policy": "no-referrer"
+        }
+      })
+    )
+  )
+)
 
 /**
  * Whether `host` is a loopback address (or name).

@@ -1,10 +1,12 @@
 /**
- * A task's progress as Server-Sent Events: a `status` event at once and whenever it changes (looked at every 250 ms;
+ * Progress as Server-Sent Events. A task's: a `status` event at once and whenever it changes (looked at every 250 ms;
  * each look counts as interest, as a poll does), and one `end` event when it has completed, failed or been cancelled.
+ * A list's: a `tasks` event with the page whenever a row changes.
  */
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import type * as TaskRecord from "../../TaskRecord.js"
@@ -28,6 +30,28 @@ const same = (a: TaskRecord.TaskInfo, b: TaskRecord.TaskInfo) =>
   a.progress.done === b.progress.done &&
   a.progress.total === b.progress.total &&
   a.progress.message === b.progress.message
+
+/** The key a look at a list is compared by: what its rows show. */
+const pageKey = (page: TaskRecord.Page) =>
+  JSON.stringify([
+    page.next,
+    page.items.map((i) => [i.id, i.status, i.revision, i.progress.done, i.progress.total, i.progress.message])
+  ])
+
+/**
+ * A page of tasks as Server-Sent Events: a `tasks` event at once and whenever a row changes (looked at every 250 ms),
+ * until the client goes away. One connection for a whole table of progress bars.
+ */
+export const listEvents = (runner: TaskRunner["Type"], filter: TaskRecord.ListFilter): Stream.Stream<Uint8Array> =>
+  Stream.repeatEffectWithSchedule(Effect.either(runner.list(filter)), Schedule.spaced(eventInterval)).pipe(
+    Stream.filterMap((look) => (look._tag === "Right" ? Option.some(look.right) : Option.none())),
+    Stream.changesWith((a, b) => pageKey(a) === pageKey(b)),
+    Stream.mapEffect((page) =>
+      Effect.map(Clock.currentTimeMillis, (now) =>
+        event("tasks", { ...page, items: page.items.map((i) => view(runner, i, now)) })
+      )
+    )
+  )
 
 /** The events of task `id`, until it ends (or the client goes away). */
 export const events = (runner: TaskRunner["Type"], id: string): Stream.Stream<Uint8Array> =>

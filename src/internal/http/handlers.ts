@@ -20,7 +20,7 @@ import type * as TaskRecord from "../../TaskRecord.js"
 import { TaskRunner } from "../../TaskRunner.js"
 import { TaskStore } from "../../TaskStore.js"
 import { withBinaryAsBase64 } from "../binary.js"
-import { events } from "./events.js"
+import { events, listEvents } from "./events.js"
 import { view } from "./view.js"
 
 /** How the API is run: the definitions it may start, and who may call it. */
@@ -81,7 +81,7 @@ export const authorization = (options: Options) =>
   )
 
 /** The handlers of the read endpoints. */
-export const readHandlers = () =>
+export const readHandlers = (options: Options) =>
   HttpApiBuilder.group(TaskHttp.Api, "read", (handlers) =>
     Effect.gen(function* () {
       const runner = yield* TaskRunner
@@ -95,6 +95,15 @@ export const readHandlers = () =>
             return { ...page, items: page.items.map((i) => view(runner, i, t)) }
           })
         )
+        .handle("listEvents", ({ urlParams }) =>
+          Effect.succeed(
+            HttpServerResponse.stream(listEvents(runner, urlParams), {
+              contentType: "text/event-stream",
+              headers: { "cache-control": "no-cache", "x-accel-buffering": "no" }
+            })
+          )
+        )
+        .handle("kinds", () => Effect.succeed(options.tasks.map((t) => t.name)))
         .handle("status", ({ path, urlParams }) =>
           Effect.gen(function* () {
             const info = on(urlParams.poll)
