@@ -413,6 +413,23 @@ describe("vltask CLI", () => {
     assert.deepStrictEqual(index("pipe", "pipe"), index("pipe-straight", "pipe-straight"))
   }, 120_000)
 
+  it("serve: the dashboard and the API until Ctrl-C; beyond loopback only with a token", async () => {
+    const server = start(["serve", "--port", "0", "--token", "t0ken"])
+    await waitUntil(async () => /http:\/\/127\.0\.0\.1:\d+\//.test(server.output()), "the server says where it is")
+    const base = /(http:\/\/127\.0\.0\.1:\d+)\//.exec(server.output())![1]!
+    const page = await fetch(`${base}/`)
+    assert.strictEqual(page.status, 200)
+    assert.include(await page.text(), "<title>vltask</title>")
+    const kinds = await fetch(`${base}/api/kinds`, { headers: { authorization: "Bearer t0ken" } })
+    assert.deepStrictEqual(await kinds.json(), ["embed-corpus", "build-index", "pipeline", "sum-squares"])
+    assert.strictEqual((await fetch(`${base}/api/tasks`)).status, 401)
+    server.child.kill("SIGINT")
+    assert.strictEqual(await server.done, 0, server.errors())
+    const exposed = await vltask(["serve", "--host", "0.0.0.0", "--port", "0"])
+    assert.notStrictEqual(exposed.code, 0)
+    assert.include(exposed.stderr, "Refusing to serve on 0.0.0.0 without a token")
+  }, 60_000)
+
   it("gc deletes only completed and cancelled tasks older than --older-than; --dry-run lists exactly those", async () => {
     const day = 86_400_000
     const now = Date.now()

@@ -4,7 +4,6 @@
  */
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
-import * as HttpServer from "@effect/platform/HttpServer"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -40,7 +39,9 @@ export const serve = Command.make(
       Effect.gen(function* () {
         const token = Option.getOrUndefined(o.token) ?? process.env.VLTASK_TOKEN
         // Loaded here: the other commands do not pay for the HTTP server's modules at start-up.
-        const TaskHttp = yield* Effect.promise(() => import("../../../TaskHttp.js"))
+        const [TaskHttp, HttpServer] = yield* Effect.promise(() =>
+          Promise.all([import("../../../TaskHttp.js"), import("@effect/platform/HttpServer")])
+        )
         const server = TaskHttp.serve({
           tasks: ctx.config?.tasks ?? [],
           port: o.port,
@@ -54,7 +55,7 @@ export const serve = Command.make(
         const http = yield* Layer.build(server)
         const address = HttpServer.formatAddress(Context.get(http, HttpServer.HttpServer).address)
         yield* print(
-          `vltask serve ${process.pid}: the API of ${storeUrl(o)} on ${address}/api/tasks (${
+          `vltask serve ${process.pid}: ${storeUrl(o)} on ${address}/ (the dashboard) and ${address}/api/tasks (${
             token === undefined ? "no token" : "token required"
           }${o.openReads ? ", reads open" : ""}). Ctrl-C to stop.`
         )
