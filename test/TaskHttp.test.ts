@@ -278,6 +278,47 @@ describe("HTTP API", () => {
     })
   )
 
+  it.scopedLive("the list's event stream sends the page at once and again when a row moves; /api/kinds", () =>
+    Effect.gen(function* () {
+      const { base, call } = yield* server()
+      assert.deepStrictEqual((yield* call("GET", "/api/kinds")).body, ["count", "wanted"])
+      yield* call("POST", "/api/tasks", { body: { kind: "count", input: { to: 10, ms: 30 }, id: "l1" } })
+      // Read events until the list shows l1 completed, then hang up (the stream itself never ends).
+      const pages = yield* Effect.promise(async () => {
+        const controller = new AbortController()
+        const response = await fetch(`${base}/api/events?kind=count`, {
+          headers: { authorization: "Bearer s3cret" },
+          signal: controller.signal
+        })
+        const reader = response.body!.getReader()
+        const decoder = new TextDecoder()
+        let buffer = ""
+        const seen: Array<ReadonlyArray<{ id: string; status: string; progress: { done: number } }>> = []
+        while (!seen.some((items) => items[0]?.status === "completed")) {
+          const { value, done } = await reader.read()
+          if (done) break
+          buffer += decoder.decode(value, { stream: true })
+          const blocks = buffer.split("\n\n")
+          buffer = blocks.pop()!
+          for (const [name, data] of parseEvents(blocks.join("\n\n"))) if (name === "tasks") seen.push(data.items)
+        }
+        controller.abort()
+        return seen
+      })
+      assert.isAtLeast(pages.length, 2, "a page at once, then one per change")
+      assert.deepStrictEqual(
+        pages[pages.length - 1]!.map((i) => [i.id, i.status, i.progress.done]),
+        [["l1", "completed", 10]]
+      )
+      const dones = pages.map((items) => items[0]!.progress.done)
+      assert.deepStrictEqual(
+        dones,
+        [...dones].sort((a, b) => a - b)
+      )
+      assert.strictEqual((yield* call("GET", "/api/events", { token: null })).status, 401)
+    })
+  )
+
   it.scopedLive("a body over the limit is refused with 413, before anything is stored", () =>
     Effect.gen(function* () {
       const { call } = yield* server({ maxBodyBytes: 1024 })
