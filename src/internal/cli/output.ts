@@ -2,6 +2,7 @@
 import * as Effect from "effect/Effect"
 import type * as TaskRecord from "../../TaskRecord.js"
 import { withBinaryAsBase64 } from "../binary.js"
+import { taskView } from "../taskView.js"
 import type { Context } from "./context.js"
 
 /** Writes `text` and a newline to stdout. */
@@ -24,14 +25,7 @@ export const ago = (ms: number) => {
 }
 
 /** The JSON shape of a task (`show --json`, `list --json` and the others' `--json`). */
-export const toJson = (ctx: Context, info: TaskRecord.TaskInfo, now: number) => {
-  const stale = ctx.runner.isStale(info, now)
-  return {
-    ...info,
-    stale,
-    resumable: info.status === "paused" || info.status === "pending" || info.status === "failed" || stale
-  }
-}
+export const toJson = (ctx: Context, info: TaskRecord.TaskInfo, now: number) => taskView(ctx.runner, info, now)
 
 /** A task's typed failure in one line: its tag and its fields as JSON (`Timeout {"after":30}`). */
 export const describeFailure = (error: unknown): string => {

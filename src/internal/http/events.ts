@@ -6,7 +6,6 @@
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import type * as TaskRecord from "../../TaskRecord.js"
@@ -44,7 +43,8 @@ const pageKey = (page: TaskRecord.Page) =>
  */
 export const listEvents = (runner: TaskRunner["Type"], filter: TaskRecord.ListFilter): Stream.Stream<Uint8Array> =>
   Stream.repeatEffectWithSchedule(Effect.either(runner.list(filter)), Schedule.spaced(eventInterval)).pipe(
-    Stream.filterMap((look) => (look._tag === "Right" ? Option.some(look.right) : Option.none())),
+    // A failed look is skipped: the next one may succeed.
+    Stream.filterMap(Either.getRight),
     Stream.changesWith((a, b) => pageKey(a) === pageKey(b)),
     Stream.mapEffect((page) =>
       Effect.map(Clock.currentTimeMillis, (now) =>
@@ -62,7 +62,7 @@ export const events = (runner: TaskRunner["Type"], id: string): Stream.Stream<Ui
   ).pipe(
     // A task deleted meanwhile ends the stream.
     Stream.takeWhile(Either.isRight),
-    Stream.map((look) => (look as Either.Right<never, TaskRecord.TaskInfo>).right),
+    Stream.filterMap(Either.getRight),
     Stream.changesWith(same),
     Stream.takeUntil((info) => final(info.status)),
     Stream.mapEffect((info) =>

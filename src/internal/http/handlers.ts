@@ -19,7 +19,6 @@ import * as TaskHttp from "../../TaskHttp.js"
 import type * as TaskRecord from "../../TaskRecord.js"
 import { TaskRunner } from "../../TaskRunner.js"
 import { TaskStore } from "../../TaskStore.js"
-import { withBinaryAsBase64 } from "../binary.js"
 import { events, listEvents } from "./events.js"
 import { view } from "./view.js"
 
@@ -124,14 +123,12 @@ export const readHandlers = (options: Options) =>
             const info = yield* orHttp(store.getInfo(path.id))
             if (info.status !== "completed") {
               const why = info.failure === undefined ? "" : ` (${info.failure.kind}: ${info.failure.message})`
-              return yield* orHttp(Effect.fail(new TaskNotCompleted({ id: path.id, status: info.status }))).pipe(
-                Effect.mapError((e) => new TaskHttp.Conflict({ message: `${e.message}${why}`, reason: e.reason }))
-              )
+              const notYet = new TaskNotCompleted({ id: path.id, status: info.status })
+              return yield* new TaskHttp.Conflict({ message: `${notYet.message}${why}`, reason: notYet._tag })
             }
             const record = yield* orHttp(store.get(path.id))
-            // The task's encoded success, as stored: JSON (typed arrays as base64).
-            const text = TaskCodec.text(record.result ?? new Uint8Array())
-            return { result: JSON.parse(JSON.stringify(JSON.parse(text), withBinaryAsBase64)) as unknown }
+            // The task's encoded success as stored, as JSON text (typed arrays as base64).
+            return { result: JSON.parse(TaskCodec.text(record.result ?? new Uint8Array())) as unknown }
           })
         )
         .handle("events", ({ path }) =>

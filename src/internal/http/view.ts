@@ -1,16 +1,10 @@
-/** A task as the HTTP API shows it: its metadata, whether its runner is gone, whether it can be resumed. */
+/** A task as the HTTP API shows it: as the CLI's `--json` does, without the lease's fencing token. */
 import type * as TaskRecord from "../../TaskRecord.js"
 import type { TaskRunner } from "../../TaskRunner.js"
+import { taskView } from "../taskView.js"
 
-/** A task as the API shows it (`TaskHttp.TaskView`). */
+/** A task as the API shows it (`TaskHttp.TaskView`): the fencing token stays with its runner. */
 export const view = (runner: TaskRunner["Type"], info: TaskRecord.TaskInfo, now: number) => {
-  const stale = runner.isStale(info, now)
-  const { lease, ...rest } = info
-  return {
-    ...rest,
-    // The fencing token stays with the runner.
-    ...(lease === undefined ? {} : { lease: { holder: lease.holder, expiresAt: lease.expiresAt } }),
-    stale,
-    resumable: info.status === "paused" || info.status === "pending" || info.status === "failed" || stale
-  }
+  const { lease, ...rest } = taskView(runner, info, now)
+  return lease === undefined ? rest : { ...rest, lease: { holder: lease.holder, expiresAt: lease.expiresAt } }
 }
