@@ -113,6 +113,13 @@ export interface ChildOptions {
    * total is the one it sets with `task.total`, or, when it sets none, the sum of its children's weights.
    */
   readonly weight?: number | undefined
+  /**
+   * Queue the child for the workers (`runner.work`, `vltask worker`) of its kind instead of running it in this
+   * process: stored `pending`, claimed by whichever worker comes first, anywhere the store reaches; queued again when
+   * the parent resumes it. A parent waiting for queued children holds its own worker slot meanwhile: give the workers
+   * that run children more slots than parents, or run the parents elsewhere.
+   */
+  readonly queue?: boolean | undefined
 }
 
 /**

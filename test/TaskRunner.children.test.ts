@@ -6,6 +6,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Either, Exit, Fiber, Schedule, Schema, Scope } from "effect"
 import { Task, TaskStore } from "../src/index.js"
+import type * as TaskRecord from "../src/TaskRecord.js"
 import { buildRunner, waitUntil } from "./helpers/runner.js"
 
 class Boom extends Schema.TaggedError<Boom>()("Boom", { shard: Schema.Int }) {}
@@ -69,7 +70,8 @@ const Fan = Task.make({
     failShard: Schema.optional(Schema.Int),
     catchFailure: Schema.optional(Schema.Boolean),
     hold: Schema.optional(Schema.Int),
-    weight: Schema.optional(Schema.Number)
+    weight: Schema.optional(Schema.Number),
+    queue: Schema.optional(Schema.Boolean)
   }),
   state: Schema.Struct({}),
   success: Schema.Int,
@@ -88,7 +90,11 @@ const Fan = Task.make({
               ...(shard === input.failShard ? { fail: true } : {}),
               ...(input.hold === undefined || shard === input.failShard ? {} : { hold: input.hold })
             },
-            { key: `shard-${shard}`, ...(input.weight === undefined ? {} : { weight: input.weight }) }
+            {
+              key: `shard-${shard}`,
+              ...(input.weight === undefined ? {} : { weight: input.weight }),
+              ...(input.queue === true ? { queue: true } : {})
+            }
           )
           return input.catchFailure === true ? Effect.catchTag(child, "Boom", () => Effect.succeed(-1000)) : child
         },
@@ -495,5 +501,50 @@ describe("child tasks", () => {
       assert.deepStrictEqual(runs.get("fan-10.shard-0"), [0, 2])
       yield* Scope.close(next, Exit.void)
     })
+  )
+
+  it.live(
+    "queued children run on the workers of their kind, elsewhere; a pause and a resume of the parent reach them there",
+    () =>
+      Effect.gen(function* () {
+        yield* setup
+        const store = yield* TaskStore.makeMemory
+        const parents = yield* buildRunner(store, { tasks: [Fan, Shard], host: "host-a" })
+        const workers = yield* buildRunner(store, { tasks: [Shard], host: "host-b", flushInterval: "50 millis" })
+        yield* workers.runner.work({ kinds: ["shard"], concurrency: 3 }).pipe(Scope.extend(workers.scope))
+        yield* parents.runner.start(
+          Fan,
+          { shards: 3, steps: 6, concurrency: 3, hold: 2, queue: true },
+          { id: "fan-12" }
+        )
+        const held = (p: TaskRecord.Page) =>
+          p.items.length === 3 && p.items.every((c) => c.status === "running" && c.progress.done === 2)
+        yield* waitUntil(Effect.map(store.list({ parent: "fan-12" }), held), "the workers run the three children", {
+          live: true
+        })
+        for (const c of (yield* store.list({ parent: "fan-12" })).items) {
+          assert.strictEqual(c.lease?.holder.host, "host-b", `${c.id} runs on the worker's host`)
+        }
+        // The parent's progress rolls up what the worker flushes: 3 x 2 of 3 x 6.
+        yield* waitUntil(
+          Effect.map(parents.runner.status("fan-12"), (i) => i.progress.done === 6 && i.progress.total === 18),
+          "the parent's progress shows its children's",
+          { live: true }
+        )
+        yield* parents.runner.pause("fan-12")
+        yield* waitUntil(
+          Effect.map(store.list({ parent: "fan-12" }), (p) => p.items.every((c) => c.status === "paused")),
+          "the children pause where they run",
+          { live: true }
+        )
+        yield* gate.open
+        yield* parents.runner.resume("fan-12")
+        assert.strictEqual(
+          yield* parents.runner.await(Fan, "fan-12").pipe(Effect.timeout("10 seconds")),
+          expected(3, 6)
+        )
+        // Each ran twice on the worker: the second time from its checkpoint at step 2.
+        for (let s = 0; s < 3; s++) assert.deepStrictEqual(runs.get(`fan-12.shard-${s}`), [0, 2])
+      })
   )
 })

@@ -17,7 +17,7 @@ import { encodeField } from "./codecs.js"
 import * as Control from "./control.js"
 import { checkKind, type Engine, isStale, register } from "./engine.js"
 import type { Running } from "./running.js"
-import { callerContext, checkSameInput, start } from "./start.js"
+import { callerContext, checkSameInput, start, submit } from "./start.js"
 
 /** The id of `parent`'s child named `key`. */
 export const childId = (parent: string, key: string): string => `${parent}.${key}`
@@ -95,8 +95,9 @@ export class Family {
    */
   refresh(parent: string): Effect.Effect<void> {
     return Effect.suspend(() => {
+      // A child not here that has not ended may be moving elsewhere (queued, claimed by a worker, running there).
       const elsewhere = Array.from(this.members).some(
-        ([id, m]) => m.status === "running" && !this.engine.running.has(id)
+        ([id, m]) => m.status !== "completed" && m.status !== "cancelled" && !this.engine.running.has(id)
       )
       if (!this.unread && !elsewhere) return Effect.void
       const store = this.engine.store
@@ -125,7 +126,8 @@ export const familyOf = (engine: Engine, r: Running, unread = false): Family => 
 
 /**
  * Makes sure the child runs (or has ended): started here if it does not exist, resumed here if it was paused, failed,
- * queued, or stopped with its runner; left alone if it runs (here or in another live runner) or has ended.
+ * queued, or stopped with its runner; left alone if it runs (here or in another live runner) or has ended. A queued
+ * child (`queue`) is submitted instead, and put back in the queue where another would be resumed here.
  */
 const attach = <T extends Task.Any>(
   engine: Engine,
@@ -133,7 +135,7 @@ const attach = <T extends Task.Any>(
   task: T,
   id: string,
   input: Task.Input<T>,
-  weight: number | undefined
+  options: Task.ChildOptions | undefined
 ) =>
   Effect.gen(function* () {
     const family = familyOf(engine, parent)
@@ -144,14 +146,18 @@ const attach = <T extends Task.Any>(
         Effect.catchTag("TaskNotFound", () => Effect.succeed(undefined))
       )
       if (existing === undefined) {
-        const started = yield* start(engine, task, input, { id }, { parent: parent.id, weight }).pipe(
+        const membership = { parent: parent.id, weight: options?.weight }
+        const created =
+          options?.queue === true
+            ? submit(engine, task, input, { id }, membership)
+            : start(engine, task, input, { id }, membership)
+        const started = yield* created.pipe(
           Effect.as(true),
           // Created meanwhile (the same child asked for twice at once): attach to it.
           Effect.catchTag("TaskAlreadyExists", () => Effect.succeed(false))
         )
         if (!started) continue
-        const here = engine.running.get(id)
-        if (here !== undefined) family.note(here.info)
+        family.note(engine.running.get(id)?.info ?? (yield* engine.store.getInfo(id)))
         return
       }
       // The id is taken by a task that is not this parent's child.
@@ -168,12 +174,39 @@ const attach = <T extends Task.Any>(
           if (engine.running.has(id) || !isStale(engine, existing, now)) return
           break
         case "pending":
+          // Queued: a worker will claim it.
+          if (options?.queue === true) return
           // A retry waiting out its delay: its runner here resumes it then; so does this loop, if nobody does.
           if (existing.runAt !== undefined && existing.runAt > now) {
             yield* Effect.sleep(existing.runAt - now)
             continue
           }
           break
+      }
+      if (options?.queue === true) {
+        // Paused, failed, or stopped with its worker: back in the queue, from its last checkpoint.
+        const queued = yield* engine.store
+          .update(id, existing.revision, {
+            status: "pending",
+            lease: undefined,
+            interrupt: undefined,
+            runAt: undefined,
+            reason: `queued again by its parent ${parent.id}`,
+            updatedAt: now
+          })
+          .pipe(
+            Effect.as(true),
+            // Changed meanwhile (claimed, resumed, deleted): look again.
+            Effect.catchTags({
+              RevisionConflict: () => Effect.succeed(false),
+              TaskNotFound: () => Effect.succeed(false)
+            })
+          )
+        if (queued) {
+          yield* Effect.forEach(engine.wakers, (wake) => wake, { discard: true })
+          return
+        }
+        continue
       }
       const resumed = yield* resume(engine, id, context).pipe(
         Effect.as(true),
@@ -219,7 +252,7 @@ export const child = <T extends Task.Any>(
     const id = yield* TaskId.validate(childId(parent.id, key))
     register(engine, task)
     return yield* Effect.gen(function* () {
-      yield* attach(engine, parent, task, id, input, options?.weight)
+      yield* attach(engine, parent, task, id, input, options)
       while (true) {
         const ended = yield* Effect.either(awaitTask(engine, task, id))
         const info = yield* Effect.option(engine.store.getInfo(id))
@@ -232,8 +265,8 @@ export const child = <T extends Task.Any>(
           yield* parent.requestStop({ kind: "pause", reason: `its child ${id} was paused` })
           return yield* Effect.interrupt
         }
-        // Its runner stopped without pausing it: resume it here.
-        yield* attach(engine, parent, task, id, input, options?.weight)
+        // Its runner stopped without pausing it: resume it here (or queue it again).
+        yield* attach(engine, parent, task, id, input, options)
       }
     }).pipe(Effect.onInterrupt(() => stopChild(engine, parent, id)))
   }) as any

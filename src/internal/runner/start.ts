@@ -29,8 +29,26 @@ const prepare = <T extends Task.Any>(engine: Engine, task: T, input: Task.Input<
     return { id, bytes }
   })
 
-/** Stores a task as `pending` (with its priority and run-after time), and returns its id. */
-export const submit = <T extends Task.Any>(engine: Engine, task: T, input: Task.Input<T>, options?: SubmitOptions) =>
+/** Where a child task belongs: its parent, and its weight in the parent's progress. */
+export interface Membership {
+  readonly parent: string
+  readonly weight: number | undefined
+}
+
+/** What a child's record says of its family. */
+const family = (membership: Membership | undefined) => ({
+  ...(membership === undefined ? {} : { parent: membership.parent }),
+  ...(membership?.weight === undefined ? {} : { weight: membership.weight })
+})
+
+/** Stores a task as `pending` (with its priority and run-after time), and returns its id. A child is stored with its family. */
+export const submit = <T extends Task.Any>(
+  engine: Engine,
+  task: T,
+  input: Task.Input<T>,
+  options?: SubmitOptions,
+  membership?: Membership
+) =>
   Effect.gen(function* () {
     const { id, bytes } = yield* prepare(engine, task, input, options)
     const now = yield* Clock.currentTimeMillis
@@ -49,17 +67,12 @@ export const submit = <T extends Task.Any>(engine: Engine, task: T, input: Task.
       updatedAt: now,
       input: bytes,
       ...(priority === 0 ? {} : { priority }),
-      ...(runAt === undefined || runAt <= now ? {} : { runAt })
+      ...(runAt === undefined || runAt <= now ? {} : { runAt }),
+      ...family(membership)
     })
     yield* Effect.forEach(engine.wakers, (wake) => wake, { discard: true })
     return id
   })
-
-/** Where a child task belongs: its parent, and its weight in the parent's progress. */
-export interface Membership {
-  readonly parent: string
-  readonly weight: number | undefined
-}
 
 /**
  * Stores a task already claimed by this runner (one write: created `running` with its lease), and launches it. A
