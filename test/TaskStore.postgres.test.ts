@@ -43,7 +43,8 @@ if (available) {
           { migration_id: 1, name: "create_tasks" },
           { migration_id: 2, name: "drop_unread_lease_columns" },
           { migration_id: 3, name: "queue" },
-          { migration_id: 4, name: "families" }
+          { migration_id: 4, name: "families" },
+          { migration_id: 5, name: "drop_orphan_logs" }
         ])
         // `list` filters by status, kind or parent in id order, workers claim the oldest pending task: the indexes
         // that keep both fast at 100,000 tasks.
@@ -139,7 +140,7 @@ if (available) {
         )
         const newer = yield* opening({ url: postgresUrl, tablePrefix })
         assert.strictEqual(newer?._tag, "TaskStoreError")
-        assert.include(newer?.message, "schema version 99, newer than this version of @vectorlink/task knows (4)")
+        assert.include(newer?.message, "schema version 99, newer than this version of @vectorlink/task knows (5)")
         for (const bad of ["Robert'); DROP TABLE x;--", "x-", "-x", "x y"]) {
           const badPrefix = yield* opening({ url: postgresUrl, tablePrefix: bad })
           assert.include(badPrefix?.message, "must be lower-case letters, digits and '_'", bad)

@@ -81,7 +81,8 @@ describe("sqlite store", () => {
         "1 create_tasks",
         "2 drop_unread_lease_columns",
         "3 queue",
-        "4 families"
+        "4 families",
+        "5 drop_orphan_logs"
       ])
       assert.deepStrictEqual(second.indexes, [
         "CREATE INDEX vltask_tasks_kind_status_id ON vltask_tasks (kind, status, id)",
@@ -93,6 +94,35 @@ describe("sqlite store", () => {
         Effect.provide(Sqlite.layer({ filename }))
       )
       assert.strictEqual(count.items.length, 2)
+    })
+  )
+
+  it.scoped("opening a database of schema 4 drops log lines left without a task (migration 5), and only those", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const filename = join(dir, "old.db")
+      const readLogs = (id: string) =>
+        Effect.flatMap(TaskStore.TaskStore, (s) => s.readLogs(id)).pipe(Effect.provide(Sqlite.layer({ filename })))
+      yield* Effect.flatMap(TaskStore.TaskStore, (s) =>
+        Effect.zipRight(
+          s.create(record("kept")),
+          s.appendLogs("kept", [{ time: 1, level: "INFO", message: "mine" }])
+        )
+      ).pipe(Effect.provide(Sqlite.layer({ filename })))
+      // What an earlier version could leave: lines under an id whose record is gone, at schema version 4.
+      const db = new Database(filename)
+      db.prepare("INSERT INTO vltask_logs (task_id, seq, time, level, message) VALUES (?, 1, 1, 'INFO', 'stale')").run(
+        "gone"
+      )
+      db.prepare("DELETE FROM vltask_migrations WHERE migration_id = 5").run()
+      db.close()
+      assert.deepStrictEqual(yield* readLogs("kept").pipe(Effect.map((l) => l.map((x) => x.message))), ["mine"])
+      const left = new Database(filename, { readonly: true })
+      const rows = left.prepare("SELECT task_id FROM vltask_logs ORDER BY task_id").all()
+      const version = left.prepare("SELECT MAX(migration_id) AS v FROM vltask_migrations").get() as { v: number }
+      left.close()
+      assert.deepStrictEqual(rows, [{ task_id: "kept" }])
+      assert.strictEqual(version.v, 5)
     })
   )
 

@@ -164,6 +164,13 @@ export const migrations: ReadonlyArray<Migration> = [
       `ALTER TABLE ${p}tasks ADD COLUMN weight ${dialect === "pg" ? "DOUBLE PRECISION" : "REAL"}`,
       `CREATE INDEX ${p}tasks_parent ON ${p}tasks (parent, id) WHERE parent IS NOT NULL`
     ]
+  },
+  {
+    id: 5,
+    name: "drop_orphan_logs",
+    // Creating a task no longer clears its id's log (one statement instead of a transaction of three): lines that
+    // earlier versions could leave under an id without a record go now, and `appendLogs` adds none such any more.
+    statements: (p) => [`DELETE FROM ${p}logs WHERE task_id NOT IN (SELECT id FROM ${p}tasks)`]
   }
 ]
 
@@ -481,26 +488,21 @@ export const make = (
 
     return TaskStore.make({
       create: (record) =>
-        locked(
-          record.id,
-          Effect.gen(function* () {
-            const inserted = yield* sql<{
-              id: string
-            }>`INSERT INTO ${tasks} ${sql.insert(rowOf(record))} ON CONFLICT (id) DO NOTHING RETURNING id`
-              .withoutTransform
-            if (inserted.length === 0) return yield* new TaskAlreadyExists({ id: record.id })
-            // Logs left by a deleted task of the same id must not show up in the new one.
-            yield* sql`DELETE FROM ${logs} WHERE task_id = ${record.id}`
-          })
-        ).pipe(
-          Effect.catchTag("SqlError", (e) => Effect.fail(fail("create", record.id)(e))),
-          // A submitted task is announced once stored: idle workers, wherever they are, claim it at once.
-          Effect.tap(() =>
-            options.signals !== undefined && record.status === "pending"
-              ? options.signals.announce(record.id)
-              : Effect.void
-          )
-        ),
+        // One statement (one round trip, one commit). Lines left under the id by a deleted task never show up in the
+        // new one: a delete takes them with it, and `appendLogs` stores nothing for an id without a record.
+        sql<{ id: string }>`INSERT INTO ${tasks} ${sql.insert(rowOf(record))} ON CONFLICT (id) DO NOTHING RETURNING id`
+          .withoutTransform.pipe(
+            Effect.flatMap((inserted) =>
+              inserted.length === 0 ? Effect.fail(new TaskAlreadyExists({ id: record.id })) : Effect.void
+            ),
+            Effect.catchTag("SqlError", (e) => Effect.fail(fail("create", record.id)(e))),
+            // A submitted task is announced once stored: idle workers, wherever they are, claim it at once.
+            Effect.tap(() =>
+              options.signals !== undefined && record.status === "pending"
+                ? options.signals.announce(record.id)
+                : Effect.void
+            )
+          ),
       get: (id) =>
         Effect.flatMap(
           sql<FullRow>`SELECT * FROM ${tasks} WHERE id = ${id}`.withoutTransform.pipe(
@@ -558,6 +560,10 @@ export const make = (
         locked(
           id,
           Effect.gen(function* () {
+            // A late flush of a deleted task's lines goes nowhere (the delete holds the same lock): a task created
+            // again under its id starts with an empty log.
+            const exists = yield* sql`SELECT 1 AS one FROM ${tasks} WHERE id = ${id}`.withoutTransform
+            if (exists.length === 0) return
             const last = yield* sql<{
               seq: number | string | null
             }>`SELECT MAX(seq) AS seq FROM ${logs} WHERE task_id = ${id}`.withoutTransform

@@ -8,16 +8,22 @@ import { TaskCancelled, TaskDecodeError, TaskDefect, TaskNotCompleted, TaskPause
 import type { AwaitError } from "../../TaskRunner.js"
 import { decodeField } from "./codecs.js"
 import { checkKind, type Engine, isStale } from "./engine.js"
+import type { RecordedEnd } from "./running.js"
 
-/** The end of a task as its typed success or failure; `none` while it is still on its way. */
-const ended = <T extends Task.Any>(engine: Engine, task: T, id: string, now: number) =>
+/**
+ * The end of a task as its typed success or failure; `none` while it is still on its way. From `known`, the end a run
+ * here has just recorded, when there is one; from the store otherwise.
+ */
+const ended = <T extends Task.Any>(engine: Engine, task: T, id: string, now: number, known?: RecordedEnd) =>
   Effect.gen(function* () {
-    const info = yield* engine.store.getInfo(id)
+    const info = known?.info ?? (yield* engine.store.getInfo(id))
     yield* checkKind(task, info)
+    const stored = (field: "result" | "error") =>
+      known?.[field] !== undefined ? Effect.succeed(known[field]) : Effect.map(engine.store.get(id), (r) => r[field])
     switch (info.status) {
       case "completed": {
-        const record = yield* engine.store.get(id)
-        if (record.result === undefined) {
+        const result = yield* stored("result")
+        if (result === undefined) {
           return yield* new TaskDecodeError({
             id,
             kind: info.kind,
@@ -26,12 +32,12 @@ const ended = <T extends Task.Any>(engine: Engine, task: T, id: string, now: num
             detail: "the record is completed but holds no result"
           })
         }
-        return Option.some(yield* decodeField(task.codecs.success, info, "result", record.result))
+        return Option.some(yield* decodeField(task.codecs.success, info, "result", result))
       }
       case "failed": {
-        const record = yield* engine.store.get(id)
-        if (info.failure?.kind === "error" && record.error !== undefined) {
-          const error = yield* decodeField(task.codecs.error, info, "error", record.error)
+        const bytes = info.failure?.kind === "error" ? yield* stored("error") : undefined
+        if (bytes !== undefined) {
+          const error = yield* decodeField(task.codecs.error, info, "error", bytes)
           return yield* Effect.fail(error as Task.Error<T>)
         }
         return yield* new TaskDefect({ id, description: info.failure?.message ?? "unknown failure" })
@@ -71,7 +77,7 @@ export const awaitTask = <T extends Task.Any>(
         if (r.storeError !== undefined) return yield* Effect.fail(r.storeError)
       }
       const now = yield* Clock.currentTimeMillis
-      const result = yield* ended(engine, task, id, now)
+      const result = yield* ended(engine, task, id, now, r?.end)
       if (Option.isSome(result)) return result.value as Task.Success<T>
       if (!engine.running.has(id)) yield* Effect.sleep(engine.awaitMs)
     }

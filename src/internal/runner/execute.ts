@@ -33,8 +33,12 @@ const finish = (engine: Engine, r: Running, exit: Exit.Exit<unknown, unknown>, c
     const patch = yield* outcome(r, exit)
     if (patch !== undefined && r.holdsLease) {
       yield* flushLogs(engine, r)
-      const recorded = yield* writeThroughOutages(engine, r, (_, now) => patch(now)).pipe(
-        Effect.map((info) => info as TaskRecord.TaskInfo | undefined),
+      let written: TaskRecord.TaskPatch | undefined
+      const recorded = yield* writeThroughOutages(engine, r, (_, now) => (written = patch(now))).pipe(
+        Effect.map((info) => {
+          r.end = { info, result: written?.result, error: written?.error }
+          return info as TaskRecord.TaskInfo | undefined
+        }),
         Effect.catchAll((e) =>
           // After a store failure the awaiter gets that failure; this one says the same again (at info level).
           Effect.as(

@@ -41,6 +41,13 @@ export const isHeldHere = (token: string): boolean => heldHere.has(token)
 /** A pause asked by a person outranks a worker's release; cancel outranks both; losing the lease outranks all. */
 const rank = { release: 0, pause: 1, cancel: 2, lost: 3 } as const
 
+/** The end of a run as written: its metadata, and its encoded result or error. */
+export interface RecordedEnd {
+  readonly info: TaskRecord.TaskInfo
+  readonly result: Uint8Array | undefined
+  readonly error: Uint8Array | undefined
+}
+
 /** What a `Running` is made from. */
 export type RunningOptions = Pick<
   Running,
@@ -79,6 +86,11 @@ export class Running {
   ending = false
   /** A worker claimed this run and counts it in its slots: a retry goes back to the workers, not to this runner. */
   byWorker = false
+  /**
+   * The end this run recorded: the metadata the store returned and the bytes written with it. Whoever awaits the task
+   * here reads its end from this (it is what a read of the store would give just after) instead of the store.
+   */
+  end: RecordedEnd | undefined = undefined
   /** The task's children, once it has any (`task.child`): their progress rolls up into its own. */
   family: Family | undefined = undefined
   private stopRequest: Stop | undefined = undefined

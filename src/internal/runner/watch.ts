@@ -6,6 +6,7 @@
  * to find them, as before. The subscription is opened when a task starts running here and closed once none has run
  * for a few seconds, so an idle runner costs its store nothing (SQLite's `data_version` checks stop too).
  */
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Stream from "effect/Stream"
@@ -80,19 +81,40 @@ export const watch = (engine: Engine): Effect.Effect<void> =>
  * How long the runner keeps following changes after its last task ended: tasks run one after another keep one
  * subscription (one LISTEN connection, one directory watch) instead of opening one each.
  */
-const idleLinger = "5 seconds"
+const idleLingerMs = 5000
 
-/** Stops following the store's changes once no task has run here for `idleLinger`. */
+/** Per engine: when its last task ended, and whether a check for idleness is already waiting. */
+const lingering = new WeakMap<Engine, { lastEnd: number; pending: boolean }>()
+
+/**
+ * Stops following the store's changes once no task has run here for `idleLinger`. One waiting check per engine,
+ * however many tasks end meanwhile (a thousand short tasks a second must not leave a thousand sleeping fibers): when
+ * it wakes too early it waits out the rest.
+ */
 export const unwatchIfIdle = (engine: Engine): Effect.Effect<void> =>
-  Effect.suspend(() => {
+  Effect.flatMap(Clock.currentTimeMillis, (now) => {
     const fiber = watchers.get(engine)
     if (fiber === undefined || engine.running.size > 0) return Effect.void
-    const stopIfStillIdle = Effect.suspend(() => {
-      if (engine.running.size > 0 || watchers.get(engine) !== fiber) return Effect.void
-      watchers.delete(engine)
-      return Fiber.interrupt(fiber)
-    })
+    const linger = lingering.get(engine)
+    if (linger !== undefined && linger.pending) {
+      linger.lastEnd = now
+      return Effect.void
+    }
+    const state = { lastEnd: now, pending: true }
+    lingering.set(engine, state)
+    const check = (waitMs: number): Effect.Effect<void> =>
+      Effect.delay(
+        Effect.flatMap(Clock.currentTimeMillis, (at) => {
+          const left = state.lastEnd + idleLingerMs - at
+          if (engine.running.size === 0 && watchers.get(engine) === fiber && left > 0) return check(left)
+          state.pending = false
+          if (engine.running.size > 0 || watchers.get(engine) !== fiber) return Effect.void
+          watchers.delete(engine)
+          return Fiber.interrupt(fiber)
+        }),
+        waitMs
+      )
     // Called from a task's (uninterruptible) finalizer: the wait itself must stay interruptible, or closing the
     // runner's scope would wait it out.
-    return Effect.asVoid(Effect.forkIn(Effect.interruptible(Effect.delay(stopIfStillIdle, idleLinger)), engine.scope))
+    return Effect.asVoid(Effect.forkIn(Effect.interruptible(check(idleLingerMs)), engine.scope))
   })
