@@ -53,13 +53,34 @@ export const preview = (bytes: Uint8Array): string => {
   return text.length > previewLength ? `${text.slice(0, previewLength)}… (${bytes.length} bytes)` : text
 }
 
-/** Where a binary value sits in the encoded value: the keys from the root, its type and its length in bytes. */
-type Slot = readonly [path: ReadonlyArray<string | number>, type: BinaryType, bytes: number]
+/**
+ * Where a binary value sits in the encoded value: the keys from the root, its type (a typed array's, or `"utf8"` for a
+ * long string) and its length in bytes.
+ */
+type Slot = readonly [path: ReadonlyArray<string | number>, type: BinaryType | "utf8", bytes: number]
 
-/** The binary values of `value`, depth first, in the order `JSON.stringify` meets them. */
-const findBinaries = (value: unknown): Array<{ slot: Slot; data: Binary }> => {
-  const found: Array<{ slot: Slot; data: Binary }> = []
+/**
+ * Strings from this many characters on are stored like binaries, as their UTF-8 bytes beside the JSON: written
+ * straight into the encoded bytes, without a quoted, escaped copy of the string as JSON text first (a 16 MiB string
+ * state would otherwise make two more 16 MiB copies at each checkpoint).
+ */
+const longString = 64 * 1024
+
+/**
+ * Whether a value is a string stored beside the JSON. Only a well-formed one: UTF-8 cannot hold a lone surrogate,
+ * which JSON text keeps as an escape.
+ */
+const isLongString = (v: unknown): v is string =>
+  typeof v === "string" && v.length >= longString && (v as unknown as { isWellFormed(): boolean }).isWellFormed()
+
+/** The binary values (and long strings) of `value`, depth first, in the order `JSON.stringify` meets them. */
+const findBinaries = (value: unknown): Array<{ slot: Slot; data: Binary | string }> => {
+  const found: Array<{ slot: Slot; data: Binary | string }> = []
   const walk = (v: unknown, path: Array<string | number>) => {
+    if (isLongString(v)) {
+      found.push({ slot: [[...path], "utf8", Buffer.byteLength(v, "utf8")], data: v })
+      return
+    }
     if (typeof v !== "object" || v === null) return
     const type = binaryType(v)
     if (type !== undefined) {
@@ -95,23 +116,31 @@ const align = (n: number) => (n + 7) & ~7
 
 const isBinaryForm = (bytes: Uint8Array): boolean => bytes.length >= 9 && magic.every((b, i) => bytes[i] === b)
 
-const encodeBinaryForm = (value: unknown, binaries: ReadonlyArray<{ slot: Slot; data: Binary }>): Uint8Array => {
+const encodeBinaryForm = (
+  value: unknown,
+  binaries: ReadonlyArray<{ slot: Slot; data: Binary | string }>
+): Uint8Array => {
+  const slots = binaries.map((b) => b.slot)
   const header = encoder.encode(
-    JSON.stringify({ v: value, b: binaries.map((b) => b.slot) }, function (this: unknown, key, v: unknown) {
-      // `this[key]` is the value before `toJSON` (a Buffer's would turn it into an object first).
-      return binaryType((this as Record<string, unknown>)[key]) !== undefined ? null : v
+    JSON.stringify({ v: value, b: slots }, function (this: unknown, key, v: unknown) {
+      // `this[key]` is the value before `toJSON` (a Buffer's would turn it into an object first). The slots' own
+      // paths are short strings, never long ones.
+      const original = (this as Record<string, unknown>)[key]
+      return binaryType(original) !== undefined || isLongString(original) ? null : v
     })
   )
   let size = align(9 + header.length)
-  for (const b of binaries) size += align(b.data.byteLength)
+  for (const b of binaries) size += align(b.slot[2])
   const out = new Uint8Array(size)
+  const view = Buffer.from(out.buffer, out.byteOffset, out.byteLength)
   out.set(magic, 0)
-  new DataView(out.buffer).setUint32(5, header.length, true)
+  view.writeUInt32LE(header.length, 5)
   out.set(header, 9)
   let offset = align(9 + header.length)
-  for (const b of binaries) {
-    out.set(new Uint8Array(b.data.buffer, b.data.byteOffset, b.data.byteLength), offset)
-    offset += align(b.data.byteLength)
+  for (const { slot, data } of binaries) {
+    if (typeof data === "string") view.write(data, offset, slot[2], "utf8")
+    else out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), offset)
+    offset += align(slot[2])
   }
   return out
 }
@@ -133,10 +162,14 @@ const decodeBinaryForm = (bytes: Uint8Array): unknown => {
   let offset = align(9 + headerLength)
   let root = header.v
   for (const [path, type, length] of header.b) {
-    if (!(type in binaryTypes) || offset + length > bytes.length) throw new Error("its binary part is damaged")
-    const Type = binaryTypes[type]
-    // A copy, never a view: a task that changes its state's array in place must not change the bytes a store keeps.
-    const data = new Type(copyOf(bytes.subarray(offset, offset + length)).buffer as ArrayBuffer)
+    if (!(type === "utf8" || type in binaryTypes) || offset + length > bytes.length) {
+      throw new Error("its binary part is damaged")
+    }
+    const data =
+      type === "utf8"
+        ? decoder.decode(bytes.subarray(offset, offset + length))
+        : // A copy, never a view: a task that changes its state's array in place must not change the bytes a store keeps.
+          new binaryTypes[type](copyOf(bytes.subarray(offset, offset + length)).buffer as ArrayBuffer)
     offset += align(length)
     if (path.length === 0) root = data
     else {
