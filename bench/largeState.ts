@@ -16,6 +16,55 @@ export interface LargeStateResult {
   readonly rss_ratio: number
 }
 
+/**
+ * The floors, in a child of their own like the stores: `task` is the benchmark task's own loop (a new 16 MiB value a
+ * round, as below) with no store at all, so the RSS it shows is what the task's own garbage costs before any store is
+ * involved; `file` and `sqlite` write the same bytes raw (the file replace recipe of `raw.ts`, one `UPDATE` of a BLOB
+ * through better-sqlite3), a new value each round too.
+ */
+const floor = async (kind: string, dir: string, binary: boolean) => {
+  const { closeSync, fsyncSync, openSync, renameSync, writeSync } = await import("node:fs")
+  const Database = (await import("better-sqlite3")).default
+  const db = kind === "sqlite" ? new Database(join(dir, "raw.db")) : undefined
+  db?.pragma("journal_mode = WAL")
+  db?.pragma("synchronous = FULL")
+  db?.exec("CREATE TABLE t (id TEXT PRIMARY KEY, state BLOB)")
+  db?.prepare("INSERT INTO t VALUES ('a', x'00')").run()
+  const update = db?.prepare("UPDATE t SET state = ? WHERE id = 'a'")
+  const dirFd = openSync(dir, "r")
+  const write = (bytes: Uint8Array, round: number) => {
+    if (update !== undefined) return void update.run(bytes)
+    if (kind !== "file") return
+    const temp = join(dir, `.tmp-${round}`)
+    const fd = openSync(temp, "wx")
+    for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at)
+    fsyncSync(fd)
+    closeSync(fd)
+    renameSync(temp, join(dir, "raw.task"))
+    fsyncSync(dirFd)
+  }
+  const baseline = process.memoryUsage().rss
+  let blob: string | Uint8Array = binary ? new Uint8Array(stateBytes).fill(97) : "a".repeat(stateBytes)
+  const start = process.hrtime.bigint()
+  for (let round = 1; round <= checkpoints; round++) {
+    if (typeof blob === "string") blob = String.fromCharCode(97 + (round % 26)) + blob.slice(1)
+    else {
+      blob = blob.slice()
+      blob[0] = 97 + (round % 26)
+    }
+    // A string has to become bytes to be written at all: once, the least any store can do.
+    write(typeof blob === "string" ? Buffer.from(blob, "utf8") : blob, round)
+    await new Promise((resolve) => setImmediate(resolve))
+  }
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9
+  const peak = process.resourceUsage().maxRSS * 1024
+  closeSync(dirFd)
+  db?.close()
+  process.stdout.write(
+    JSON.stringify({ mb_s: (checkpoints * stateBytes) / 1e6 / seconds, rss_ratio: (peak - baseline) / stateBytes }) + "\n"
+  )
+}
+
 /** Runs in the child: `node --import tsx bench/largeState.ts child file|sqlite DIR`. */
 const child = async (kind: string, dir: string, forceGc: boolean, binary: boolean) => {
   const { Effect, Layer, Schema } = await import("effect")
@@ -61,6 +110,21 @@ const child = async (kind: string, dir: string, forceGc: boolean, binary: boolea
   )
 }
 
+/** The floor under `largeState(kind, false, binary)`: see `floor`. */
+export const largeStateFloor = async (kind: "task" | "file" | "sqlite", binary = false): Promise<LargeStateResult> => {
+  const { dir, cleanup } = scratchDir(`large-floor-${kind}`)
+  try {
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      ["--import", "tsx", import.meta.filename, "floor", kind, dir, binary ? "binary" : "text"],
+      { timeout: 120_000, maxBuffer: 1024 * 1024 }
+    )
+    return JSON.parse(stdout.trim().split("\n").pop()!) as LargeStateResult
+  } finally {
+    cleanup()
+  }
+}
+
 export const largeState = async (
   kind: "file" | "sqlite",
   forceGc = false,
@@ -91,9 +155,14 @@ export const largeState = async (
 
 if (process.argv[2] === "child")
   await child(process.argv[3]!, process.argv[4]!, process.argv[5] === "gc", process.argv[6] === "binary")
+else if (process.argv[2] === "floor") await floor(process.argv[3]!, process.argv[4]!, process.argv[5] === "binary")
 else if (import.meta.url === `file://${process.argv[1]}`) {
-  console.log("file", await largeState("file"))
-  console.log("sqlite", await largeState("sqlite"))
-  console.log("file, binary", await largeState("file", false, true))
-  console.log("sqlite, binary", await largeState("sqlite", false, true))
+  for (const binary of [false, true]) {
+    const form = binary ? "Uint8Array" : "string"
+    console.log(`${form}: the task alone`, await largeStateFloor("task", binary))
+    for (const kind of ["file", "sqlite"] as const) {
+      console.log(`${form}: ${kind} raw`, await largeStateFloor(kind, binary))
+      console.log(`${form}: ${kind} store`, await largeState(kind, false, binary))
+    }
+  }
 }

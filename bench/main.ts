@@ -5,7 +5,7 @@
 import { fileCheckpoints, postgresCheckpoints, sqliteCheckpoints } from "./checkpoint.js"
 import { cliStartup } from "./cli.js"
 import { interruptLatency } from "./interrupt.js"
-import { largeState } from "./largeState.js"
+import { largeState, largeStateFloor } from "./largeState.js"
 import { noopTasks } from "./noop.js"
 import { fileList, sqliteList } from "./list.js"
 import { progressOverhead } from "./progress.js"
@@ -35,6 +35,12 @@ const largeFile = await largeState("file")
 const largeSqlite = await largeState("sqlite")
 const largeBinaryFile = await largeState("file", false, true)
 const largeBinarySqlite = await largeState("sqlite", false, true)
+// The floors under them: the benchmark task's own loop with no store, and the same bytes written raw.
+const floorTask = await largeStateFloor("task")
+const floorFile = await largeStateFloor("file")
+const floorSqlite = await largeStateFloor("sqlite")
+const floorBinaryFile = await largeStateFloor("file", true)
+const floorBinarySqlite = await largeStateFloor("sqlite", true)
 log("listing…")
 const sqliteListMs = await sqliteList()
 const fileListMs = await fileList()
@@ -77,6 +83,13 @@ const result = {
   large_state_binary_file_mb_s: largeBinaryFile.mb_s,
   large_state_binary_sqlite_mb_s: largeBinarySqlite.mb_s,
   large_state_binary_rss_ratio: Math.max(largeBinaryFile.rss_ratio, largeBinarySqlite.rss_ratio),
+  large_state_task_alone_rss_ratio: floorTask.rss_ratio,
+  large_state_raw_file_rss_ratio: floorFile.rss_ratio,
+  large_state_raw_sqlite_rss_ratio: floorSqlite.rss_ratio,
+  large_state_file_vs_raw: largeFile.mb_s / floorFile.mb_s,
+  large_state_sqlite_vs_raw: largeSqlite.mb_s / floorSqlite.mb_s,
+  large_state_binary_file_vs_raw: largeBinaryFile.mb_s / floorBinaryFile.mb_s,
+  large_state_binary_sqlite_vs_raw: largeBinarySqlite.mb_s / floorBinarySqlite.mb_s,
   sqlite_list_ms: sqliteListMs,
   file_list_ms: fileListMs,
   interrupt_file_ms: interruptFile.median,
@@ -156,6 +169,24 @@ const rows: Array<[string, string, string, string]> = [
     f(result.large_state_rss_ratio, 2),
     `≤ 3 (file ${f(result.large_state_file_rss_ratio, 2)}, SQLite ${f(result.large_state_sqlite_rss_ratio, 2)})`,
     ok(result.large_state_rss_ratio <= 3)
+  ],
+  [
+    "large_state_raw_*_rss_ratio",
+    `${f(result.large_state_raw_file_rss_ratio, 2)} / ${f(result.large_state_raw_sqlite_rss_ratio, 2)}`,
+    `the same task writing raw, file / SQLite (the task alone: ${f(result.large_state_task_alone_rss_ratio, 2)})`,
+    ""
+  ],
+  [
+    "large_state_*_vs_raw",
+    `${f(result.large_state_file_vs_raw, 2)} / ${f(result.large_state_sqlite_vs_raw, 2)}`,
+    "≥ 0.8: MB/s against the same bytes written raw, file / SQLite",
+    ok(Math.min(result.large_state_file_vs_raw, result.large_state_sqlite_vs_raw) >= 0.8)
+  ],
+  [
+    "large_state_binary_*_vs_raw",
+    `${f(result.large_state_binary_file_vs_raw, 2)} / ${f(result.large_state_binary_sqlite_vs_raw, 2)}`,
+    "≥ 0.8 (as a Uint8Array)",
+    ok(Math.min(result.large_state_binary_file_vs_raw, result.large_state_binary_sqlite_vs_raw) >= 0.8)
   ],
   [
     "large_state_binary_rss_ratio",
