@@ -37,7 +37,7 @@ const floor = async (kind: string, dir: string, binary: boolean) => {
     if (kind !== "file") return
     const temp = join(dir, `.tmp-${round}`)
     const fd = openSync(temp, "wx")
-    for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at)
+    for (let at = 0; at < bytes.length;) at += writeSync(fd, bytes, at)
     fsyncSync(fd)
     closeSync(fd)
     renameSync(temp, join(dir, "raw.task"))
@@ -61,7 +61,8 @@ const floor = async (kind: string, dir: string, binary: boolean) => {
   closeSync(dirFd)
   db?.close()
   process.stdout.write(
-    JSON.stringify({ mb_s: (checkpoints * stateBytes) / 1e6 / seconds, rss_ratio: (peak - baseline) / stateBytes }) + "\n"
+    JSON.stringify({ mb_s: (checkpoints * stateBytes) / 1e6 / seconds, rss_ratio: (peak - baseline) / stateBytes }) +
+      "\n"
   )
 }
 

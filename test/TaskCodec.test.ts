@@ -94,34 +94,36 @@ describe("TaskCodec.json", () => {
     })
   )
 
-  it.effect("long strings are stored as their UTF-8 bytes beside the JSON, not as escaped JSON text, and come back equal", () =>
-    Effect.gen(function* () {
-      // Quotes, backslashes, control characters and characters beyond one UTF-8 byte: what JSON text would escape.
-      const long = `"\\\n\u0001é€😀`.repeat(20_000) + "end"
-      const schema = Schema.Struct({
-        text: Schema.String,
-        nested: Schema.Array(Schema.Struct({ s: Schema.String })),
-        short: Schema.String
+  it.effect(
+    "long strings are stored as their UTF-8 bytes beside the JSON, not as escaped JSON text, and come back equal",
+    () =>
+      Effect.gen(function* () {
+        // Quotes, backslashes, control characters and characters beyond one UTF-8 byte: what JSON text would escape.
+        const long = `"\\\n\u0001é€😀`.repeat(20_000) + "end"
+        const schema = Schema.Struct({
+          text: Schema.String,
+          nested: Schema.Array(Schema.Struct({ s: Schema.String })),
+          short: Schema.String
+        })
+        const value = { text: long, nested: [{ s: "x" }, { s: long.slice(1) }], short: "short" }
+        const { bytes, back } = yield* roundTrip(schema, value)
+        assert.deepStrictEqual(back, value)
+        assert.deepStrictEqual(Array.from(bytes.subarray(0, 5)), [0, 0x56, 0x4c, 0x42, 1], "the binary form")
+        // The two strings' UTF-8 bytes and a small header: no escapes, no quotes.
+        const utf8 = Buffer.byteLength(long) + Buffer.byteLength(long.slice(1))
+        assert.isBelow(bytes.length, utf8 + 256)
+        assert.deepStrictEqual(JSON.parse(TaskCodec.text(bytes)), value)
+        // A lone surrogate (half of 😀, cut off) cannot be UTF-8: such a string stays JSON text, and comes back equal.
+        const cut = yield* roundTrip(Schema.Struct({ s: Schema.String }), { s: long.slice(0, -4) })
+        assert.strictEqual(cut.back.s, long.slice(0, -4))
+        assert.strictEqual(cut.bytes[0], "{".charCodeAt(0), "plain JSON")
+        // A state that is a long string itself.
+        const root = yield* roundTrip(Schema.String, long)
+        assert.strictEqual(root.back, long)
+        // Under the threshold, plain JSON as before.
+        const small = yield* roundTrip(Schema.String, "é".repeat(100))
+        assert.strictEqual(new TextDecoder().decode(small.bytes), JSON.stringify("é".repeat(100)))
       })
-      const value = { text: long, nested: [{ s: "x" }, { s: long.slice(1) }], short: "short" }
-      const { bytes, back } = yield* roundTrip(schema, value)
-      assert.deepStrictEqual(back, value)
-      assert.deepStrictEqual(Array.from(bytes.subarray(0, 5)), [0, 0x56, 0x4c, 0x42, 1], "the binary form")
-      // The two strings' UTF-8 bytes and a small header: no escapes, no quotes.
-      const utf8 = Buffer.byteLength(long) + Buffer.byteLength(long.slice(1))
-      assert.isBelow(bytes.length, utf8 + 256)
-      assert.deepStrictEqual(JSON.parse(TaskCodec.text(bytes)), value)
-      // A lone surrogate (half of 😀, cut off) cannot be UTF-8: such a string stays JSON text, and comes back equal.
-      const cut = yield* roundTrip(Schema.Struct({ s: Schema.String }), { s: long.slice(0, -4) })
-      assert.strictEqual(cut.back.s, long.slice(0, -4))
-      assert.strictEqual(cut.bytes[0], "{".charCodeAt(0), "plain JSON")
-      // A state that is a long string itself.
-      const root = yield* roundTrip(Schema.String, long)
-      assert.strictEqual(root.back, long)
-      // Under the threshold, plain JSON as before.
-      const small = yield* roundTrip(Schema.String, "é".repeat(100))
-      assert.strictEqual(new TextDecoder().decode(small.bytes), JSON.stringify("é".repeat(100)))
-    })
   )
 
   it.effect("damaged binary forms fail to decode with a reason instead of returning garbage", () =>

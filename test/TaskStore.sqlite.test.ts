@@ -104,10 +104,7 @@ describe("sqlite store", () => {
       const readLogs = (id: string) =>
         Effect.flatMap(TaskStore.TaskStore, (s) => s.readLogs(id)).pipe(Effect.provide(Sqlite.layer({ filename })))
       yield* Effect.flatMap(TaskStore.TaskStore, (s) =>
-        Effect.zipRight(
-          s.create(record("kept")),
-          s.appendLogs("kept", [{ time: 1, level: "INFO", message: "mine" }])
-        )
+        Effect.zipRight(s.create(record("kept")), s.appendLogs("kept", [{ time: 1, level: "INFO", message: "mine" }]))
       ).pipe(Effect.provide(Sqlite.layer({ filename })))
       // What an earlier version could leave: lines under an id whose record is gone, at schema version 4.
       const db = new Database(filename)

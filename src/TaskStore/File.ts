@@ -24,7 +24,7 @@ import * as Locks from "../internal/file/locks.js"
 import * as Records from "../internal/file/records.js"
 import { changes } from "../internal/file/changes.js"
 import { sweep } from "../internal/file/sweep.js"
-import { RevisionConflict, TaskAlreadyExists, type TaskStoreError } from "../TaskError.js"
+import { RevisionConflict, TaskAlreadyExists, TaskNotFound, TaskStoreError } from "../TaskError.js"
 import * as TaskRecord from "../TaskRecord.js"
 import * as TaskStore from "../TaskStore.js"
 import * as FileSystemSync from "../internal/file/fileSystemSync.js"
@@ -74,42 +74,99 @@ export const make = (
     const dirHandle = yield* fs.open(dir).pipe(Effect.mapError(io("open", dir)))
     const syncDir = (operation: string, id: string) => dirHandle.sync.pipe(Effect.mapError(io(operation, dir, id)))
 
+    // On the store's own `FileSystemSync`, the hot path (`update`, `create`) runs as direct system calls.
+    const sys = FileSystemSync.syscallsOf(fs)
     const locks = Locks.make(layout, {
       lockTimeoutMs: Duration.toMillis(Duration.decode(options.lockTimeout ?? "30 seconds")),
-      scope: yield* Effect.scope
+      scope: yield* Effect.scope,
+      syscalls: sys
     })
-    const records = Records.make(layout, { cacheLimit: options.cacheBytes ?? 64 * 1024 * 1024, syncDir })
+    const records = Records.make(layout, {
+      cacheLimit: options.cacheBytes ?? 64 * 1024 * 1024,
+      syncDir,
+      syscalls: sys === undefined ? undefined : { sys, dirFd: dirHandle.fd }
+    })
     const logFiles = LogFile.make(layout)
     yield* sweep(layout, locks)
 
+    /**
+     * `effect` through the direct path when it can be had (`direct` computes the outcome under the lock, in system
+     * calls), through `slow` (the same steps as effects, waiting for the lock as it must) when not.
+     */
+    const hot = <A, E>(
+      id: string,
+      direct: (d: Records.Direct) => Effect.Effect<A, E>,
+      slow: Effect.Effect<A, E | TaskStoreError>
+    ): Effect.Effect<A, E | TaskStoreError> => {
+      const d = records.direct
+      if (d === undefined || locks.tryWithLockSync === undefined) return slow
+      return Effect.flatMap(
+        locks.tryWithLockSync(id, () => {
+          try {
+            return direct(d)
+          } catch (e) {
+            // The direct calls throw what the effects fail with.
+            if (e instanceof TaskStoreError || e instanceof TaskNotFound) return Effect.fail(e as E | TaskStoreError)
+            throw e
+          }
+        }),
+        (outcome) => outcome ?? slow
+      )
+    }
+
+    /** The conflict of a compare-and-swap from `expected`, if the record is not at that revision. */
+    const conflict = (current: TaskRecord.TaskRecord, id: string, expected: number) =>
+      current.revision === expected ? undefined : new RevisionConflict({ id, expected, found: current.revision })
+
     return TaskStore.make({
       create: (record) =>
-        locks.withLock(
+        hot(
           record.id,
-          Effect.gen(function* () {
-            const path = layout.recordPath(record.id)
-            if (yield* fs.exists(path).pipe(Effect.mapError(io("create", path, record.id)))) {
-              return yield* new TaskAlreadyExists({ id: record.id })
+          (d) => {
+            if (d.exists(layout.recordPath(record.id), "create", record.id)) {
+              return Effect.fail(new TaskAlreadyExists({ id: record.id }))
             }
-            // An orphan log of a deleted task with the same id must not show up in the new one.
-            yield* logFiles.remove(record.id, "create")
-            yield* records.writeRecord(record.id, record, "create")
-          })
+            d.removeIfAny(layout.logPath(record.id), "create", record.id)
+            d.writeRecord(record.id, record, "create")
+            return Effect.void
+          },
+          locks.withLock(
+            record.id,
+            Effect.gen(function* () {
+              const path = layout.recordPath(record.id)
+              if (yield* fs.exists(path).pipe(Effect.mapError(io("create", path, record.id)))) {
+                return yield* new TaskAlreadyExists({ id: record.id })
+              }
+              // An orphan log of a deleted task with the same id must not show up in the new one.
+              yield* logFiles.remove(record.id, "create")
+              yield* records.writeRecord(record.id, record, "create")
+            })
+          )
         ),
       get: (id) => records.readRecord(id, false),
       getInfo: records.readInfo,
       update: (id, expected, patch) =>
-        locks.withLock(
+        hot(
           id,
-          Effect.gen(function* () {
-            const current = yield* records.readRecord(id, true)
-            if (current.revision !== expected) {
-              return yield* new RevisionConflict({ id, expected, found: current.revision })
-            }
+          (d) => {
+            const current = d.readRecord(id)
+            const missed = conflict(current, id, expected)
+            if (missed !== undefined) return Effect.fail(missed)
             const next = TaskRecord.applyPatch(current, patch)
-            yield* records.writeRecord(id, next, "update")
-            return TaskRecord.info(next)
-          })
+            d.writeRecord(id, next, "update")
+            return Effect.succeed(TaskRecord.info(next))
+          },
+          locks.withLock(
+            id,
+            Effect.gen(function* () {
+              const current = yield* records.readRecord(id, true)
+              const missed = conflict(current, id, expected)
+              if (missed !== undefined) return yield* missed
+              const next = TaskRecord.applyPatch(current, patch)
+              yield* records.writeRecord(id, next, "update")
+              return TaskRecord.info(next)
+            })
+          )
         ),
       list: (query) =>
         Effect.gen(function* () {

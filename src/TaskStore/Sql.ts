@@ -490,19 +490,20 @@ export const make = (
       create: (record) =>
         // One statement (one round trip, one commit). Lines left under the id by a deleted task never show up in the
         // new one: a delete takes them with it, and `appendLogs` stores nothing for an id without a record.
-        sql<{ id: string }>`INSERT INTO ${tasks} ${sql.insert(rowOf(record))} ON CONFLICT (id) DO NOTHING RETURNING id`
-          .withoutTransform.pipe(
-            Effect.flatMap((inserted) =>
-              inserted.length === 0 ? Effect.fail(new TaskAlreadyExists({ id: record.id })) : Effect.void
-            ),
-            Effect.catchTag("SqlError", (e) => Effect.fail(fail("create", record.id)(e))),
-            // A submitted task is announced once stored: idle workers, wherever they are, claim it at once.
-            Effect.tap(() =>
-              options.signals !== undefined && record.status === "pending"
-                ? options.signals.announce(record.id)
-                : Effect.void
-            )
+        sql<{
+          id: string
+        }>`INSERT INTO ${tasks} ${sql.insert(rowOf(record))} ON CONFLICT (id) DO NOTHING RETURNING id`.withoutTransform.pipe(
+          Effect.flatMap((inserted) =>
+            inserted.length === 0 ? Effect.fail(new TaskAlreadyExists({ id: record.id })) : Effect.void
           ),
+          Effect.catchTag("SqlError", (e) => Effect.fail(fail("create", record.id)(e))),
+          // A submitted task is announced once stored: idle workers, wherever they are, claim it at once.
+          Effect.tap(() =>
+            options.signals !== undefined && record.status === "pending"
+              ? options.signals.announce(record.id)
+              : Effect.void
+          )
+        ),
       get: (id) =>
         Effect.flatMap(
           sql<FullRow>`SELECT * FROM ${tasks} WHERE id = ${id}`.withoutTransform.pipe(

@@ -112,24 +112,30 @@ const reasonOf = (code: string | undefined): SystemErrorReason => {
   }
 }
 
+/** A thrown errno error as the platform's `SystemError`. */
+export const systemError = (method: string, path: string | number, e: unknown): SystemError => {
+  const err = e as NodeJS.ErrnoException
+  return new SystemError({
+    reason: reasonOf(err.code),
+    module: "FileSystem",
+    method,
+    pathOrDescriptor: path,
+    ...(err.syscall === undefined ? {} : { syscall: err.syscall }),
+    description: err.message,
+    cause: err
+  })
+}
+
+/** The errno code of a thrown error, if it has one. */
+export const codeOf = (e: unknown): string | undefined => (e as NodeJS.ErrnoException | undefined)?.code
+
 /** Runs a synchronous call, turning a thrown errno error into the platform's `SystemError`. */
 const call = <A>(method: string, path: string | number, f: () => A): Effect.Effect<A, PlatformError> =>
   Effect.suspend(() => {
     try {
       return Effect.succeed(f())
     } catch (e) {
-      const err = e as NodeJS.ErrnoException
-      return Effect.fail(
-        new SystemError({
-          reason: reasonOf(err.code),
-          module: "FileSystem",
-          method,
-          pathOrDescriptor: path,
-          ...(err.syscall === undefined ? {} : { syscall: err.syscall }),
-          description: err.message,
-          cause: err
-        })
-      )
+      return Effect.fail(systemError(method, path, e))
     }
   })
 
@@ -165,11 +171,11 @@ const info = (s: fs.Stats): FileSystem.File.Info => ({
 })
 
 /** Writes all of `buffer`; a write that makes no progress is the disk being full. */
-const writeAll = (sys: Syscalls, fd: number, buffer: Uint8Array, position: number | null): number => {
+export const writeAll = (sys: Syscalls, fd: number, buffer: Uint8Array, position: number | null): number => {
   let offset = 0
   while (offset < buffer.length) {
     const n = sys.writeSync(fd, buffer, offset, buffer.length - offset, position === null ? null : position + offset)
-    if (n <= 0) throw Object.assign(new Error("write returned 0 bytes"), { code: "ENOSPC" })
+    if (n <= 0) throw Object.assign(new Error("write returned 0 bytes: the disk is probably full"), { code: "ENOSPC" })
     offset += n
   }
   return offset
@@ -215,7 +221,7 @@ const makeFile = (sys: Syscalls, fd: number, append: boolean): FileSystem.File =
 }
 
 /** Closes without failing: every write the store relies on was fsynced (and checked) before, reads are done. */
-const closeQuietly = (sys: Syscalls, fd: number) => {
+export const closeQuietly = (sys: Syscalls, fd: number) => {
   try {
     sys.closeSync(fd)
   } catch {
@@ -239,11 +245,16 @@ const refuseSpecial = (sys: Syscalls, fd: number, path: string): number => {
   })
 }
 
-/** Opens a file of the store: no symbolic link followed, no blocking, nothing but regular files and directories. */
-const openFile = (sys: Syscalls, path: string, flags: string, mode?: number): number =>
-  refuseSpecial(sys, sys.openSync(path, flags, mode), path)
+/**
+ * Opens a file of the store: no symbolic link followed, no blocking, nothing but regular files and directories. A
+ * file created by this very open (`wx`: `O_CREAT | O_EXCL`) is a new regular file: no need to look.
+ */
+export const openFile = (sys: Syscalls, path: string, flags: string, mode?: number): number => {
+  const fd = sys.openSync(path, flags, mode)
+  return flags.endsWith("x") ? fd : refuseSpecial(sys, fd, path)
+}
 
-const readAll = (sys: Syscalls, path: string): Buffer => {
+export const readAll = (sys: Syscalls, path: string): Buffer => {
   const fd = openFile(sys, path, "r")
   try {
     const size = sys.fstatSync(fd).size
@@ -294,13 +305,23 @@ const makeDirectories = (sys: Syscalls, path: string) => {
   }
 }
 
+/** The `FileSystem`s of this module and their system calls. */
+const made = new WeakMap<FileSystem.FileSystem, Syscalls>()
+
+/**
+ * The system calls under a `FileSystem` of this module, or `undefined` for any other (a wrapper of one too: what it
+ * changes must be seen): with them the file store runs its hot path (`update`, `create`) as straight-line calls,
+ * without an effect per call.
+ */
+export const syscallsOf = (fs: FileSystem.FileSystem): Syscalls | undefined => made.get(fs)
+
 /** Node's `FileSystem` with every operation the file store uses made a direct call into `syscalls`. */
 export const layerWith = (syscalls: Syscalls): Layer.Layer<FileSystem.FileSystem> =>
   Layer.effect(
     FileSystem.FileSystem,
     Effect.map(FileSystem.FileSystem, (node): FileSystem.FileSystem => {
       const sys = syscalls
-      return {
+      const fs: FileSystem.FileSystem = {
         ...node,
         exists: (path) =>
           call("exists", path, () => {
@@ -341,6 +362,8 @@ export const layerWith = (syscalls: Syscalls): Layer.Layer<FileSystem.FileSystem
             writeWhole(sys, path, Buffer.from(data, "utf8"), options?.flag ?? "w", options?.mode)
           )
       }
+      made.set(fs, sys)
+      return fs
     })
   ).pipe(Layer.provide(NodeFileSystem.layer))
 

@@ -11,12 +11,19 @@ import { randomBytes } from "node:crypto"
 import { join } from "node:path"
 import * as Holder from "../../Holder.js"
 import { TaskStoreError } from "../../TaskError.js"
+import * as FileSystemSync from "./fileSystemSync.js"
 import { breakPrefix, isExists, isNotFound, type Layout } from "./layout.js"
 
 /** The locks of one store instance. */
 export interface Locks {
   /** Runs `effect` holding the lock of task `id`. */
   readonly withLock: <A, E>(id: string, effect: Effect.Effect<A, E>) => Effect.Effect<A, E | TaskStoreError>
+  /**
+   * Runs `f` holding the lock of task `id`, taken and dropped in direct system calls, when it can be had at once:
+   * nobody here is on its way to it, no process waits for it, none holds it. `undefined` when it cannot: the caller
+   * goes through `withLock`, which waits, breaks a dead holder's lock and lets waiters in. Only on `FileSystemSync`.
+   */
+  readonly tryWithLockSync: (<A>(id: string, f: () => A) => Effect.Effect<A | undefined, TaskStoreError>) | undefined
   /** Removes the lock at `path` if it still reads `judged` (atomic: renamed aside, checked, put back if not). */
   readonly breakLock: (path: string, judged: string) => Effect.Effect<void, PlatformError.PlatformError>
   /** The holder a lock names, or `undefined` for a lock that is nobody's. */
@@ -28,7 +35,11 @@ export interface Locks {
 /** The locks of a store instance in `layout`'s directory; background retries of failed releases live in `scope`. */
 export const make = (
   layout: Layout,
-  options: { readonly lockTimeoutMs: number; readonly scope: Scope.Scope }
+  options: {
+    readonly lockTimeoutMs: number
+    readonly scope: Scope.Scope
+    readonly syscalls?: FileSystemSync.Syscalls | undefined
+  }
 ): Locks => {
   const { fs, me } = layout
   const lockTimeoutMs = options.lockTimeoutMs
@@ -206,5 +217,49 @@ export const make = (
       )
     )
 
-  return { withLock, breakLock, parseLock, parseWant }
+  const sys = options.syscalls
+  const tryWithLockSync =
+    sys === undefined
+      ? undefined
+      : <A>(id: string, f: () => A): Effect.Effect<A | undefined, TaskStoreError> =>
+          Effect.flatMap(
+            stripe(id).withPermitsIfAvailable(1)(
+              Effect.suspend((): Effect.Effect<{ readonly value: A } | undefined, TaskStoreError> => {
+                // A waiter's hint (or one we cannot read): `withLock` gives it its turn.
+                try {
+                  sys.statSync(layout.wantPath(id))
+                  return Effect.succeed(undefined)
+                } catch (e) {
+                  if (FileSystemSync.codeOf(e) !== "ENOENT") return Effect.succeed(undefined)
+                }
+                const path = layout.lockPath(id)
+                // Stryker disable next-line UpdateOperator: counting down gives unique nonces too.
+                const content = lockContent(String(++lockCounter))
+                try {
+                  sys.symlinkSync(content, path)
+                } catch (e) {
+                  return FileSystemSync.codeOf(e) === "EEXIST"
+                    ? Effect.succeed(undefined)
+                    : Effect.fail(layout.io("lock", path, id)(FileSystemSync.systemError("symlink", path, e)))
+                }
+                let value: A
+                try {
+                  value = f()
+                } catch (e) {
+                  // `f` returns its failures; what it throws is a defect. The lock goes all the same.
+                  return Effect.zipRight(releaseLock(id, content), Effect.die(e))
+                }
+                try {
+                  sys.unlinkSync(path)
+                } catch {
+                  // The write is done; the release is tried again, and on in the background if it must.
+                  return Effect.as(releaseLock(id, content), { value })
+                }
+                return Effect.succeed({ value })
+              })
+            ),
+            (held) => Effect.succeed(held._tag === "Some" && held.value !== undefined ? held.value.value : undefined)
+          )
+
+  return { withLock, tryWithLockSync, breakLock, parseLock, parseWant }
 }

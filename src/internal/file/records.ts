@@ -1,6 +1,10 @@
 /**
  * Record files: read whole (checksum checked) or metadata only (from the file's head), written durably (temp file,
  * fsync, rename, fsync of the directory), with a cache of records this process wrote or read, keyed by write nonce.
+ *
+ * On `FileSystemSync` (the store's own, on the local disk) the reads and writes of the hot path also exist as
+ * straight-line system calls (`direct`): the same calls in the same order, with the same errors, without an effect,
+ * a scope and a closure per call, which cost as much as the calls themselves.
  */
 import type * as FileSystem from "@effect/platform/FileSystem"
 import type * as PlatformError from "@effect/platform/Error"
@@ -9,6 +13,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import { TaskNotFound, TaskStoreError } from "../../TaskError.js"
 import * as TaskRecord from "../../TaskRecord.js"
+import * as FileSystemSync from "./fileSystemSync.js"
 import * as RecordFile from "./recordFile.js"
 import { isNotFound, type Layout } from "./layout.js"
 
@@ -29,14 +34,33 @@ export interface Records {
   ) => Effect.Effect<void, TaskStoreError>
   /** Drops a record from the cache (it was deleted). */
   readonly forget: (id: string) => void
+  /** The hot path's reads and writes in direct system calls, when the store runs on `FileSystemSync`. */
+  readonly direct: Direct | undefined
 }
 
-/** The records of `layout`'s directory, caching up to `cacheLimit` bytes; `syncDir` makes a rename durable. */
+/**
+ * `readRecord` (from the cache when unchanged), `writeRecord` and an existence check as direct system calls. They
+ * throw what the effects fail with (`TaskNotFound`, `TaskStoreError`), and must run under the task's lock.
+ */
+export interface Direct {
+  readonly readRecord: (id: string) => TaskRecord.TaskRecord
+  readonly writeRecord: (id: string, record: TaskRecord.TaskRecord, operation: string) => void
+  /** Whether `path` exists; a failure to tell is `operation`'s. */
+  readonly exists: (path: string, operation: string, id: string) => boolean
+  /** Removes `path` if it exists; a failure is `operation`'s. */
+  readonly removeIfAny: (path: string, operation: string, id: string) => void
+}
+
+/**
+ * The records of `layout`'s directory, caching up to `cacheLimit` bytes; `syncDir` makes a rename durable. With
+ * `syscalls` (and the directory's descriptor) the hot path also runs in direct calls.
+ */
 export const make = (
   layout: Layout,
   options: {
     readonly cacheLimit: number
     readonly syncDir: (operation: string, id: string) => Effect.Effect<void, TaskStoreError>
+    readonly syscalls?: { readonly sys: FileSystemSync.Syscalls; readonly dirFd: number } | undefined
   }
 ): Records => {
   const { fs, io } = layout
@@ -201,5 +225,99 @@ export const make = (
       remember(id, encoded.nonce, record, encoded.size)
     })
 
-  return { readRecord, readInfo, writeRecord, forget }
+  const direct = options.syscalls === undefined ? undefined : makeDirect(options.syscalls.sys, options.syscalls.dirFd)
+
+  function makeDirect(sys: FileSystemSync.Syscalls, dirFd: number): Direct {
+    const failure = (operation: string, path: string, id: string, method: string, e: unknown) =>
+      e instanceof TaskStoreError || e instanceof TaskNotFound
+        ? e
+        : io(operation, path, id)(FileSystemSync.systemError(method, path, e))
+
+    /** The first `n` bytes of a file (fewer if it is shorter). */
+    const readHead = (path: string, n: number): Buffer => {
+      const fd = FileSystemSync.openFile(sys, path, "r")
+      try {
+        const buffer = Buffer.allocUnsafe(n)
+        let filled = 0
+        while (filled < n) {
+          const got = sys.readSync(fd, buffer, filled, n - filled, filled)
+          if (got === 0) break
+          filled += got
+        }
+        return buffer.subarray(0, filled)
+      } finally {
+        FileSystemSync.closeQuietly(sys, fd)
+      }
+    }
+
+    return {
+      readRecord: (id) => {
+        const path = layout.recordPath(id)
+        try {
+          const hit = cache.get(id)
+          if (hit !== undefined) {
+            const preamble = RecordFile.readPreamble(readHead(path, RecordFile.preambleSize))
+            if (Either.isRight(preamble) && preamble.right.nonce === hit.nonce) return hit.record
+          }
+          const bytes = FileSystemSync.readAll(sys, path)
+          const decoded = RecordFile.decode(bytes)
+          if (Either.isLeft(decoded)) throw corrupt(id, path, decoded.left)
+          remember(id, decoded.right.nonce, decoded.right.record, bytes.length)
+          return decoded.right.record
+        } catch (e) {
+          if (FileSystemSync.codeOf(e) === "ENOENT") throw new TaskNotFound({ id })
+          throw failure("read", path, id, "read", e)
+        }
+      },
+      writeRecord: (id, record, operation) => {
+        const target = layout.recordPath(id)
+        const temp = layout.tempPath()
+        const encoded = RecordFile.encode(record)
+        let fd: number | undefined
+        let renamed = false
+        try {
+          fd = FileSystemSync.openFile(sys, temp, "wx", 0o644)
+          // As `writeRecord`: small records in one write, large ones chunk by chunk without a copy.
+          const chunks = encoded.size <= 4 * 1024 * 1024 ? [Buffer.concat(encoded.chunks)] : encoded.chunks
+          let position = 0
+          for (const chunk of chunks) position += FileSystemSync.writeAll(sys, fd, chunk, position)
+          sys.fsyncSync(fd)
+          FileSystemSync.closeQuietly(sys, fd)
+          fd = undefined
+          sys.renameSync(temp, target)
+          renamed = true
+          sys.fsyncSync(dirFd)
+        } catch (e) {
+          if (fd !== undefined) FileSystemSync.closeQuietly(sys, fd)
+          forget(id)
+          try {
+            sys.unlinkSync(temp)
+          } catch {
+            // After the rename there is no temp file left to remove.
+          }
+          throw renamed ? failure(operation, layout.dir, id, "sync", e) : failure(operation, target, id, "write", e)
+        }
+        remember(id, encoded.nonce, record, encoded.size)
+      },
+      exists: (path, operation, id) => {
+        try {
+          sys.statSync(path)
+          return true
+        } catch (e) {
+          const code = FileSystemSync.codeOf(e)
+          if (code === "ENOENT" || code === "ENOTDIR") return false
+          throw failure(operation, path, id, "exists", e)
+        }
+      },
+      removeIfAny: (path, operation, id) => {
+        try {
+          sys.unlinkSync(path)
+        } catch (e) {
+          if (FileSystemSync.codeOf(e) !== "ENOENT") throw failure(operation, path, id, "remove", e)
+        }
+      }
+    }
+  }
+
+  return { readRecord, readInfo, writeRecord, forget, direct }
 }
