@@ -59,7 +59,8 @@ export interface Syscalls {
   readonly fsyncSync: (fd: number) => void
   readonly fstatSync: (fd: number) => fs.Stats
   readonly ftruncateSync: (fd: number, length: number) => void
-  readonly statSync: (path: string) => fs.Stats
+  /** `undefined` when nothing is at `path` (no error to build and throw: the lock's hot path asks this every time). */
+  readonly statSync: (path: string) => fs.Stats | undefined
   readonly lstatSync: (path: string) => fs.Stats
   readonly renameSync: (from: string, to: string) => void
   readonly unlinkSync: (path: string) => void
@@ -80,7 +81,7 @@ export const nodeSyscalls: Syscalls = {
   fsyncSync: fs.fsyncSync,
   fstatSync: (fd) => fs.fstatSync(fd),
   ftruncateSync: fs.ftruncateSync,
-  statSync: (path) => fs.statSync(path),
+  statSync: (path) => fs.statSync(path, { throwIfNoEntry: false }),
   lstatSync: (path) => fs.lstatSync(path),
   renameSync: fs.renameSync,
   unlinkSync: fs.unlinkSync,
@@ -90,6 +91,18 @@ export const nodeSyscalls: Syscalls = {
   readlinkSync: (path) => fs.readlinkSync(path, "utf8"),
   mkdirSync: (path) => fs.mkdirSync(path),
   readdirSync: (path) => fs.readdirSync(path, "utf8")
+}
+
+/** `stat` that throws `ENOENT` as Node's does when nothing is at `path`. */
+const statOrThrow = (sys: Syscalls, path: string): fs.Stats => {
+  const stats = sys.statSync(path)
+  if (stats !== undefined) return stats
+  throw Object.assign(new Error(`ENOENT: no such file or directory, stat '${path}'`), {
+    code: "ENOENT",
+    errno: -2,
+    syscall: "stat",
+    path
+  })
 }
 
 const reasonOf = (code: string | undefined): SystemErrorReason => {
@@ -296,7 +309,7 @@ const makeDirectories = (sys: Syscalls, path: string) => {
     sys.mkdirSync(path)
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code
-    if (code === "EEXIST" && sys.statSync(path).isDirectory()) return
+    if (code === "EEXIST" && statOrThrow(sys, path).isDirectory()) return
     if (code !== "ENOENT") throw e
     const parent = path.slice(0, path.lastIndexOf("/"))
     if (parent === "" || parent === path) throw e
@@ -326,8 +339,7 @@ export const layerWith = (syscalls: Syscalls): Layer.Layer<FileSystem.FileSystem
         exists: (path) =>
           call("exists", path, () => {
             try {
-              sys.statSync(path)
-              return true
+              return sys.statSync(path) !== undefined
             } catch (e) {
               const code = (e as NodeJS.ErrnoException).code
               if (code === "ENOENT" || code === "ENOTDIR") return false
@@ -353,7 +365,7 @@ export const layerWith = (syscalls: Syscalls): Layer.Layer<FileSystem.FileSystem
         remove: (path, options) =>
           call("remove", path, () => (options?.recursive === true ? removeTree(sys, path) : sys.unlinkSync(path))),
         rename: (from, to) => call("rename", from, () => sys.renameSync(from, to)),
-        stat: (path) => call("stat", path, () => info(sys.statSync(path))),
+        stat: (path) => call("stat", path, () => info(statOrThrow(sys, path))),
         symlink: (target, path) => call("symlink", path, () => sys.symlinkSync(target, path)),
         writeFile: (path, data, options) =>
           call("writeFile", path, () => writeWhole(sys, path, data, options?.flag ?? "w", options?.mode)),

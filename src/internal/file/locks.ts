@@ -227,10 +227,9 @@ export const make = (
               Effect.suspend((): Effect.Effect<{ readonly value: A } | undefined, TaskStoreError> => {
                 // A waiter's hint (or one we cannot read): `withLock` gives it its turn.
                 try {
-                  sys.statSync(layout.wantPath(id))
+                  if (sys.statSync(layout.wantPath(id)) !== undefined) return Effect.succeed(undefined)
+                } catch {
                   return Effect.succeed(undefined)
-                } catch (e) {
-                  if (FileSystemSync.codeOf(e) !== "ENOENT") return Effect.succeed(undefined)
                 }
                 const path = layout.lockPath(id)
                 // Stryker disable next-line UpdateOperator: counting down gives unique nonces too.

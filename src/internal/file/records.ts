@@ -301,8 +301,7 @@ export const make = (
       },
       exists: (path, operation, id) => {
         try {
-          sys.statSync(path)
-          return true
+          return sys.statSync(path) !== undefined
         } catch (e) {
           const code = FileSystemSync.codeOf(e)
           if (code === "ENOENT" || code === "ENOTDIR") return false

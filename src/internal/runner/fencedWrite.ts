@@ -7,7 +7,6 @@ import * as Clock from "effect/Clock"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Schedule from "effect/Schedule"
 import * as Holder from "../../Holder.js"
 import { LeaseLost, TaskStoreError } from "../../TaskError.js"
 import type * as TaskRecord from "../../TaskRecord.js"
@@ -81,20 +80,24 @@ export const writeUnlocked = (
   engine: Engine,
   r: Running,
   patch: Patch
-): Effect.Effect<TaskRecord.TaskInfo, LeaseLost | TaskStoreError> =>
-  attempt(engine, r, patch).pipe(
-    Effect.retry({ schedule: Schedule.recurs(maxConflictRetries), while: (e) => e._tag === "Conflict" }),
-    Effect.catchTag("Conflict", () =>
-      Effect.fail(
-        new TaskStoreError({
-          reason: "Unavailable",
-          operation: "update",
-          id: r.id,
-          detail: `the record changed under ${maxConflictRetries + 1} writes in a row; will retry at the next write`
-        })
-      )
+): Effect.Effect<TaskRecord.TaskInfo, LeaseLost | TaskStoreError> => {
+  // A plain loop rather than `Effect.retry`: this is every checkpoint's path, and a schedule's driver costs more than
+  // the rest of it when nothing conflicts.
+  const from = (retries: number): Effect.Effect<TaskRecord.TaskInfo, LeaseLost | TaskStoreError> =>
+    Effect.catchTag(attempt(engine, r, patch), "Conflict", () =>
+      retries < maxConflictRetries
+        ? from(retries + 1)
+        : Effect.fail(
+            new TaskStoreError({
+              reason: "Unavailable",
+              operation: "update",
+              id: r.id,
+              detail: `the record changed under ${maxConflictRetries + 1} writes in a row; will retry at the next write`
+            })
+          )
     )
-  )
+  return from(0)
+}
 
 /** A fenced write under the task's write lock. */
 export const write = (
