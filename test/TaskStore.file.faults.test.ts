@@ -51,6 +51,27 @@ describe("file store under faults", () => {
     })
   )
 
+  it.scoped("an uncontended checkpoint is these system calls and no others (the direct path, with the cache)", () =>
+    Effect.gen(function* () {
+      const { result, log } = yield* checkpointWith(undefined)
+      assert.isTrue(Either.isRight(result))
+      const shown = log.map((l) => l.replace(/\/[^ ]*\/tasks/, "…").replace(/\.tmp-[0-9-]+/, ".tmp"))
+      assert.deepStrictEqual(shown, [
+        "stat …/t.want", // a waiter's hint (none)
+        "symlink …/t.lock", // the lock
+        "open …/t.task", // the cache check: the preamble's nonce
+        "fstat …/t.task",
+        "read …/t.task",
+        "open …/.tmp", // the new record, created: not fstat'ed
+        "write …/.tmp",
+        "fsync …/.tmp",
+        "rename …/.tmp",
+        "fsync …",
+        "unlink …/t.lock"
+      ])
+    })
+  )
+
   it.scoped("failing each step of a checkpoint, once and persistently, never damages the previous one", () =>
     Effect.gen(function* () {
       const clean = yield* checkpointWith(undefined)

@@ -45,7 +45,8 @@ export const make = (
   const lockTimeoutMs = options.lockTimeoutMs
   const scope = options.scope
   // One fiber per process and task goes for the file lock; the others queue here instead of spinning on the disk.
-  const stripes = Array.from({ length: 64 }, () => Effect.unsafeMakeSemaphore(1))
+  // `queued` counts the fibers in or waiting for a stripe: the direct path goes only where nobody is.
+  const stripes = Array.from({ length: 64 }, () => ({ semaphore: Effect.unsafeMakeSemaphore(1), queued: 0 }))
   // Stryker disable all: which stripe an id gets only spreads the queueing; any function of the id is correct.
   const stripe = (id: string) => {
     let h = 0
@@ -209,56 +210,66 @@ export const make = (
   }
 
   const withLock = <A, E>(id: string, effect: Effect.Effect<A, E>): Effect.Effect<A, E | TaskStoreError> =>
-    stripe(id).withPermits(1)(
-      Effect.acquireUseRelease(
-        acquireLock(id),
-        () => effect,
-        (content) => releaseLock(id, content)
-      )
-    )
+    Effect.suspend(() => {
+      const s = stripe(id)
+      s.queued++
+      return s.semaphore
+        .withPermits(1)(
+          Effect.acquireUseRelease(
+            acquireLock(id),
+            () => effect,
+            (content) => releaseLock(id, content)
+          )
+        )
+        .pipe(
+          Effect.ensuring(
+            Effect.sync(() => {
+              s.queued--
+            })
+          )
+        )
+    })
 
   const sys = options.syscalls
   const tryWithLockSync =
     sys === undefined
       ? undefined
       : <A>(id: string, f: () => A): Effect.Effect<A | undefined, TaskStoreError> =>
-          Effect.flatMap(
-            stripe(id).withPermitsIfAvailable(1)(
-              Effect.suspend((): Effect.Effect<{ readonly value: A } | undefined, TaskStoreError> => {
-                // A waiter's hint (or one we cannot read): `withLock` gives it its turn.
-                try {
-                  if (sys.statSync(layout.wantPath(id)) !== undefined) return Effect.succeed(undefined)
-                } catch {
-                  return Effect.succeed(undefined)
-                }
-                const path = layout.lockPath(id)
-                // Stryker disable next-line UpdateOperator: counting down gives unique nonces too.
-                const content = lockContent(String(++lockCounter))
-                try {
-                  sys.symlinkSync(content, path)
-                } catch (e) {
-                  return FileSystemSync.codeOf(e) === "EEXIST"
-                    ? Effect.succeed(undefined)
-                    : Effect.fail(layout.io("lock", path, id)(FileSystemSync.systemError("symlink", path, e)))
-                }
-                let value: A
-                try {
-                  value = f()
-                } catch (e) {
-                  // `f` returns its failures; what it throws is a defect. The lock goes all the same.
-                  return Effect.zipRight(releaseLock(id, content), Effect.die(e))
-                }
-                try {
-                  sys.unlinkSync(path)
-                } catch {
-                  // The write is done; the release is tried again, and on in the background if it must.
-                  return Effect.as(releaseLock(id, content), { value })
-                }
-                return Effect.succeed({ value })
-              })
-            ),
-            (held) => Effect.succeed(held._tag === "Some" && held.value !== undefined ? held.value.value : undefined)
-          )
+          // Synchronous from the first call to the last: no fiber of this process can come in between, so the only
+          // ones to respect are those already queued for the stripe (they go first, through `withLock`).
+          Effect.suspend((): Effect.Effect<A | undefined, TaskStoreError> => {
+            if (stripe(id).queued > 0) return Effect.succeed(undefined)
+            // A waiter's hint (or one we cannot read): `withLock` gives it its turn.
+            try {
+              if (sys.statSync(layout.wantPath(id)) !== undefined) return Effect.succeed(undefined)
+            } catch {
+              return Effect.succeed(undefined)
+            }
+            const path = layout.lockPath(id)
+            // Stryker disable next-line UpdateOperator: counting down gives unique nonces too.
+            const content = lockContent(String(++lockCounter))
+            try {
+              sys.symlinkSync(content, path)
+            } catch (e) {
+              return FileSystemSync.codeOf(e) === "EEXIST"
+                ? Effect.succeed(undefined)
+                : Effect.fail(layout.io("lock", path, id)(FileSystemSync.systemError("symlink", path, e)))
+            }
+            let value: A
+            try {
+              value = f()
+            } catch (e) {
+              // `f` returns its failures; what it throws is a defect. The lock goes all the same.
+              return Effect.zipRight(releaseLock(id, content), Effect.die(e))
+            }
+            try {
+              sys.unlinkSync(path)
+            } catch {
+              // The write is done; the release is tried again, and on in the background if it must.
+              return Effect.as(releaseLock(id, content), value)
+            }
+            return Effect.succeed(value)
+          })
 
   return { withLock, tryWithLockSync, breakLock, parseLock, parseWant }
 }
