@@ -57,6 +57,20 @@ export interface Signals {
   readonly announce: (id: string) => Effect.Effect<void>
 }
 
+/**
+ * A synchronous connection to the same SQLite database (`Sqlite.layer` opens one beside its client): the hot path's
+ * single statements (`update`, `create`, `get`, `getInfo`) run on it directly, without the effects, spans and
+ * statement cache of a `SqlClient` around each one (they cost as much as the statement itself). Never while a
+ * transaction of the store is open or waiting on the client: in one thread, a write here would wait on a lock that
+ * transaction can only release once this returns.
+ *
+ * @internal
+ */
+export interface Direct {
+  /** Runs one statement with its parameters and returns its rows; throws the driver's error. */
+  readonly all: (sql: string, params: ReadonlyArray<unknown>) => ReadonlyArray<unknown>
+}
+
 /** How often a SQLite store looks at its `data_version` while someone follows its changes. */
 const sqliteChangeCheck = Duration.millis(25)
 
@@ -359,6 +373,16 @@ export const reasonOfSqlite = (code: string | undefined): "Unavailable" | "Corru
  */
 export const make = (
   options: Options = {}
+): Effect.Effect<TaskStore.Service, TaskStoreError, SqlClient.SqlClient | Scope.Scope> => makeWith(options, undefined)
+
+/**
+ * `make` with a direct connection for the hot path (SQLite only).
+ *
+ * @internal
+ */
+export const makeWith = (
+  options: Options,
+  direct: Direct | undefined
 ): Effect.Effect<TaskStore.Service, TaskStoreError, SqlClient.SqlClient | Scope.Scope> =>
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
@@ -400,19 +424,24 @@ export const make = (
         })
       }
 
+    /** Transactions of this store open or on their way (while any is, the direct connection is not used). */
+    let transactions = 0
+
     /** Runs `effect` in a transaction that holds the write lock of `key` from its first statement. */
     const locked = <A, E>(key: string, effect: Effect.Effect<A, E>): Effect.Effect<A, E | SqlError> =>
       dialect === "sqlite"
         ? // One writer at a time for the whole database: take the lock at BEGIN, waiting on the busy timeout.
-          Effect.scoped(
-            Effect.flatMap(sql.reserve, (conn) =>
-              Effect.acquireUseRelease(
-                conn.executeRaw("BEGIN IMMEDIATE", []),
-                () =>
-                  Effect.tap(Effect.provideService(effect, SqlClient.TransactionConnection, [conn, 0]), () =>
-                    conn.executeRaw("COMMIT", [])
-                  ),
-                (_, exit) => (Exit.isSuccess(exit) ? Effect.void : Effect.ignore(conn.executeRaw("ROLLBACK", [])))
+          counted(
+            Effect.scoped(
+              Effect.flatMap(sql.reserve, (conn) =>
+                Effect.acquireUseRelease(
+                  conn.executeRaw("BEGIN IMMEDIATE", []),
+                  () =>
+                    Effect.tap(Effect.provideService(effect, SqlClient.TransactionConnection, [conn, 0]), () =>
+                      conn.executeRaw("COMMIT", [])
+                    ),
+                  (_, exit) => (Exit.isSuccess(exit) ? Effect.void : Effect.ignore(conn.executeRaw("ROLLBACK", [])))
+                )
               )
             )
           )
@@ -424,6 +453,72 @@ export const make = (
                 defect instanceof SqlError ? Option.some(Effect.fail(defect)) : Option.none()
               )
             )
+
+    /** `effect` counted in `transactions` while it runs. */
+    function counted<A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> {
+      return Effect.suspend(() => {
+        transactions++
+        return Effect.ensuring(
+          effect,
+          Effect.sync(() => {
+            transactions--
+          })
+        )
+      })
+    }
+
+    /**
+     * One statement on the direct connection when there is one and no transaction is about: its rows, turned into
+     * `A` by `then` (or its failure, as from the client); `undefined` when it must go through the client.
+     */
+    const directly = <A, E, F>(
+      text: () => string,
+      params: () => ReadonlyArray<unknown>,
+      then: (rows: ReadonlyArray<any>) => Effect.Effect<A, E>,
+      failure: (error: SqlError) => F
+    ): Effect.Effect<A, E | F> | undefined => {
+      if (direct === undefined || transactions > 0) return undefined
+      return Effect.suspend((): Effect.Effect<A, E | F> => {
+        let rows: ReadonlyArray<unknown>
+        try {
+          rows = direct.all(text(), params())
+        } catch (cause) {
+          return Effect.fail(failure(new SqlError({ cause, message: "Failed to execute statement" })))
+        }
+        return then(rows)
+      })
+    }
+
+    /** SQL text by the columns an update sets (a handful of shapes: checkpoint, heartbeat, end, claim…). */
+    const updateTexts = new Map<string, string>()
+    const updateText = (columns: ReadonlyArray<string>) => {
+      const key = columns.join(",")
+      let text = updateTexts.get(key)
+      if (text === undefined) {
+        const sets = [...columns.map((c) => `"${c}" = ?`), "revision = revision + 1"].join(", ")
+        text = `UPDATE "${p}tasks" SET ${sets} WHERE id = ? AND revision = ? RETURNING ${metaColumns}`
+        updateTexts.set(key, text)
+      }
+      return text
+    }
+    const rowColumns = Object.keys(
+      rowOf({
+        id: "",
+        kind: "",
+        status: "pending",
+        revision: 1,
+        progress: { done: 0 },
+        attempts: 0,
+        createdAt: 0,
+        updatedAt: 0,
+        input: new Uint8Array(0)
+      })
+    )
+    const insertText = `INSERT INTO "${p}tasks" (${rowColumns.map((c) => `"${c}"`).join(", ")}) VALUES (${rowColumns
+      .map(() => "?")
+      .join(", ")}) ON CONFLICT (id) DO NOTHING RETURNING id`
+    const getInfoText = `SELECT ${metaColumns} FROM "${p}tasks" WHERE id = ?`
+    const getText = `SELECT * FROM "${p}tasks" WHERE id = ?`
 
     /** A statement that reads then writes: in SQLite inside a transaction holding the write lock from its start. */
     const writing = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E | SqlError> =>
@@ -465,7 +560,17 @@ export const make = (
 
     // ---- the driver ----------------------------------------------------------------------------------------------
 
+    /** The first row as `A`, or `TaskNotFound`. */
+    const found = <Row, A>(rows: ReadonlyArray<Row>, id: string, make: (row: Row) => A) =>
+      rows[0] === undefined ? Effect.fail(new TaskNotFound({ id })) : Effect.succeed(make(rows[0]))
+
     const getInfo = (id: string) =>
+      directly(
+        () => getInfoText,
+        () => [id],
+        (rows: ReadonlyArray<MetaRow>) => found(rows, id, toInfo),
+        fail("read", id)
+      ) ??
       Effect.flatMap(
         sql<MetaRow>`SELECT ${meta} FROM ${tasks} WHERE id = ${id}`.withoutTransform.pipe(
           Effect.mapError(fail("read", id))
@@ -486,43 +591,67 @@ export const make = (
     /** Log lines go in by batches, well under every dialect's limit on parameters. */
     const logBatch = 500
 
+    /** The rows of a statement, or the conflict a compare-and-swap on a row that exists missed. */
+    const updatedOrMissed = (id: string, expected: number) => (rows: ReadonlyArray<MetaRow>) =>
+      rows[0] === undefined
+        ? Effect.catchTag(missed(id, expected), "SqlError", (e) => Effect.fail(fail("update", id)(e)))
+        : Effect.succeed(toInfo(rows[0]))
+
     return TaskStore.make({
-      create: (record) =>
+      create: (record) => {
+        const inserted = (rows: ReadonlyArray<unknown>) =>
+          rows.length === 0 ? Effect.fail(new TaskAlreadyExists({ id: record.id })) : Effect.void
         // One statement (one round trip, one commit). Lines left under the id by a deleted task never show up in the
         // new one: a delete takes them with it, and `appendLogs` stores nothing for an id without a record.
-        sql<{
-          id: string
-        }>`INSERT INTO ${tasks} ${sql.insert(rowOf(record))} ON CONFLICT (id) DO NOTHING RETURNING id`.withoutTransform.pipe(
-          Effect.flatMap((inserted) =>
-            inserted.length === 0 ? Effect.fail(new TaskAlreadyExists({ id: record.id })) : Effect.void
-          ),
-          Effect.catchTag("SqlError", (e) => Effect.fail(fail("create", record.id)(e))),
-          // A submitted task is announced once stored: idle workers, wherever they are, claim it at once.
-          Effect.tap(() =>
-            options.signals !== undefined && record.status === "pending"
-              ? options.signals.announce(record.id)
-              : Effect.void
+        const created =
+          directly(
+            () => insertText,
+            () => Object.values(rowOf(record)),
+            inserted,
+            fail("create", record.id)
+          ) ??
+          sql<{
+            id: string
+          }>`INSERT INTO ${tasks} ${sql.insert(rowOf(record))} ON CONFLICT (id) DO NOTHING RETURNING id`.withoutTransform.pipe(
+            Effect.catchTag("SqlError", (e) => Effect.fail(fail("create", record.id)(e))),
+            Effect.flatMap(inserted)
           )
-        ),
+        // A submitted task is announced once stored: idle workers, wherever they are, claim it at once.
+        return options.signals !== undefined && record.status === "pending"
+          ? Effect.tap(created, () => options.signals!.announce(record.id))
+          : created
+      },
       get: (id) =>
+        directly(
+          () => getText,
+          () => [id],
+          (rows: ReadonlyArray<FullRow>) => found(rows, id, toRecord),
+          fail("read", id)
+        ) ??
         Effect.flatMap(
           sql<FullRow>`SELECT * FROM ${tasks} WHERE id = ${id}`.withoutTransform.pipe(
             Effect.mapError(fail("read", id))
           ),
-          (rows) => (rows[0] === undefined ? Effect.fail(new TaskNotFound({ id })) : Effect.succeed(toRecord(rows[0])))
+          (rows) => found(rows, id, toRecord)
         ),
       getInfo,
       update: (id, expected, patch) => {
         // One statement: compare-and-swap on the revision, atomically, without a read first.
         const columns = columnsOf(patch)
-        const sets =
-          Object.keys(columns).length === 0
-            ? sql.literal("revision = revision + 1")
-            : sql`${sql.update(columns)}, revision = revision + 1`
         const updated =
-          sql<MetaRow>`UPDATE ${tasks} SET ${sets} WHERE id = ${id} AND revision = ${expected} RETURNING ${meta}`.withoutTransform.pipe(
-            Effect.flatMap((rows) => (rows[0] === undefined ? missed(id, expected) : Effect.succeed(toInfo(rows[0])))),
-            Effect.catchTag("SqlError", (e) => Effect.fail(fail("update", id)(e)))
+          directly(
+            () => updateText(Object.keys(columns)),
+            () => [...Object.values(columns), id, expected],
+            updatedOrMissed(id, expected),
+            fail("update", id)
+          ) ??
+          sql<MetaRow>`UPDATE ${tasks} SET ${
+            Object.keys(columns).length === 0
+              ? sql.literal("revision = revision + 1")
+              : sql`${sql.update(columns)}, revision = revision + 1`
+          } WHERE id = ${id} AND revision = ${expected} RETURNING ${meta}`.withoutTransform.pipe(
+            Effect.catchTag("SqlError", (e) => Effect.fail(fail("update", id)(e))),
+            Effect.flatMap(updatedOrMissed(id, expected))
           )
         // A request for the task's runner, wherever it is, is announced once it is stored; so is a task handed back
         // to the queue (a worker shutting down), for idle workers to claim at once.
@@ -612,8 +741,14 @@ export const make = (
         options.signals?.listen ??
         (dialect === "sqlite"
           ? // Another connection's commit moves `data_version`; this connection's own commits do not.
+            // On the direct connection when there is one: the store's own hot writes go through it and do not move
+            // it; the client's writes (claims, logs) do, as another process's would.
             Stream.repeatEffectWithSchedule(
-              Effect.option(sql<{ data_version: number }>`PRAGMA data_version`.withoutTransform),
+              Effect.option<ReadonlyArray<{ data_version: number }>, unknown, never>(
+                direct === undefined
+                  ? sql<{ data_version: number }>`PRAGMA data_version`.withoutTransform
+                  : Effect.try(() => direct.all("PRAGMA data_version", []) as ReadonlyArray<{ data_version: number }>)
+              ),
               Schedule.spaced(sqliteChangeCheck)
             ).pipe(
               Stream.map((rows) => Option.flatMap(rows, (r) => Option.fromNullable(r[0]?.data_version))),
