@@ -61,7 +61,8 @@ export interface Syscalls {
   readonly ftruncateSync: (fd: number, length: number) => void
   /** `undefined` when nothing is at `path` (no error to build and throw: the lock's hot path asks this every time). */
   readonly statSync: (path: string) => fs.Stats | undefined
-  readonly lstatSync: (path: string) => fs.Stats
+  /** `undefined` when nothing is at `path`, as `statSync`. */
+  readonly lstatSync: (path: string) => fs.Stats | undefined
   readonly renameSync: (from: string, to: string) => void
   readonly unlinkSync: (path: string) => void
   readonly rmdirSync: (path: string) => void
@@ -82,7 +83,7 @@ export const nodeSyscalls: Syscalls = {
   fstatSync: (fd) => fs.fstatSync(fd),
   ftruncateSync: fs.ftruncateSync,
   statSync: (path) => fs.statSync(path, { throwIfNoEntry: false }),
-  lstatSync: (path) => fs.lstatSync(path),
+  lstatSync: (path) => fs.lstatSync(path, { throwIfNoEntry: false }),
   renameSync: fs.renameSync,
   unlinkSync: fs.unlinkSync,
   rmdirSync: (path) => fs.rmdirSync(path),
@@ -298,7 +299,8 @@ const writeWhole = (sys: Syscalls, path: string, data: Uint8Array, flag: string,
 }
 
 const removeTree = (sys: Syscalls, path: string) => {
-  if (sys.lstatSync(path).isDirectory()) {
+  // Nothing there: the unlink below says so (ENOENT), as a removal of a missing file must.
+  if (sys.lstatSync(path)?.isDirectory() === true) {
     for (const name of sys.readdirSync(path)) removeTree(sys, `${path}/${name}`)
     sys.rmdirSync(path)
   } else sys.unlinkSync(path)

@@ -310,6 +310,8 @@ export const make = (
       },
       removeIfAny: (path, operation, id) => {
         try {
+          // Usually nothing is there: asking costs less than an unlink that fails (Node builds and throws an error).
+          if (sys.lstatSync(path) === undefined) return
           sys.unlinkSync(path)
         } catch (e) {
           if (FileSystemSync.codeOf(e) !== "ENOENT") throw failure(operation, path, id, "remove", e)
