@@ -140,6 +140,58 @@ const sqlite = async () => {
   }
 }
 
+/**
+ * The same small piece of JavaScript (two JSON round trips of a record's metadata) timed warm, right after an fsync
+ * on tmpfs (a system call that does not wait), and right after an fsync on the disk (one that blocks while the disk
+ * works): what code between a store's system calls costs once the thread has slept.
+ */
+const afterFsync = () => {
+  const { dir, cleanup } = scratchDir("breakdown-cold")
+  const shm = fs.existsSync("/dev/shm") ? fs.mkdtempSync("/dev/shm/vltask-cold-") : undefined
+  try {
+    const info = {
+      id: "01a22ca8-7d2c-74ad-8be0-4e397ff1b552",
+      kind: "bench",
+      status: "running",
+      revision: 12,
+      progress: { done: 5, total: 100 },
+      lease,
+      attempts: 1,
+      createdAt: 1,
+      updatedAt: 2
+    }
+    let sink = 0
+    const work = () => {
+      for (let i = 0; i < 2; i++) sink += (JSON.parse(JSON.stringify(info)) as { revision: number }).revision
+    }
+    const body = Buffer.alloc(100)
+    const timed = (before: () => void) => {
+      const each: Array<number> = []
+      for (let i = 0; i < 2000; i++) {
+        before()
+        const start = process.hrtime.bigint()
+        work()
+        each.push(Number(process.hrtime.bigint() - start) / 1e3)
+      }
+      return median(each)
+    }
+    const fsyncOf = (path: string) => {
+      const fd = fs.openSync(path, "w")
+      return () => {
+        fs.writeSync(fd, body, 0, body.length, 0)
+        fs.fsyncSync(fd)
+      }
+    }
+    const warm = timed(() => {})
+    const tmpfs = shm === undefined ? undefined : timed(fsyncOf(join(shm, "f")))
+    const disk = timed(fsyncOf(join(dir, "f")))
+    return { warm, tmpfs, disk, sink }
+  } finally {
+    cleanup()
+    if (shm !== undefined) fs.rmSync(shm, { recursive: true, force: true })
+  }
+}
+
 const f = (x: number) => x.toLocaleString("en-US", { maximumFractionDigits: 0 })
 const fileResult = await file()
 process.stdout.write(
@@ -153,4 +205,8 @@ const gcFile = await largeState("file", true)
 const gcSqlite = await largeState("sqlite", true)
 process.stdout.write(
   `16 MiB state, GC forced after each checkpoint: peak RSS growth / state size file ${gcFile.rss_ratio.toFixed(1)}, SQLite ${gcSqlite.rss_ratio.toFixed(1)}\n`
+)
+const cold = afterFsync()
+process.stdout.write(
+  `the same JSON work (µs, median): warm ${cold.warm.toFixed(1)} | after an fsync on tmpfs ${cold.tmpfs?.toFixed(1) ?? "n/a"} | after an fsync on the disk ${cold.disk.toFixed(1)}\n`
 )

@@ -11,6 +11,18 @@ import { scratchDir } from "./util.js"
 const stateBytes = 16 * 1024 * 1024
 const checkpoints = 20
 
+/** The state's first value: 16 MiB of `a`, as a string or as bytes. */
+const firstValue = (binary: boolean): string | Uint8Array =>
+  binary ? new Uint8Array(stateBytes).fill(97) : "a".repeat(stateBytes)
+
+/** Each round a new 16 MiB value, as a real task's state would be rebuilt (the floor and the task use the same). */
+const nextValue = (blob: string | Uint8Array, round: number): string | Uint8Array => {
+  if (typeof blob === "string") return String.fromCharCode(97 + (round % 26)) + blob.slice(1)
+  const next = blob.slice()
+  next[0] = 97 + (round % 26)
+  return next
+}
+
 export interface LargeStateResult {
   readonly mb_s: number
   readonly rss_ratio: number
@@ -44,14 +56,10 @@ const floor = async (kind: string, dir: string, binary: boolean) => {
     fsyncSync(dirFd)
   }
   const baseline = process.memoryUsage().rss
-  let blob: string | Uint8Array = binary ? new Uint8Array(stateBytes).fill(97) : "a".repeat(stateBytes)
+  let blob = firstValue(binary)
   const start = process.hrtime.bigint()
   for (let round = 1; round <= checkpoints; round++) {
-    if (typeof blob === "string") blob = String.fromCharCode(97 + (round % 26)) + blob.slice(1)
-    else {
-      blob = blob.slice()
-      blob[0] = 97 + (round % 26)
-    }
+    blob = nextValue(blob, round)
     // A string has to become bytes to be written at all: once, the least any store can do.
     write(typeof blob === "string" ? Buffer.from(blob, "utf8") : blob, round)
     await new Promise((resolve) => setImmediate(resolve))
@@ -82,15 +90,10 @@ const child = async (kind: string, dir: string, forceGc: boolean, binary: boolea
       Effect.gen(function* () {
         if (global.gc !== undefined) global.gc()
         const baseline = process.memoryUsage().rss
-        // Each round a new 16 MiB string, as a real task's state would be rebuilt.
-        let blob: string | Uint8Array = binary ? new Uint8Array(stateBytes).fill(97) : "a".repeat(stateBytes)
+        let blob = firstValue(binary)
         const start = process.hrtime.bigint()
         for (let round = 1; round <= checkpoints; round++) {
-          if (typeof blob === "string") blob = String.fromCharCode(97 + (round % 26)) + blob.slice(1)
-          else {
-            blob = blob.slice()
-            blob[0] = 97 + (round % 26)
-          }
+          blob = nextValue(blob, round)
           yield* task.checkpoint({ round, blob })
           // With a collection forced after each checkpoint, the peak shows what is live rather than what V8 let pile up.
           if (forceGc && global.gc !== undefined) global.gc()
