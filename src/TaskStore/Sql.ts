@@ -26,6 +26,7 @@ import * as Stream from "effect/Stream"
 import { RevisionConflict, TaskAlreadyExists, TaskNotFound, TaskStoreError } from "../TaskError.js"
 import * as TaskRecord from "../TaskRecord.js"
 import * as TaskStore from "../TaskStore.js"
+import * as Direct from "../internal/sql/direct.js"
 
 /**
  * Options of the SQL store.
@@ -55,20 +56,6 @@ export interface Signals {
   readonly listen: Stream.Stream<string | undefined>
   /** Announces that the record of `id` changed (best effort: a failure is only a later look). */
   readonly announce: (id: string) => Effect.Effect<void>
-}
-
-/**
- * A synchronous connection to the same SQLite database (`Sqlite.layer` opens one beside its client): the hot path's
- * single statements (`update`, `create`, `get`, `getInfo`) run on it directly, without the effects, spans and
- * statement cache of a `SqlClient` around each one (they cost as much as the statement itself). Never while a
- * transaction of the store is open or waiting on the client: in one thread, a write here would wait on a lock that
- * transaction can only release once this returns.
- *
- * @internal
- */
-export interface Direct {
-  /** Runs one statement with its parameters and returns its rows; throws the driver's error. */
-  readonly all: (sql: string, params: ReadonlyArray<unknown>) => ReadonlyArray<unknown>
 }
 
 /** How often a SQLite store looks at its `data_version` while someone follows its changes. */
@@ -373,19 +360,11 @@ export const reasonOfSqlite = (code: string | undefined): "Unavailable" | "Corru
  */
 export const make = (
   options: Options = {}
-): Effect.Effect<TaskStore.Service, TaskStoreError, SqlClient.SqlClient | Scope.Scope> => makeWith(options, undefined)
-
-/**
- * `make` with a direct connection for the hot path (SQLite only).
- *
- * @internal
- */
-export const makeWith = (
-  options: Options,
-  direct: Direct | undefined
 ): Effect.Effect<TaskStore.Service, TaskStoreError, SqlClient.SqlClient | Scope.Scope> =>
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
+    // A SQLite client built by `Sqlite.layer` has a plain connection beside it for the hot path (`internal/sql/direct.ts`).
+    const direct = Direct.of(sql)
     const dialect = sql.onDialectOrElse<Dialect | undefined, Dialect, Dialect>({
       sqlite: () => "sqlite",
       pg: () => "pg",

@@ -26,6 +26,7 @@ import { dirname } from "node:path"
 import { TaskStoreError } from "../TaskError.js"
 import { TaskStore } from "../TaskStore.js"
 import type { Service } from "../TaskStore.js"
+import * as Direct from "../internal/sql/direct.js"
 import * as Sql from "./Sql.js"
 
 /**
@@ -69,7 +70,7 @@ export const make = (
 
 /**
  * A connection of the store's own to `filename`, with the client's settings, for the hot path's single statements
- * (see `Sql.Direct`): prepared once each, run synchronously. Closed with the store.
+ * (see `internal/sql/direct.ts`): prepared once each, run synchronously. Closed with the store.
  */
 const directConnection = (filename: string, options: Omit<Options, "filename">) =>
   Effect.map(
@@ -82,7 +83,7 @@ const directConnection = (filename: string, options: Omit<Options, "filename">) 
       }),
       (db) => Effect.sync(() => db.close())
     ),
-    (db): Sql.Direct => {
+    (db): Direct.Direct => {
       const statements = new Map<string, Database.Statement>()
       return {
         all: (text, params) => {
@@ -121,8 +122,8 @@ const build = (
     const mode = yield* pragma<{ journal_mode: string }>("journal_mode")
     const journal = mode[0]!.journal_mode
     if (journal !== "wal" && journal !== "memory") yield* pragma("journal_mode = WAL")
-    const direct = filename === undefined ? undefined : yield* directConnection(filename, options)
-    return yield* Sql.makeWith({ tablePrefix: options.tablePrefix }, direct)
+    if (filename !== undefined) Direct.register(sql, yield* directConnection(filename, options))
+    return yield* Sql.make({ tablePrefix: options.tablePrefix })
   })
 
 /**
