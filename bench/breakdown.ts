@@ -146,7 +146,7 @@ const sqlite = async () => {
  * works): what code between a store's system calls costs once the thread has slept.
  */
 const afterFsync = () => {
-  const { dir, cleanup } = scratchDir("breakdown-cold")
+  const { dir, cleanup } = scratchDir("breakdown-cold", true)
   const shm = fs.existsSync("/dev/shm") ? fs.mkdtempSync("/dev/shm/vltask-cold-") : undefined
   try {
     const info = {

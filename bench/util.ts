@@ -10,10 +10,15 @@ export const median = (xs: ReadonlyArray<number>): number => {
   return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2
 }
 
-/** A fresh directory on the same disk as the repository (not tmpfs), removed by `cleanup`. */
-export const scratchDir = (name: string) => {
+/**
+ * A fresh directory on the same disk as the repository (not tmpfs), removed by `cleanup`; under `$VLTASK_BENCH_DIR`
+ * instead when set and `onDisk` is not asked for (`VLTASK_BENCH_DIR=/dev/shm npm run bench:breakdown` shows what is left when system calls cost
+ * microseconds).
+ */
+export const scratchDir = (name: string, onDisk = false) => {
   // A fresh clone after `npm ci` has no `node_modules/.cache` yet.
-  const parent = join(import.meta.dirname, "..", "node_modules", ".cache")
+  const repoDisk = join(import.meta.dirname, "..", "node_modules", ".cache")
+  const parent = onDisk ? repoDisk : (process.env.VLTASK_BENCH_DIR ?? repoDisk)
   mkdirSync(parent, { recursive: true })
   const dir = mkdtempSync(join(parent, `bench-${name}-`))
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) }
