@@ -1,0 +1,155 @@
+/**
+ * `npx tsx bench/clients.ts`: what the database clients cost around the same statements, for docs/performance.md.
+ *
+ * - SQLite: one single-row `UPDATE` through `@effect/sql-sqlite-node` and straight on better-sqlite3, with
+ *   `synchronous = OFF` (commits cost nothing, so what is left is the client) and `FULL`.
+ * - SQLite memory: peak RSS growth over 16 MiB for twenty `UPDATE`s of one and the same 16 MiB BLOB, better-sqlite3
+ *   alone, with the default page cache and with `cache_size = -512` (in a child process each).
+ * - Postgres: the store's checkpoint `UPDATE … RETURNING` (as the store writes it) and the raw `UPDATE` of `raw.ts`, on
+ *   one plain `pg` client.
+ */
+import { SqlClient } from "@effect/sql"
+import { SqliteClient } from "@effect/sql-sqlite-node"
+import Database from "better-sqlite3"
+import { Effect } from "effect"
+import { execFileSync } from "node:child_process"
+import { join } from "node:path"
+import pg from "pg"
+import { median, scratchDir } from "./util.js"
+
+const n = 1500
+const us = (start: bigint, count = n) => Number(process.hrtime.bigint() - start) / 1e3 / count
+
+const sqliteClient = (synchronous: "OFF" | "FULL") => {
+  const { dir, cleanup } = scratchDir("clients-sqlite")
+  const body = Buffer.alloc(1024, 1)
+  const text = "UPDATE t SET state = ?, revision = revision + 1 WHERE id = 'a'"
+  return Effect.runPromise(
+    Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      yield* sql.unsafe(`PRAGMA synchronous = ${synchronous}`)
+      yield* sql.unsafe("CREATE TABLE t (id TEXT PRIMARY KEY, revision INTEGER, state BLOB)")
+      yield* sql.unsafe("INSERT INTO t VALUES ('a', 0, ?)", [body])
+      const db = new Database(join(dir, "plain.db"))
+      db.pragma("journal_mode = WAL")
+      db.pragma(`synchronous = ${synchronous}`)
+      db.exec("CREATE TABLE t (id TEXT PRIMARY KEY, revision INTEGER, state BLOB)")
+      db.prepare("INSERT INTO t VALUES ('a', 0, ?)").run(body)
+      const statement = db.prepare(text)
+      const client: Array<number> = []
+      const plain: Array<number> = []
+      for (let round = 0; round < 4; round++) {
+        let start = process.hrtime.bigint()
+        for (let i = 0; i < n; i++) yield* sql.unsafe(text, [body]).raw
+        if (round > 0) client.push(us(start))
+        start = process.hrtime.bigint()
+        for (let i = 0; i < n; i++) statement.run(body)
+        if (round > 0) plain.push(us(start))
+      }
+      db.close()
+      return { client: median(client), plain: median(plain) }
+    }).pipe(
+      Effect.provide(SqliteClient.layer({ filename: join(dir, "client.db") })),
+      Effect.ensuring(Effect.sync(cleanup))
+    )
+  )
+}
+
+/** Runs in a child: `clients.ts memory DIR [pragma]`. */
+const sqliteMemory = (dir: string, pragma: string | undefined) => {
+  const db = new Database(join(dir, "memory.db"))
+  db.pragma("journal_mode = WAL")
+  db.pragma("synchronous = FULL")
+  if (pragma !== undefined) db.pragma(pragma)
+  db.exec("CREATE TABLE t (id TEXT PRIMARY KEY, state BLOB)")
+  db.prepare("INSERT INTO t VALUES ('a', x'00')").run()
+  const update = db.prepare("UPDATE t SET state = ? WHERE id = 'a'")
+  const size = 16 * 1024 * 1024
+  const blob = new Uint8Array(size).fill(97)
+  const baseline = process.memoryUsage().rss
+  for (let i = 0; i < 20; i++) {
+    blob[0] = i
+    update.run(blob)
+  }
+  db.close()
+  process.stdout.write(String((process.resourceUsage().maxRSS * 1024 - baseline) / size))
+}
+
+const postgres = async (url: string) => {
+  const client = new pg.Client({ connectionString: url })
+  try {
+    await client.connect()
+  } catch {
+    return undefined
+  }
+  const prefix = `vltask_bench_c${process.pid}_`
+  try {
+    await client.query(`CREATE TABLE ${prefix}raw (id TEXT PRIMARY KEY, revision INTEGER, state BYTEA)`)
+    await client.query(`INSERT INTO ${prefix}raw VALUES ('a', 0, $1)`, [Buffer.alloc(1024)])
+    // The store's table and a running task in it, as the store makes them.
+    await client.query(`CREATE TABLE ${prefix}tasks (id TEXT PRIMARY KEY, kind TEXT NOT NULL, status TEXT NOT NULL,
+      revision INTEGER NOT NULL, progress TEXT NOT NULL, lease TEXT, interrupt TEXT, reason TEXT, failure TEXT,
+      attempts INTEGER NOT NULL, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL, started_at BIGINT,
+      finished_at BIGINT, polled_at BIGINT, input BYTEA NOT NULL, state BYTEA, result BYTEA, error BYTEA,
+      priority INTEGER NOT NULL DEFAULT 0, run_at BIGINT, parent TEXT, weight DOUBLE PRECISION)`)
+    await client.query(
+      `INSERT INTO ${prefix}tasks (id, kind, status, revision, progress, attempts, created_at, updated_at, input)
+       VALUES ('a', 'k', 'running', 1, '{"done":0}', 1, 0, 0, $1)`,
+      [Buffer.alloc(20)]
+    )
+    const body = Buffer.alloc(1024, 1)
+    const lease = JSON.stringify({ token: "01a220b5-41e9-7080-884f-f28554064fdc", holder: { host: "h", pid: 1 } })
+    const meta =
+      "id, kind, status, revision, progress, lease, interrupt, reason, failure, attempts, created_at, updated_at, started_at, finished_at, polled_at, priority, run_at, parent, weight"
+    const checkpoint = `UPDATE ${prefix}tasks SET "progress" = $1, "lease" = $2, "updated_at" = $3, "state" = $4, revision = revision + 1 WHERE id = $5 AND revision = $6 RETURNING ${meta}`
+    let revision = 1
+    const store: Array<number> = []
+    const raw: Array<number> = []
+    for (let round = 0; round < 4; round++) {
+      let start = process.hrtime.bigint()
+      for (let i = 0; i < n / 3; i++) {
+        await client.query(checkpoint, [`{"done":${i}}`, lease, Date.now(), body, "a", revision])
+        revision++
+      }
+      if (round > 0) store.push(us(start, n / 3))
+      start = process.hrtime.bigint()
+      for (let i = 0; i < n / 3; i++) {
+        await client.query(`UPDATE ${prefix}raw SET state = $1, revision = revision + 1 WHERE id = 'a'`, [body])
+      }
+      if (round > 0) raw.push(us(start, n / 3))
+    }
+    return { store: median(store), raw: median(raw) }
+  } finally {
+    await client.query(`DROP TABLE IF EXISTS ${prefix}raw, ${prefix}tasks`)
+    await client.end()
+  }
+}
+
+if (process.argv[2] === "memory") sqliteMemory(process.argv[3]!, process.argv[4])
+else {
+  for (const synchronous of ["OFF", "FULL"] as const) {
+    const r = await sqliteClient(synchronous)
+    console.log(
+      `SQLite UPDATE, synchronous=${synchronous}: @effect/sql-sqlite-node ${r.client.toFixed(0)} µs, better-sqlite3 ${r.plain.toFixed(0)} µs`
+    )
+  }
+  for (const pragma of [undefined, "cache_size = -512"]) {
+    const { dir, cleanup } = scratchDir("clients-memory")
+    try {
+      const args = ["--import", "tsx", import.meta.filename, "memory", dir, ...(pragma === undefined ? [] : [pragma])]
+      const ratio = Number(execFileSync(process.execPath, args, { encoding: "utf8" }))
+      console.log(
+        `SQLite alone, 20 UPDATEs of one 16 MiB BLOB${pragma === undefined ? "" : ` (${pragma})`}: peak RSS growth ${ratio.toFixed(1)}× the BLOB`
+      )
+    } finally {
+      cleanup()
+    }
+  }
+  const url = process.env.VLTASK_BENCH_POSTGRES ?? "postgres://root@127.0.0.1:5432/test"
+  const p = await postgres(url)
+  console.log(
+    p === undefined
+      ? `no Postgres server at ${url}`
+      : `Postgres on one pg client: the store's checkpoint UPDATE … RETURNING ${p.store.toFixed(0)} µs, the raw UPDATE ${p.raw.toFixed(0)} µs`
+  )
+}
