@@ -87,7 +87,7 @@ const idleLingerMs = 5000
 const lingering = new WeakMap<Engine, { lastEnd: number; pending: boolean }>()
 
 /**
- * Stops following the store's changes once no task has run here for `idleLinger`. One waiting check per engine,
+ * Stops following the store's changes once no task has run here for `idleLingerMs`. One waiting check per engine,
  * however many tasks end meanwhile (a thousand short tasks a second must not leave a thousand sleeping fibers): when
  * it wakes too early it waits out the rest.
  */
