@@ -17,7 +17,7 @@ import * as File from "../src/TaskStore/File.js"
 import * as Sqlite from "../src/TaskStore/Sqlite.js"
 import { fileCheckpoints, sqliteCheckpoints } from "./checkpoint.js"
 import { largeState } from "./largeState.js"
-import { median, scratchDir } from "./util.js"
+import { median, runningRecord, scratchDir } from "./util.js"
 
 const n = 1000
 const rate = (f: () => void) => {
@@ -42,16 +42,7 @@ const updateRate = (layer: Layer.Layer<TaskStore.TaskStore, unknown>) =>
   Effect.runPromise(
     Effect.gen(function* () {
       const store = yield* TaskStore.TaskStore
-      yield* store.create({
-        id: "a",
-        kind: "k",
-        status: "running",
-        progress: { done: 0 },
-        attempts: 1,
-        createdAt: 0,
-        updatedAt: 0,
-        input: new Uint8Array(20)
-      })
+      yield* store.create(runningRecord("a"))
       let revision = 1
       const update = (i: number) =>
         Effect.map(store.update("a", revision, { state, lease, progress: { done: i }, updatedAt: i }), (info) => {

@@ -9,7 +9,7 @@ import { join } from "node:path"
 import { TaskStore } from "../src/index.js"
 import * as FileSystemSync from "../src/internal/file/fileSystemSync.js"
 import * as File from "../src/TaskStore/File.js"
-import { scratchDir } from "./util.js"
+import { runningRecord, scratchDir } from "./util.js"
 
 const times = new Map<string, bigint>()
 const timed = <F extends (...args: Array<any>) => any>(name: string, f: F): F =>
@@ -39,16 +39,7 @@ try {
   await Effect.runPromise(
     Effect.gen(function* () {
       const store = yield* TaskStore.TaskStore
-      yield* store.create({
-        id: "a",
-        kind: "k",
-        status: "running",
-        progress: { done: 0 },
-        attempts: 1,
-        createdAt: 0,
-        updatedAt: 0,
-        input: new Uint8Array(20)
-      })
+      yield* store.create(runningRecord("a"))
       const raw = join(dir, "raw")
       fs.mkdirSync(raw)
       const dirFd = fs.openSync(raw, "r")

@@ -26,3 +26,16 @@ export const scratchDir = (name: string, onDisk = false) => {
 
 export const nowNs = () => process.hrtime.bigint()
 export const elapsedMs = (start: bigint) => Number(process.hrtime.bigint() - start) / 1e6
+
+/** A task record as `runner.start` creates it (running, no state yet): what the store-level benchmarks update. */
+export const runningRecord = (id: string) =>
+  ({
+    id,
+    kind: "k",
+    status: "running",
+    progress: { done: 0 },
+    attempts: 1,
+    createdAt: 0,
+    updatedAt: 0,
+    input: new Uint8Array(20)
+  }) as const

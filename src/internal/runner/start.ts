@@ -108,8 +108,7 @@ export const start = <T extends Task.Any>(
           updatedAt: now,
           startedAt: now,
           input: bytes,
-          ...(membership === undefined ? {} : { parent: membership.parent }),
-          ...(membership?.weight === undefined ? {} : { weight: membership.weight })
+          ...family(membership)
         }),
       decoded,
       task.initial(decoded),
