@@ -6,6 +6,8 @@
  *   symlink, cache check, temp file, fsyncs, rename, unlock); `store.update` alone; `task.checkpoint` through the runner.
  * - SQLite: a raw `UPDATE`; the store's own `UPDATE … RETURNING` statement on better-sqlite3; `store.update` alone;
  *   `task.checkpoint` through the runner.
+ * - Postgres (when a server answers at `VLTASK_BENCH_POSTGRES`): a raw `UPDATE` on a plain `pg` client; the store's own
+ *   statement, prepared, on that client; `store.update` alone; `task.checkpoint` through the runner.
  * - 16 MiB state: peak RSS growth / state size with a garbage collection forced after each checkpoint.
  */
 import Database from "better-sqlite3"
@@ -15,7 +17,10 @@ import { join } from "node:path"
 import { TaskStore } from "../src/index.js"
 import * as File from "../src/TaskStore/File.js"
 import * as Sqlite from "../src/TaskStore/Sqlite.js"
-import { fileCheckpoints, sqliteCheckpoints } from "./checkpoint.js"
+import pg from "pg"
+import * as Postgres from "../src/TaskStore/Postgres.js"
+import { fileCheckpoints, postgresCheckpoints, sqliteCheckpoints } from "./checkpoint.js"
+import { dropTables } from "./raw.js"
 import { largeState } from "./largeState.js"
 import { median, runningRecord, scratchDir } from "./util.js"
 
@@ -25,6 +30,15 @@ const rate = (f: () => void) => {
   for (let r = 0; r < 5; r++) {
     const start = process.hrtime.bigint()
     for (let i = 0; i < n / 5; i++) f()
+    rounds.push(((n / 5) * 1e9) / Number(process.hrtime.bigint() - start))
+  }
+  return median(rounds)
+}
+const rateAsync = async (f: () => Promise<unknown>) => {
+  const rounds: Array<number> = []
+  for (let r = 0; r < 5; r++) {
+    const start = process.hrtime.bigint()
+    for (let i = 0; i < n / 5; i++) await f()
     rounds.push(((n / 5) * 1e9) / Number(process.hrtime.bigint() - start))
   }
   return median(rounds)
@@ -131,6 +145,44 @@ const sqlite = async () => {
   }
 }
 
+const postgres = async (url: string) => {
+  const client = new pg.Client({ connectionString: url })
+  try {
+    await client.connect()
+  } catch {
+    return undefined
+  }
+  const prefix = `vltask_bench_b${process.pid}_`
+  try {
+    const update = await updateRate(Postgres.layer({ url, tablePrefix: prefix }))
+    // The store's statement on a plain client, prepared, on the table the store created and migrated.
+    const text = `UPDATE ${prefix}tasks SET progress = $1, lease = $2, updated_at = $3, state = $4, revision = revision + 1
+       WHERE id = $5 AND revision = $6
+       RETURNING id, kind, status, revision, progress, lease, interrupt, reason, failure, attempts, created_at, updated_at, started_at, finished_at, polled_at, priority, run_at, parent, weight`
+    const blob = Buffer.from(state)
+    const json = JSON.stringify(lease)
+    let revision = Number((await client.query(`SELECT revision FROM ${prefix}tasks WHERE id = 'a'`)).rows[0].revision)
+    const own = await rateAsync(async () => {
+      const result = await client.query({
+        name: "own",
+        text,
+        values: ['{"done":1}', json, Date.now(), blob, "a", revision]
+      })
+      revision = Number(result.rows[0].revision)
+    })
+    await client.query(`CREATE TABLE ${prefix}raw (id TEXT PRIMARY KEY, revision INTEGER, state BYTEA)`)
+    await client.query(`INSERT INTO ${prefix}raw VALUES ('a', 0, $1)`, [blob])
+    const raw = await rateAsync(() =>
+      client.query(`UPDATE ${prefix}raw SET state = $1, revision = revision + 1 WHERE id = 'a'`, [blob])
+    )
+    const checkpoint = (await postgresCheckpoints(url))?.per_s ?? 0
+    return { raw, own, update, checkpoint }
+  } finally {
+    await client.end()
+    await dropTables(url, prefix)
+  }
+}
+
 /**
  * The same small piece of JavaScript (two JSON round trips of a record's metadata) timed warm, right after an fsync
  * on tmpfs (a system call that does not wait), and right after an fsync on the disk (one that blocks while the disk
@@ -191,6 +243,13 @@ process.stdout.write(
 const sqliteResult = await sqlite()
 process.stdout.write(
   `sqlite raw UPDATE ${f(sqliteResult.raw)}/s | the store's statement on better-sqlite3 ${f(sqliteResult.own)}/s | store.update ${f(sqliteResult.update)}/s | task.checkpoint ${f(sqliteResult.checkpoint)}/s\n`
+)
+const postgresUrl = process.env.VLTASK_BENCH_POSTGRES ?? "postgres://root@127.0.0.1:5432/test"
+const postgresResult = await postgres(postgresUrl)
+process.stdout.write(
+  postgresResult === undefined
+    ? `postgres: no server at ${postgresUrl}\n`
+    : `postgres raw UPDATE ${f(postgresResult.raw)}/s | the store's statement, prepared, on pg ${f(postgresResult.own)}/s | store.update ${f(postgresResult.update)}/s | task.checkpoint ${f(postgresResult.checkpoint)}/s\n`
 )
 const gcFile = await largeState("file", true)
 const gcSqlite = await largeState("sqlite", true)

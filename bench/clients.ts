@@ -6,7 +6,8 @@
  * - SQLite memory: peak RSS growth over 16 MiB for twenty `UPDATE`s of one and the same 16 MiB BLOB, better-sqlite3
  *   alone, with the default page cache and with `cache_size = -512` (in a child process each).
  * - Postgres: the store's checkpoint `UPDATE … RETURNING` (as the store writes it) and the raw `UPDATE` of `raw.ts`, on
- *   one plain `pg` client.
+ *   one plain `pg` client; the store's statement prepared (named), on that client and through a `pg` pool (a checkout
+ *   and return around each).
  */
 import { SqlClient } from "@effect/sql"
 import { SqliteClient } from "@effect/sql-sqlite-node"
@@ -83,6 +84,8 @@ const postgres = async (url: string) => {
     return undefined
   }
   const prefix = `vltask_bench_c${process.pid}_`
+  // As the store's pool is set up (`TaskStore/Postgres.ts`).
+  const pool = new pg.Pool({ connectionString: url, max: 10, connectionTimeoutMillis: 5_000 })
   try {
     await client.query(`CREATE TABLE ${prefix}raw (id TEXT PRIMARY KEY, revision INTEGER, state BYTEA)`)
     await client.query(`INSERT INTO ${prefix}raw VALUES ('a', 0, $1)`, [Buffer.alloc(1024)])
@@ -105,6 +108,13 @@ const postgres = async (url: string) => {
     let revision = 1
     const store: Array<number> = []
     const raw: Array<number> = []
+    const prepared: Array<number> = []
+    const pooled: Array<number> = []
+    const named = () => ({
+      name: "checkpoint",
+      text: checkpoint,
+      values: [`{"done":${revision}}`, lease, Date.now(), body, "a", revision++]
+    })
     for (let round = 0; round < 4; round++) {
       let start = process.hrtime.bigint()
       for (let i = 0; i < n / 3; i++) {
@@ -117,11 +127,18 @@ const postgres = async (url: string) => {
         await client.query(`UPDATE ${prefix}raw SET state = $1, revision = revision + 1 WHERE id = 'a'`, [body])
       }
       if (round > 0) raw.push(us(start, n / 3))
+      start = process.hrtime.bigint()
+      for (let i = 0; i < n / 3; i++) await client.query(named())
+      if (round > 0) prepared.push(us(start, n / 3))
+      start = process.hrtime.bigint()
+      for (let i = 0; i < n / 3; i++) await pool.query(named())
+      if (round > 0) pooled.push(us(start, n / 3))
     }
-    return { store: median(store), raw: median(raw) }
+    return { store: median(store), raw: median(raw), prepared: median(prepared), pooled: median(pooled) }
   } finally {
     await client.query(`DROP TABLE IF EXISTS ${prefix}raw, ${prefix}tasks`)
     await client.end()
+    await pool.end()
   }
 }
 
@@ -150,6 +167,6 @@ else {
   console.log(
     p === undefined
       ? `no Postgres server at ${url}`
-      : `Postgres on one pg client: the store's checkpoint UPDATE … RETURNING ${p.store.toFixed(0)} µs, the raw UPDATE ${p.raw.toFixed(0)} µs`
+      : `Postgres on one pg client: the store's checkpoint UPDATE … RETURNING ${p.store.toFixed(0)} µs, the raw UPDATE ${p.raw.toFixed(0)} µs; the store's statement prepared ${p.prepared.toFixed(0)} µs, prepared through a pg pool ${p.pooled.toFixed(0)} µs`
   )
 }

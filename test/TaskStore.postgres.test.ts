@@ -119,6 +119,63 @@ if (available) {
       })
     )
 
+    it.effect("the hot path's own connection: used, and when lost, carried by the pool and opened again", () =>
+      Effect.gen(function* () {
+        const tablePrefix = freshPrefix()
+        const directs = `SELECT pid FROM pg_stat_activity WHERE application_name = '@vectorlink/task direct ${tablePrefix}'`
+        yield* Effect.gen(function* () {
+          const store = yield* TaskStore.TaskStore
+          const id = `d${Math.random()}`.replace(".", "")
+          yield* store.create(record(id))
+          let revision = 1
+          const update = (done: number) =>
+            Effect.map(store.update(id, revision, { progress: { done } }), (info) => {
+              revision = info.revision
+            })
+          // A checkpoint's statement runs on the store's own connection, prepared once: the server counts its runs.
+          for (let i = 0; i < 5; i++) yield* update(i)
+          const own = yield* Effect.promise(() => query(directs))
+          assert.lengthOf(own, 1, "the store opened one direct connection")
+          const prepared = yield* Effect.promise(() =>
+            query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = ${own[0]!.pid} AND query LIKE 'UPDATE%'`)
+          )
+          assert.deepStrictEqual(prepared, [{ n: 1 }], "the last update ran there")
+          // The server ends it (a restart, an administrator): the store hears it, and the pool carries the writes.
+          yield* Effect.promise(() => query(`SELECT pg_terminate_backend(${own[0]!.pid})`))
+          yield* waitUntil(
+            Effect.map(
+              Effect.either(update(100)),
+              (e) => Either.isRight(e) || (e.left._tag === "TaskStoreError" && e.left.reason !== "Unavailable")
+            ),
+            "a write succeeds again",
+            { live: true }
+          )
+          const done = yield* store.getInfo(id)
+          assert.strictEqual(done.revision, revision)
+          assert.deepStrictEqual(done.progress, { done: 100 })
+          // A second later, a write opens the direct connection again.
+          yield* waitUntil(
+            Effect.gen(function* () {
+              yield* update(200)
+              const now = yield* Effect.promise(() => query(directs))
+              return now.some((r) => r.pid !== own[0]!.pid)
+            }),
+            "a new direct connection is open",
+            { live: true }
+          )
+        }).pipe(Effect.provide(Postgres.layer({ url: postgresUrl, tablePrefix, maxConnections: 2 })), Effect.scoped)
+        // Closed with the store.
+        yield* waitUntil(
+          Effect.map(
+            Effect.promise(() => query(directs)),
+            (rows) => rows.length === 0
+          ),
+          "the direct connection is closed",
+          { live: true }
+        )
+      })
+    )
+
     it.effect("every failed operation names itself and its task, with the server's code and message", () =>
       Effect.gen(function* () {
         const tablePrefix = freshPrefix()

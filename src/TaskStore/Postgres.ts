@@ -6,15 +6,18 @@
  */
 import type * as SqlClient from "@effect/sql/SqlClient"
 import * as PgClient from "@effect/sql-pg/PgClient"
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
+import pg from "pg"
 import { TaskStoreError } from "../TaskError.js"
 import type { TaskStore } from "../TaskStore.js"
+import * as Direct from "../internal/sql/direct.js"
+import * as PgDirect from "../internal/sql/pgDirect.js"
 import * as Sql from "./Sql.js"
 
 /**
@@ -28,7 +31,10 @@ export interface Options {
   readonly url: string
   /** The prefix of the store's tables (default `vltask_`): letters, digits and `_`. */
   readonly tablePrefix?: string | undefined
-  /** Connections in the pool (default 10). */
+  /**
+   * Connections in the pool (default 10). `layer` opens one more of its own, for the hot path's single statements
+   * (see docs/stores.md).
+   */
   readonly maxConnections?: number | undefined
 }
 
@@ -71,6 +77,55 @@ const signals = (pg: PgClient.PgClient, prefix: string): Sql.Signals => {
   }
 }
 
+/** How the store connects: the pool and its direct connection alike. */
+const connection = (options: Options): pg.ClientConfig => ({
+  connectionString: options.url,
+  connectionTimeoutMillis: 5_000,
+  application_name: "@vectorlink/task"
+})
+
+/**
+ * The store's own `pg` pool, checked with one query (so an unreachable server fails the layer at once), ended with
+ * the layer.
+ */
+const pool = (options: Options) =>
+  Effect.acquireRelease(
+    Effect.suspend(() => {
+      const pool = new pg.Pool({ ...connection(options), max: options.maxConnections ?? 10 })
+      // An idle connection the server drops is replaced at the next checkout; its error is not the process's.
+      pool.on("error", () => {})
+      return Effect.as(
+        Effect.tryPromise({
+          try: () => pool.query("SELECT 1"),
+          catch: (cause) => {
+            void pool.end()
+            return cause
+          }
+        }),
+        pool
+      )
+    }),
+    (pool) => Effect.promise(() => pool.end()).pipe(Effect.timeoutOption(Duration.seconds(1)))
+  )
+
+/**
+ * The `PgClient` over `pool`, with a direct connection beside it for the store's hot statements
+ * (`internal/sql/pgDirect.ts`).
+ */
+const client = (pool: pg.Pool, options: Options) =>
+  Layer.scopedContext(
+    Effect.gen(function* () {
+      const client = yield* PgClient.PgClient
+      // Named apart from the pool's connections in `pg_stat_activity`, with the store's tables.
+      const direct = yield* PgDirect.make(pool, {
+        ...connection(options),
+        application_name: `@vectorlink/task direct ${options.tablePrefix ?? "vltask_"}`
+      })
+      Direct.register(client, direct)
+      return Context.empty()
+    })
+  ).pipe(Layer.provideMerge(PgClient.layerFromPool({ acquire: Effect.succeed(pool) })))
+
 /**
  * The store in the Postgres database at `url`.
  *
@@ -78,14 +133,9 @@ const signals = (pg: PgClient.PgClient, prefix: string): Sql.Signals => {
  * @category layers
  */
 export const layer = (options: Options): Layer.Layer<TaskStore, TaskStoreError> =>
-  layerClient(options).pipe(
-    Layer.provide(
-      PgClient.layer({
-        url: Redacted.make(options.url),
-        maxConnections: options.maxConnections ?? 10,
-        connectTimeout: "5 seconds"
-      })
-    ),
+  Layer.unwrapScoped(
+    Effect.map(pool(options), (pool) => layerClient(options).pipe(Layer.provide(client(pool, options))))
+  ).pipe(
     Layer.catchAll((error) =>
       Layer.fail(
         error instanceof TaskStoreError
@@ -94,7 +144,11 @@ export const layer = (options: Options): Layer.Layer<TaskStore, TaskStoreError> 
               reason: "Unavailable",
               operation: "open",
               // The driver's own words (e.g. "connect ECONNREFUSED 127.0.0.1:5432"), not the client's wrapper.
-              detail: `cannot connect to Postgres: ${String((error as { cause?: { message?: string } }).cause?.message ?? error)}`,
+              detail: `cannot connect to Postgres: ${String(
+                (error as { cause?: { message?: string }; message?: string }).cause?.message ??
+                  (error as { message?: string }).message ??
+                  error
+              )}`,
               cause: error
             })
       )

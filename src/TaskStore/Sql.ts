@@ -363,7 +363,8 @@ export const make = (
 ): Effect.Effect<TaskStore.Service, TaskStoreError, SqlClient.SqlClient | Scope.Scope> =>
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
-    // A SQLite client built by `Sqlite.layer` has a plain connection beside it for the hot path (`internal/sql/direct.ts`).
+    // A client built by `Sqlite.layer` or `Postgres.layer` has a plain connection beside it for the hot path
+    // (`internal/sql/direct.ts`).
     const direct = Direct.of(sql)
     const dialect = sql.onDialectOrElse<Dialect | undefined, Dialect, Dialect>({
       sqlite: () => "sqlite",
@@ -447,8 +448,9 @@ export const make = (
     }
 
     /**
-     * One statement on the direct connection when there is one and no transaction is about: its rows, turned into
-     * `A` by `then` (or its failure, as from the client); `undefined` when it must go through the client.
+     * One statement on the direct connection when there is one (a synchronous one only while no transaction is about):
+     * its rows, turned into `A` by `then` (or its failure, as from the client); `undefined` when it must go through the
+     * client.
      */
     const directly = <A, E, F>(
       text: () => string,
@@ -456,17 +458,37 @@ export const make = (
       then: (rows: ReadonlyArray<any>) => Effect.Effect<A, E>,
       failure: (error: SqlError) => F
     ): Effect.Effect<A, E | F> | undefined => {
-      if (direct === undefined || transactions > 0) return undefined
+      if (direct === undefined) return undefined
+      const failed = (cause: unknown) => failure(new SqlError({ cause, message: "Failed to execute statement" }))
+      if (direct._tag === "Async") {
+        return Effect.flatMap(
+          Effect.async<ReadonlyArray<unknown>, F>((resume) => {
+            try {
+              direct.all(text(), params()).then(
+                (rows) => resume(Effect.succeed(rows)),
+                (cause) => resume(Effect.fail(failed(cause)))
+              )
+            } catch (cause) {
+              resume(Effect.fail(failed(cause)))
+            }
+          }),
+          then
+        )
+      }
+      if (transactions > 0) return undefined
       return Effect.suspend((): Effect.Effect<A, E | F> => {
         let rows: ReadonlyArray<unknown>
         try {
           rows = direct.all(text(), params())
         } catch (cause) {
-          return Effect.fail(failure(new SqlError({ cause, message: "Failed to execute statement" })))
+          return Effect.fail(failed(cause))
         }
         return then(rows)
       })
     }
+
+    /** The `n`-th parameter (from 1) of a statement on the direct connection. */
+    const param = (n: number) => (direct?._tag === "Async" ? `$${n}` : "?")
 
     /** SQL text by the columns an update sets (a handful of shapes: checkpoint, heartbeat, end, claim…). */
     const updateTexts = new Map<string, string>()
@@ -474,8 +496,9 @@ export const make = (
       const key = columns.join(",")
       let text = updateTexts.get(key)
       if (text === undefined) {
-        const sets = [...columns.map((c) => `"${c}" = ?`), "revision = revision + 1"].join(", ")
-        text = `UPDATE "${p}tasks" SET ${sets} WHERE id = ? AND revision = ? RETURNING ${metaColumns}`
+        const sets = [...columns.map((c, i) => `"${c}" = ${param(i + 1)}`), "revision = revision + 1"].join(", ")
+        const n = columns.length
+        text = `UPDATE "${p}tasks" SET ${sets} WHERE id = ${param(n + 1)} AND revision = ${param(n + 2)} RETURNING ${metaColumns}`
         updateTexts.set(key, text)
       }
       return text
@@ -494,10 +517,10 @@ export const make = (
       })
     )
     const insertText = `INSERT INTO "${p}tasks" (${rowColumns.map((c) => `"${c}"`).join(", ")}) VALUES (${rowColumns
-      .map(() => "?")
+      .map((_, i) => param(i + 1))
       .join(", ")}) ON CONFLICT (id) DO NOTHING RETURNING id`
-    const getInfoText = `SELECT ${metaColumns} FROM "${p}tasks" WHERE id = ?`
-    const getText = `SELECT * FROM "${p}tasks" WHERE id = ?`
+    const getInfoText = `SELECT ${metaColumns} FROM "${p}tasks" WHERE id = ${param(1)}`
+    const getText = `SELECT * FROM "${p}tasks" WHERE id = ${param(1)}`
 
     /** A statement that reads then writes: in SQLite inside a transaction holding the write lock from its start. */
     const writing = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E | SqlError> =>
@@ -724,9 +747,9 @@ export const make = (
             // it; the client's writes (claims, logs) do, as another process's would.
             Stream.repeatEffectWithSchedule(
               Effect.option<ReadonlyArray<{ data_version: number }>, unknown, never>(
-                direct === undefined
-                  ? sql<{ data_version: number }>`PRAGMA data_version`.withoutTransform
-                  : Effect.try(() => direct.all("PRAGMA data_version", []) as ReadonlyArray<{ data_version: number }>)
+                direct?._tag === "Sync"
+                  ? Effect.try(() => direct.all("PRAGMA data_version", []) as ReadonlyArray<{ data_version: number }>)
+                  : sql<{ data_version: number }>`PRAGMA data_version`.withoutTransform
               ),
               Schedule.spaced(sqliteChangeCheck)
             ).pipe(

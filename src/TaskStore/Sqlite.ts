@@ -83,9 +83,10 @@ const directConnection = (filename: string, options: Omit<Options, "filename">) 
       }),
       (db) => Effect.sync(() => db.close())
     ),
-    (db): Direct.Direct => {
+    (db): Direct.Sync => {
       const statements = new Map<string, Database.Statement>()
       return {
+        _tag: "Sync",
         all: (text, params) => {
           let statement = statements.get(text)
           if (statement === undefined) {

@@ -1,16 +1,31 @@
 /**
- * A synchronous connection to the same SQLite database as a `SqlClient` (`Sqlite.layer` opens one beside the client
- * it builds), for the SQL store's hot path: its single statements (`update`, `create`, `get`, `getInfo`) run there
- * directly, without the effects, spans and statement cache a `SqlClient` puts around each one (they cost as much as the
- * statement itself). The store never uses it while one of its transactions is open or waiting on the client: in one
- * thread, a write there would wait on a lock that transaction can only release once the write returns.
+ * A plain driver connection to the same database as a `SqlClient`, for the SQL store's hot path: its single statements
+ * (`update`, `create`, `get`, `getInfo`) run there directly, without the effects, spans and statement cache a
+ * `SqlClient` puts around each one (they cost as much as the statement itself on SQLite, a fifth of a round trip on
+ * Postgres). The store's layers open one beside the client they build: `Sqlite.layer` a better-sqlite3 connection
+ * (synchronous), `Postgres.layer` the client's own `pg` pool, with each statement prepared once per connection
+ * (asynchronous).
+ *
+ * A synchronous connection is never used while one of the store's transactions is open or waiting on the client: in
+ * one thread, a write there would wait on a lock that transaction can only release once the write returns.
  */
 
-/** Runs statements on the direct connection. */
-export interface Direct {
+/** Runs statements on a synchronous connection (SQLite, `?` placeholders). */
+export interface Sync {
+  readonly _tag: "Sync"
   /** Runs one statement with its parameters and returns its rows; throws the driver's error. */
   readonly all: (sql: string, params: ReadonlyArray<unknown>) => ReadonlyArray<unknown>
 }
+
+/** Runs statements on a pool of connections (Postgres, `$n` placeholders). */
+export interface Async {
+  readonly _tag: "Async"
+  /** Runs one statement with its parameters; its rows, or the driver's error. */
+  readonly all: (sql: string, params: ReadonlyArray<unknown>) => Promise<ReadonlyArray<unknown>>
+}
+
+/** A direct connection. */
+export type Direct = Sync | Async
 
 /** The direct connections, by the client they sit beside. */
 const directs = new WeakMap<object, Direct>()
