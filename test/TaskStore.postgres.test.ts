@@ -5,7 +5,8 @@ import pg from "pg"
 import { TaskStore } from "../src/index.js"
 import * as Postgres from "../src/TaskStore/Postgres.js"
 import { conformance, eachFailureNamesItself } from "./TaskStore.conformance.js"
-import { dropTables, freshPrefix, postgresAvailable, postgresUrl } from "./helpers/postgres.js"
+import { spawnChild } from "./helpers/child.js"
+import { dropTables, freshPrefix, freshUrl, postgresAvailable, postgresUrl } from "./helpers/postgres.js"
 import { record } from "./helpers/store.js"
 import { waitUntil } from "./helpers/runner.js"
 
@@ -174,6 +175,22 @@ if (available) {
           { live: true }
         )
       })
+    )
+
+    it.effect(
+      "a program that never closes its store still exits once its work is done",
+      () =>
+        Effect.gen(function* () {
+          const child = yield* Effect.promise(() => spawnChild(["unclosed", freshUrl(), "u1"]))
+          yield* Effect.promise(() => child.waitFor((line) => line === "DONE"))
+          // The pool's idle connections close after 10 s; the store's own connection must not hold the process longer.
+          const code = yield* Effect.promise(() =>
+            Promise.race([child.exited, new Promise<string>((r) => setTimeout(() => r("still running"), 30_000))])
+          )
+          if (code === "still running") child.process.kill("SIGKILL")
+          assert.strictEqual(code, 0, child.stderr)
+        }),
+      40_000
     )
 
     it.effect("every failed operation names itself and its task, with the server's code and message", () =>

@@ -9,8 +9,10 @@
  *   zombie <store> <id>          run a task, checkpointing every 20 ms; at exit print "WRITES" and every update's
  *                                start time and outcome; exits once another runner holds the task
  *   resume <store> <id>          resume <id> as soon as it is resumable, then checkpoint like `zombie`
+ *   unclosed <store> <id>        build the store in a scope never closed, create and update <id>, print "DONE",
+ *                                and return without exiting: the process must end by itself
  */
-import { Effect, Layer, Schema, Stream } from "effect"
+import { Context, Effect, Layer, Schema, Scope, Stream } from "effect"
 import { Task, TaskRunner, TaskStore } from "../../src/index.js"
 import * as StoreUrl from "../../src/StoreUrl.js"
 import { increment } from "../helpers/store.js"
@@ -130,10 +132,29 @@ const main = program.pipe(
   Effect.provide(storeLayer(spec))
 )
 
-Effect.runPromise(main as Effect.Effect<void, unknown>).then(
-  () => process.exit(0),
-  (e) => {
+/**
+ * `unclosed <store> <id>`: a program that builds its store in a scope it never closes, writes once and returns
+ * without `process.exit`: nothing of the store may keep it alive after that.
+ */
+const unclosed = Effect.gen(function* () {
+  const context = yield* Layer.buildWithScope(storeLayer(spec), yield* Scope.make())
+  const store = Context.get(context, TaskStore.TaskStore)
+  const info = yield* store.create(record(id))
+  yield* store.update(id, info.revision, { progress: { done: 1 } })
+  yield* say("DONE")
+})
+
+if (mode === "unclosed") {
+  Effect.runPromise(unclosed).catch((e) => {
     process.stderr.write(`child failed: ${String(e)}\n`)
     process.exit(1)
-  }
-)
+  })
+} else {
+  Effect.runPromise(main as Effect.Effect<void, unknown>).then(
+    () => process.exit(0),
+    (e) => {
+      process.stderr.write(`child failed: ${String(e)}\n`)
+      process.exit(1)
+    }
+  )
+}

@@ -31,6 +31,13 @@ const statementNames = (): ((text: string) => string) => {
 }
 
 /**
+ * An idle direct connection does not keep the process alive (as the pool's idle connections, which close after 10
+ * s, do not for long): a program that never closes the store still exits. A statement in flight does.
+ */
+const ref = (client: pg.Client) => (client as unknown as { ref(): void }).ref()
+const unref = (client: pg.Client) => (client as unknown as { unref(): void }).unref()
+
+/**
  * A direct connection to the database of `pool`, opened with `config`; closed with the scope.
  */
 export const make = (pool: pg.Pool, config: pg.ClientConfig): Effect.Effect<Async, never, Scope.Scope> =>
@@ -58,6 +65,7 @@ export const make = (pool: pg.Pool, config: pg.ClientConfig): Effect.Effect<Asyn
       return client.connect().then(
         () => {
           if (closed) return client.end()
+          unref(client)
           own = client
         },
         (cause: unknown) => {
@@ -84,13 +92,16 @@ export const make = (pool: pg.Pool, config: pg.ClientConfig): Effect.Effect<Asyn
 
     const onOwn = (client: pg.Client, query: pg.QueryConfig) => {
       busy = true
+      ref(client)
       return client.query(query).then(
         (result) => {
           busy = false
+          unref(client)
           return result.rows
         },
         (cause: unknown) => {
           busy = false
+          unref(client)
           // The server's answer leaves the connection as good as before; anything else (a lost connection) drops it.
           if (!(cause instanceof pg.DatabaseError)) drop(client)
           throw cause
