@@ -522,6 +522,24 @@ export const make = (
     const getInfoText = `SELECT ${metaColumns} FROM "${p}tasks" WHERE id = ${param(1)}`
     const getText = `SELECT * FROM "${p}tasks" WHERE id = ${param(1)}`
 
+    /** The claim of `claimNext` for `kinds` kinds, on the direct connection (Postgres). */
+    const claimTexts = new Map<number, string>()
+    const claimText = (kinds: number) => {
+      let text = claimTexts.get(kinds)
+      if (text === undefined) {
+        const kindParams = Array.from({ length: kinds }, (_, i) => param(i + 3)).join(", ")
+        text = `UPDATE "${p}tasks" SET status = 'running', lease = ${param(1)}, interrupt = NULL, reason = NULL,
+          failure = NULL, error = NULL, finished_at = NULL, run_at = NULL, attempts = attempts + 1,
+          started_at = COALESCE(started_at, ${param(2)}), updated_at = ${param(2)}, revision = revision + 1
+        WHERE id = (SELECT id FROM "${p}tasks" WHERE status = 'pending' AND kind IN (${kindParams})
+          AND (run_at IS NULL OR run_at <= ${param(kinds + 3)})
+          ORDER BY priority DESC, created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED)
+        RETURNING *`
+        claimTexts.set(kinds, text)
+      }
+      return text
+    }
+
     /** A statement that reads then writes: in SQLite inside a transaction holding the write lock from its start. */
     const writing = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E | SqlError> =>
       dialect === "sqlite" ? locked("claim", effect) : effect
@@ -725,8 +743,17 @@ export const make = (
           Effect.mapError(fail("readLogs", id))
         ),
       claimNext: ({ kinds, lease, now }) =>
-        // Postgres: the oldest pending row nobody else is claiming, locked and updated in one statement; SQLite: the
-        // same statement in a transaction that holds the write lock from its start.
+        // Postgres: the oldest pending row nobody else is claiming, locked and updated in one statement (on the
+        // direct connection when there is one); SQLite: the same statement in a transaction that holds the write
+        // lock from its start.
+        (dialect === "pg" && kinds.length > 0
+          ? directly(
+              () => claimText(kinds.length),
+              () => [json(lease), now, ...kinds, now],
+              (rows: ReadonlyArray<FullRow>) => Effect.succeed(rows[0] === undefined ? undefined : toRecord(rows[0])),
+              fail("claim")
+            )
+          : undefined) ??
         writing(
           sql<FullRow>`UPDATE ${tasks} SET status = 'running', lease = ${json(lease)}, interrupt = NULL, reason = NULL,
             failure = NULL, error = NULL, finished_at = NULL, run_at = NULL, attempts = attempts + 1,
