@@ -177,6 +177,26 @@ if (available) {
       })
     )
 
+    it.effect("a column added by a newer version does not break this one's prepared statements", () =>
+      Effect.gen(function* () {
+        const tablePrefix = freshPrefix()
+        yield* Effect.gen(function* () {
+          const store = yield* TaskStore.TaskStore
+          yield* store.create(record("a"))
+          yield* store.create(record("q", { createdAt: 500 }))
+          yield* store.get("a")
+          yield* store.getInfo("a")
+          // A rolling upgrade: a newer process migrates while this one runs with its statements prepared.
+          yield* Effect.promise(() => query(`ALTER TABLE ${tablePrefix}tasks ADD COLUMN newer TEXT`))
+          assert.strictEqual((yield* store.get("a")).id, "a")
+          assert.strictEqual((yield* store.getInfo("a")).id, "a")
+          const lease = { token: "t", holder: { host: "h", pid: 1, processStart: "1" }, expiresAt: 9_000_000_000_000 }
+          const claimed = yield* store.claimNext({ kinds: ["test"], lease, now: Date.now() })
+          assert.strictEqual(claimed?.id, "q")
+        }).pipe(Effect.provide(Postgres.layer({ url: postgresUrl, tablePrefix, maxConnections: 2 })), Effect.scoped)
+      })
+    )
+
     it.effect(
       "a program that never closes its store still exits once its work is done",
       () =>

@@ -181,6 +181,13 @@ export const migrations: ReadonlyArray<Migration> = [
 const metaColumns =
   "id, kind, status, revision, progress, lease, interrupt, reason, failure, attempts, created_at, updated_at, started_at, finished_at, polled_at, priority, run_at, parent, weight"
 
+/**
+ * Every column of a record, in `SELECT` and `RETURNING` order: named, never `*`, so that a column a newer version adds
+ * (a rolling upgrade) changes no statement's result (Postgres refuses to run a prepared statement whose result
+ * would change: "cached plan must not change result type").
+ */
+const allColumns = `${metaColumns}, input, state, result, error`
+
 /** A row of metadata as drivers return it (Postgres returns BIGINT as strings; JSON columns are TEXT everywhere). */
 interface MetaRow {
   readonly id: string
@@ -520,7 +527,7 @@ export const make = (
       .map((_, i) => param(i + 1))
       .join(", ")}) ON CONFLICT (id) DO NOTHING RETURNING id`
     const getInfoText = `SELECT ${metaColumns} FROM "${p}tasks" WHERE id = ${param(1)}`
-    const getText = `SELECT * FROM "${p}tasks" WHERE id = ${param(1)}`
+    const getText = `SELECT ${allColumns} FROM "${p}tasks" WHERE id = ${param(1)}`
 
     /** The claim of `claimNext` for `kinds` kinds, on the direct connection (Postgres). */
     const claimTexts = new Map<number, string>()
@@ -534,7 +541,7 @@ export const make = (
         WHERE id = (SELECT id FROM "${p}tasks" WHERE status = 'pending' AND kind IN (${kindParams})
           AND (run_at IS NULL OR run_at <= ${param(kinds + 3)})
           ORDER BY priority DESC, created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED)
-        RETURNING *`
+        RETURNING ${allColumns}`
         claimTexts.set(kinds, text)
       }
       return text
@@ -649,7 +656,7 @@ export const make = (
           fail("read", id)
         ) ??
         Effect.flatMap(
-          sql<FullRow>`SELECT * FROM ${tasks} WHERE id = ${id}`.withoutTransform.pipe(
+          sql<FullRow>`SELECT ${sql.literal(allColumns)} FROM ${tasks} WHERE id = ${id}`.withoutTransform.pipe(
             Effect.mapError(fail("read", id))
           ),
           (rows) => found(rows, id, toRecord)
@@ -761,7 +768,7 @@ export const make = (
           WHERE id = (SELECT id FROM ${tasks} WHERE status = 'pending' AND ${sql.in("kind", kinds)}
             AND (run_at IS NULL OR run_at <= ${now})
             ORDER BY priority DESC, created_at, id LIMIT 1${sql.literal(dialect === "pg" ? " FOR UPDATE SKIP LOCKED" : "")})
-          RETURNING *`.withoutTransform
+          RETURNING ${sql.literal(allColumns)}`.withoutTransform
         ).pipe(
           Effect.map((rows) => (rows[0] === undefined ? undefined : toRecord(rows[0]))),
           Effect.mapError(fail("claim"))
