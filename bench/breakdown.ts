@@ -17,10 +17,9 @@ import { join } from "node:path"
 import { TaskStore } from "../src/index.js"
 import * as File from "../src/TaskStore/File.js"
 import * as Sqlite from "../src/TaskStore/Sqlite.js"
-import pg from "pg"
 import * as Postgres from "../src/TaskStore/Postgres.js"
 import { fileCheckpoints, postgresCheckpoints, sqliteCheckpoints } from "./checkpoint.js"
-import { dropTables } from "./raw.js"
+import { connectedClient, dropTables } from "./raw.js"
 import { largeState } from "./largeState.js"
 import { median, runningRecord, scratchDir } from "./util.js"
 
@@ -146,12 +145,8 @@ const sqlite = async () => {
 }
 
 const postgres = async (url: string) => {
-  const client = new pg.Client({ connectionString: url })
-  try {
-    await client.connect()
-  } catch {
-    return undefined
-  }
+  const client = await connectedClient(url)
+  if (client === undefined) return undefined
   const prefix = `vltask_bench_b${process.pid}_`
   try {
     const update = await updateRate(Postgres.layer({ url, tablePrefix: prefix }))

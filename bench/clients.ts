@@ -16,6 +16,7 @@ import { Effect } from "effect"
 import { execFileSync } from "node:child_process"
 import { join } from "node:path"
 import pg from "pg"
+import { connectedClient } from "./raw.js"
 import { median, scratchDir } from "./util.js"
 
 const n = 1500
@@ -77,12 +78,8 @@ const sqliteMemory = (dir: string, pragma: string | undefined) => {
 }
 
 const postgres = async (url: string) => {
-  const client = new pg.Client({ connectionString: url })
-  try {
-    await client.connect()
-  } catch {
-    return undefined
-  }
+  const client = await connectedClient(url)
+  if (client === undefined) return undefined
   const prefix = `vltask_bench_c${process.pid}_`
   // As the store's pool is set up (`TaskStore/Postgres.ts`).
   const pool = new pg.Pool({ connectionString: url, max: 10, connectionTimeoutMillis: 5_000 })

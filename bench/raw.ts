@@ -59,13 +59,20 @@ export const sqliteRaw = (dir: string): Raw => {
 }
 
 /** Single-row `UPDATE`s of a 1 KiB `bytea` in table `<prefix>raw`; `undefined` when no server answers. */
-export const postgresRaw = async (url: string, prefix: string): Promise<Raw | undefined> => {
+/** A connected `pg` client, or undefined when no server answers at `url`. */
+export const connectedClient = async (url: string): Promise<pg.Client | undefined> => {
   const client = new pg.Client({ connectionString: url })
   try {
     await client.connect()
+    return client
   } catch {
     return undefined
   }
+}
+
+export const postgresRaw = async (url: string, prefix: string): Promise<Raw | undefined> => {
+  const client = await connectedClient(url)
+  if (client === undefined) return undefined
   await client.query(`CREATE TABLE ${prefix}raw (id TEXT PRIMARY KEY, revision INTEGER, state BYTEA)`)
   await client.query(`INSERT INTO ${prefix}raw VALUES ('a', 0, $1)`, [Buffer.alloc(1024)])
   const body = Buffer.alloc(1024, 1)
