@@ -9,11 +9,13 @@ import { SqliteClient } from "@effect/sql-sqlite-node"
 import { Cause, Context, Effect, Exit, Layer, Redacted } from "effect"
 import { join } from "node:path"
 import { TaskStore } from "../src/index.js"
+import * as Postgres from "../src/TaskStore/Postgres.js"
 import * as Sql from "../src/TaskStore/Sql.js"
 import * as Sqlite from "../src/TaskStore/Sqlite.js"
+import { conformance } from "./TaskStore.conformance.js"
 import { dropTables, freshPrefix, postgresAvailable, postgresUrl } from "./helpers/postgres.js"
 import { bytes } from "./helpers/store.js"
-import { tempDir } from "./helpers/tempDir.js"
+import { inTempDir, tempDir } from "./helpers/tempDir.js"
 
 const available = await postgresAvailable()
 
@@ -53,6 +55,18 @@ const dialects: ReadonlyArray<Dialect> = [
       ]
     : [])
 ]
+
+// Over a client of yours the store has no direct connection: every statement goes through the client.
+conformance("sqlite over your client", () =>
+  inTempDir((dir) => Sqlite.layerClient().pipe(Layer.provide(SqliteClient.layer({ filename: join(dir, "tasks.db") }))))
+)
+if (available) {
+  conformance("postgres over your client", () =>
+    Postgres.layerClient({ tablePrefix: freshPrefix() }).pipe(
+      Layer.provide(PgClient.layer({ url: Redacted.make(postgresUrl), maxConnections: 4 }))
+    )
+  )
+}
 
 /** The store a layer builds, kept open for the rest of the test's scope. */
 const open = <E>(layer: Layer.Layer<TaskStore.TaskStore, E>) =>

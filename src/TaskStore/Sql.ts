@@ -455,47 +455,47 @@ export const make = (
     }
 
     /**
-     * One statement on the direct connection when there is one (a synchronous one only while no transaction is about):
-     * its rows, turned into `A` by `then` (or its failure, as from the client); `undefined` when it must go through the
-     * client.
+     * One statement: on the direct connection when there is one (a synchronous one only while no transaction is
+     * about, decided when it runs), else through the client; its rows turned into `A` by `then`, or its failure by
+     * `failure`.
      */
-    const directly = <A, E, F>(
-      text: () => string,
-      params: () => ReadonlyArray<unknown>,
+    const statement = <A, E, F>(
+      text: string,
+      params: ReadonlyArray<unknown>,
       then: (rows: ReadonlyArray<any>) => Effect.Effect<A, E>,
       failure: (error: SqlError) => F
-    ): Effect.Effect<A, E | F> | undefined => {
-      if (direct === undefined) return undefined
-      const failed = (cause: unknown) => failure(new SqlError({ cause, message: "Failed to execute statement" }))
-      if (direct._tag === "Async") {
-        return Effect.flatMap(
-          Effect.async<ReadonlyArray<unknown>, F>((resume) => {
-            try {
-              direct.all(text(), params()).then(
-                (rows) => resume(Effect.succeed(rows)),
-                (cause) => resume(Effect.fail(failed(cause)))
-              )
-            } catch (cause) {
-              resume(Effect.fail(failed(cause)))
-            }
-          }),
-          then
-        )
-      }
-      if (transactions > 0) return undefined
-      return Effect.suspend((): Effect.Effect<A, E | F> => {
-        let rows: ReadonlyArray<unknown>
-        try {
-          rows = direct.all(text(), params())
-        } catch (cause) {
-          return Effect.fail(failed(cause))
+    ): Effect.Effect<A, E | F> =>
+      Effect.suspend((): Effect.Effect<A, E | F> => {
+        const failed = (cause: unknown) => failure(new SqlError({ cause, message: "Failed to execute statement" }))
+        if (direct?._tag === "Async") {
+          return Effect.flatMap(
+            Effect.async<ReadonlyArray<unknown>, F>((resume) => {
+              try {
+                direct.all(text, params).then(
+                  (rows) => resume(Effect.succeed(rows)),
+                  (cause) => resume(Effect.fail(failed(cause)))
+                )
+              } catch (cause) {
+                resume(Effect.fail(failed(cause)))
+              }
+            }),
+            then
+          )
         }
-        return then(rows)
+        if (direct?._tag === "Sync" && transactions === 0) {
+          let rows: ReadonlyArray<unknown>
+          try {
+            rows = direct.all(text, params)
+          } catch (cause) {
+            return Effect.fail(failed(cause))
+          }
+          return then(rows)
+        }
+        return Effect.flatMap(Effect.mapError(sql.unsafe(text, params).withoutTransform, failure), then)
       })
-    }
 
-    /** The `n`-th parameter (from 1) of a statement on the direct connection. */
-    const param = (n: number) => (direct?._tag === "Async" ? `$${n}` : "?")
+    /** The `n`-th parameter (from 1) of a statement. */
+    const param = (n: number) => (dialect === "pg" ? `$${n}` : "?")
 
     /** SQL text by the columns an update sets (a handful of shapes: checkpoint, heartbeat, end, claim…). */
     const updateTexts = new Map<string, string>()
@@ -529,27 +529,23 @@ export const make = (
     const getInfoText = `SELECT ${metaColumns} FROM "${p}tasks" WHERE id = ${param(1)}`
     const getText = `SELECT ${allColumns} FROM "${p}tasks" WHERE id = ${param(1)}`
 
-    /** The claim of `claimNext` for `kinds` kinds, on the direct connection (Postgres). */
+    /** The claim of `claimNext` for `kinds` kinds (at least one). */
     const claimTexts = new Map<number, string>()
     const claimText = (kinds: number) => {
       let text = claimTexts.get(kinds)
       if (text === undefined) {
-        const kindParams = Array.from({ length: kinds }, (_, i) => param(i + 3)).join(", ")
+        const kindParams = Array.from({ length: kinds }, (_, i) => param(i + 4)).join(", ")
         text = `UPDATE "${p}tasks" SET status = 'running', lease = ${param(1)}, interrupt = NULL, reason = NULL,
           failure = NULL, error = NULL, finished_at = NULL, run_at = NULL, attempts = attempts + 1,
-          started_at = COALESCE(started_at, ${param(2)}), updated_at = ${param(2)}, revision = revision + 1
+          started_at = COALESCE(started_at, ${param(2)}), updated_at = ${param(3)}, revision = revision + 1
         WHERE id = (SELECT id FROM "${p}tasks" WHERE status = 'pending' AND kind IN (${kindParams})
-          AND (run_at IS NULL OR run_at <= ${param(kinds + 3)})
-          ORDER BY priority DESC, created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED)
+          AND (run_at IS NULL OR run_at <= ${param(kinds + 4)})
+          ORDER BY priority DESC, created_at, id LIMIT 1${dialect === "pg" ? " FOR UPDATE SKIP LOCKED" : ""})
         RETURNING ${allColumns}`
         claimTexts.set(kinds, text)
       }
       return text
     }
-
-    /** A statement that reads then writes: in SQLite inside a transaction holding the write lock from its start. */
-    const writing = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E | SqlError> =>
-      dialect === "sqlite" ? locked("claim", effect) : effect
 
     // ---- schema --------------------------------------------------------------------------------------------------
 
@@ -592,18 +588,7 @@ export const make = (
       rows[0] === undefined ? Effect.fail(new TaskNotFound({ id })) : Effect.succeed(make(rows[0]))
 
     const getInfo = (id: string) =>
-      directly(
-        () => getInfoText,
-        () => [id],
-        (rows: ReadonlyArray<MetaRow>) => found(rows, id, toInfo),
-        fail("read", id)
-      ) ??
-      Effect.flatMap(
-        sql<MetaRow>`SELECT ${meta} FROM ${tasks} WHERE id = ${id}`.withoutTransform.pipe(
-          Effect.mapError(fail("read", id))
-        ),
-        (rows) => (rows[0] === undefined ? Effect.fail(new TaskNotFound({ id })) : Effect.succeed(toInfo(rows[0])))
-      )
+      statement(getInfoText, [id], (rows: ReadonlyArray<MetaRow>) => found(rows, id, toInfo), fail("read", id))
 
     /** Fails with the conflict a compare-and-swap on a row that exists missed, or `TaskNotFound`. */
     const missed = (id: string, expected: number) =>
@@ -630,56 +615,24 @@ export const make = (
           rows.length === 0 ? Effect.fail(new TaskAlreadyExists({ id: record.id })) : Effect.void
         // One statement (one round trip, one commit). Lines left under the id by a deleted task never show up in the
         // new one: a delete takes them with it, and `appendLogs` stores nothing for an id without a record.
-        const created =
-          directly(
-            () => insertText,
-            () => Object.values(rowOf(record)),
-            inserted,
-            fail("create", record.id)
-          ) ??
-          sql<{
-            id: string
-          }>`INSERT INTO ${tasks} ${sql.insert(rowOf(record))} ON CONFLICT (id) DO NOTHING RETURNING id`.withoutTransform.pipe(
-            Effect.catchTag("SqlError", (e) => Effect.fail(fail("create", record.id)(e))),
-            Effect.flatMap(inserted)
-          )
+        const created = statement(insertText, Object.values(rowOf(record)), inserted, fail("create", record.id))
         // A submitted task is announced once stored: idle workers, wherever they are, claim it at once.
         return options.signals !== undefined && record.status === "pending"
           ? Effect.tap(created, () => options.signals!.announce(record.id))
           : created
       },
       get: (id) =>
-        directly(
-          () => getText,
-          () => [id],
-          (rows: ReadonlyArray<FullRow>) => found(rows, id, toRecord),
-          fail("read", id)
-        ) ??
-        Effect.flatMap(
-          sql<FullRow>`SELECT ${sql.literal(allColumns)} FROM ${tasks} WHERE id = ${id}`.withoutTransform.pipe(
-            Effect.mapError(fail("read", id))
-          ),
-          (rows) => found(rows, id, toRecord)
-        ),
+        statement(getText, [id], (rows: ReadonlyArray<FullRow>) => found(rows, id, toRecord), fail("read", id)),
       getInfo,
       update: (id, expected, patch) => {
         // One statement: compare-and-swap on the revision, atomically, without a read first.
         const columns = columnsOf(patch)
-        const updated =
-          directly(
-            () => updateText(Object.keys(columns)),
-            () => [...Object.values(columns), id, expected],
-            updatedOrMissed(id, expected),
-            fail("update", id)
-          ) ??
-          sql<MetaRow>`UPDATE ${tasks} SET ${
-            Object.keys(columns).length === 0
-              ? sql.literal("revision = revision + 1")
-              : sql`${sql.update(columns)}, revision = revision + 1`
-          } WHERE id = ${id} AND revision = ${expected} RETURNING ${meta}`.withoutTransform.pipe(
-            Effect.catchTag("SqlError", (e) => Effect.fail(fail("update", id)(e))),
-            Effect.flatMap(updatedOrMissed(id, expected))
-          )
+        const updated = statement(
+          updateText(Object.keys(columns)),
+          [...Object.values(columns), id, expected],
+          updatedOrMissed(id, expected),
+          fail("update", id)
+        )
         // A request for the task's runner, wherever it is, is announced once it is stored; so is a task handed back
         // to the queue (a worker shutting down), for idle workers to claim at once.
         const signals = options.signals
@@ -749,30 +702,17 @@ export const make = (
           ),
           Effect.mapError(fail("readLogs", id))
         ),
-      claimNext: ({ kinds, lease, now }) =>
-        // Postgres: the oldest pending row nobody else is claiming, locked and updated in one statement (on the
-        // direct connection when there is one); SQLite: the same statement in a transaction that holds the write
-        // lock from its start.
-        (dialect === "pg" && kinds.length > 0
-          ? directly(
-              () => claimText(kinds.length),
-              () => [json(lease), now, ...kinds, now],
-              (rows: ReadonlyArray<FullRow>) => Effect.succeed(rows[0] === undefined ? undefined : toRecord(rows[0])),
-              fail("claim")
-            )
-          : undefined) ??
-        writing(
-          sql<FullRow>`UPDATE ${tasks} SET status = 'running', lease = ${json(lease)}, interrupt = NULL, reason = NULL,
-            failure = NULL, error = NULL, finished_at = NULL, run_at = NULL, attempts = attempts + 1,
-            started_at = COALESCE(started_at, ${now}), updated_at = ${now}, revision = revision + 1
-          WHERE id = (SELECT id FROM ${tasks} WHERE status = 'pending' AND ${sql.in("kind", kinds)}
-            AND (run_at IS NULL OR run_at <= ${now})
-            ORDER BY priority DESC, created_at, id LIMIT 1${sql.literal(dialect === "pg" ? " FOR UPDATE SKIP LOCKED" : "")})
-          RETURNING ${sql.literal(allColumns)}`.withoutTransform
-        ).pipe(
-          Effect.map((rows) => (rows[0] === undefined ? undefined : toRecord(rows[0]))),
-          Effect.mapError(fail("claim"))
-        ),
+      claimNext: ({ kinds, lease, now }) => {
+        if (kinds.length === 0) return Effect.succeed(undefined)
+        // Postgres: the oldest pending row nobody else is claiming, locked and updated in one statement; SQLite: the
+        // same statement in a transaction that holds the write lock from its start.
+        const claimed = (rows: ReadonlyArray<FullRow>) =>
+          Effect.succeed(rows[0] === undefined ? undefined : toRecord(rows[0]))
+        const claim = statement(claimText(kinds.length), [json(lease), now, now, ...kinds, now], claimed, fail("claim"))
+        return dialect === "sqlite"
+          ? locked("claim", claim).pipe(Effect.catchTag("SqlError", (e) => Effect.fail(fail("claim")(e))))
+          : claim
+      },
       changes:
         options.signals?.listen ??
         (dialect === "sqlite"

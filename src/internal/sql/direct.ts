@@ -1,10 +1,11 @@
 /**
- * A plain driver connection to the same database as a `SqlClient`, for the SQL store's hot path: its single statements
- * (`update`, `create`, `get`, `getInfo`) run there directly, without the effects, spans and statement cache a
- * `SqlClient` puts around each one (they cost as much as the statement itself on SQLite, a fifth of a round trip on
- * Postgres). The store's layers open one beside the client they build: `Sqlite.layer` a better-sqlite3 connection
- * (synchronous), `Postgres.layer` the client's own `pg` pool, with each statement prepared once per connection
- * (asynchronous).
+ * A plain driver connection to the same database as a `SqlClient`, for the SQL store's single statements (`update`,
+ * `create`, `get`, `getInfo`, a Postgres `claimNext`): they run there directly, without the effects, spans and
+ * statement cache a `SqlClient` puts around each one (on SQLite these cost as much as the statement itself: `npx tsx
+ * bench/clients.ts`). The store's layers open one beside the client they build: `Sqlite.layer` a better-sqlite3
+ * connection (synchronous), `Postgres.layer` a `pg` connection of its own with prepared statements, the pool's when
+ * it is busy (asynchronous, `pgDirect.ts`). A store over a client of yours has none: the same statements go through
+ * that client.
  *
  * A synchronous connection is never used while one of the store's transactions is open or waiting on the client: in
  * one thread, a write there would wait on a lock that transaction can only release once the write returns.
@@ -17,7 +18,7 @@ export interface Sync {
   readonly all: (sql: string, params: ReadonlyArray<unknown>) => ReadonlyArray<unknown>
 }
 
-/** Runs statements on a pool of connections (Postgres, `$n` placeholders). */
+/** Runs statements asynchronously (Postgres, `$n` placeholders). */
 export interface Async {
   readonly _tag: "Async"
   /** Runs one statement with its parameters; its rows, or the driver's error. */
