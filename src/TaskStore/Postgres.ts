@@ -105,7 +105,8 @@ const pool = (options: Options) =>
         pool
       )
     }),
-    (pool) => Effect.promise(() => pool.end()).pipe(Effect.timeoutOption(Duration.seconds(1)))
+    // Interruptible, or the timeout could not cut an end that hangs (a finalizer is not).
+    (pool) => Effect.promise(() => pool.end()).pipe(Effect.interruptible, Effect.timeoutOption(Duration.seconds(1)))
   )
 
 /**

@@ -358,6 +358,9 @@ export const reasonOfSqlite = (code: string | undefined): "Unavailable" | "Corru
 
 // ---- the driver ----------------------------------------------------------------------------------------------------
 
+/** A driver's error on the direct connection, as the client would have reported it. */
+const executeError = (cause: unknown) => new SqlError({ cause, message: "Failed to execute statement" })
+
 /**
  * Builds the store over the `SqlClient` in context: migrates its tables, and returns the service. Fails on a dialect
  * it does not speak, a malformed prefix, or a schema newer than this library.
@@ -466,17 +469,16 @@ export const make = (
       failure: (error: SqlError) => F
     ): Effect.Effect<A, E | F> =>
       Effect.suspend((): Effect.Effect<A, E | F> => {
-        const failed = (cause: unknown) => failure(new SqlError({ cause, message: "Failed to execute statement" }))
         if (direct?._tag === "Async") {
           return Effect.flatMap(
             Effect.async<ReadonlyArray<unknown>, F>((resume) => {
               try {
                 direct.all(text, params).then(
                   (rows) => resume(Effect.succeed(rows)),
-                  (cause) => resume(Effect.fail(failed(cause)))
+                  (cause) => resume(Effect.fail(failure(executeError(cause))))
                 )
               } catch (cause) {
-                resume(Effect.fail(failed(cause)))
+                resume(Effect.fail(failure(executeError(cause))))
               }
             }),
             then
@@ -487,7 +489,7 @@ export const make = (
           try {
             rows = direct.all(text, params)
           } catch (cause) {
-            return Effect.fail(failed(cause))
+            return Effect.fail(failure(executeError(cause)))
           }
           return then(rows)
         }

@@ -49,6 +49,8 @@ export const make = (pool: pg.Pool, config: pg.ClientConfig): Effect.Effect<Asyn
     let busy = false
     /** When the connection was last (re)opened, in ms; a lost one is opened again `reconnectAfter` later. */
     let openedAt = 0
+    /** A connection is being opened (at most one at a time). */
+    let opening = false
     let closed = false
 
     const drop = (client: pg.Client) => {
@@ -58,21 +60,27 @@ export const make = (pool: pg.Pool, config: pg.ClientConfig): Effect.Effect<Asyn
 
     const open = () => {
       openedAt = Date.now()
+      opening = true
       const client = new pg.Client(config)
       // A lost connection: the pool carries the statements until a new one is open.
       client.on("error", () => drop(client))
       client.on("end", () => drop(client))
-      return client.connect().then(
-        () => {
-          if (closed) return client.end()
-          unref(client)
-          own = client
-        },
-        (cause: unknown) => {
-          void client.end().catch(() => {})
-          throw cause
-        }
-      )
+      return client
+        .connect()
+        .then(
+          () => {
+            if (closed) return client.end()
+            unref(client)
+            own = client
+          },
+          (cause: unknown) => {
+            void client.end().catch(() => {})
+            throw cause
+          }
+        )
+        .finally(() => {
+          opening = false
+        })
     }
 
     // Opened before the store's first statement; one that cannot be opened now (the server's connection limit) is
@@ -86,7 +94,11 @@ export const make = (pool: pg.Pool, config: pg.ClientConfig): Effect.Effect<Asyn
           own = undefined
           return client === undefined
             ? Effect.void
-            : Effect.promise(() => client.end().catch(() => {})).pipe(Effect.timeoutOption(Duration.seconds(1)))
+            : // Interruptible, or the timeout could not cut a close that hangs (a finalizer is not).
+              Effect.promise(() => client.end().catch(() => {})).pipe(
+                Effect.interruptible,
+                Effect.timeoutOption(Duration.seconds(1))
+              )
         })
     )
 
@@ -114,7 +126,7 @@ export const make = (pool: pg.Pool, config: pg.ClientConfig): Effect.Effect<Asyn
       all: (text, values) => {
         const query: pg.QueryConfig = { name: name(text), text, values: values as Array<unknown> }
         if (own !== undefined && !busy) return onOwn(own, query)
-        if (own === undefined && !closed && Date.now() - openedAt >= Duration.toMillis(reconnectAfter)) {
+        if (own === undefined && !opening && !closed && Date.now() - openedAt >= Duration.toMillis(reconnectAfter)) {
           void open().catch(() => {})
         }
         return pool.query(query).then((result) => result.rows)
