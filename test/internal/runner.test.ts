@@ -36,7 +36,8 @@ const running = (token = "token") =>
     interestMs: undefined,
     startedAt: 0,
     tracker: new Progress.Tracker(),
-    info
+    info,
+    byWorker: false
   })
 
 describe("runner engine", () => {

@@ -44,12 +44,16 @@ const decodeRun = (task: Task.Any, record: TaskRecord.TaskRecord) =>
     return { input, state }
   })
 
-/** Decodes a stored task's input and state, then takes it over with a fresh lease and launches it. */
+/**
+ * Decodes a stored task's input and state, then takes it over with a fresh lease and launches it (for a worker's slot
+ * when `byWorker`).
+ */
 export const claim = (
   engine: Engine,
   record: TaskRecord.TaskRecord,
   task: Task.Any,
-  context: Context.Context<never>
+  context: Context.Context<never>,
+  byWorker = false
 ): Effect.Effect<TaskRecord.TaskInfo, RevisionConflict | TaskDecodeError | LookupError> =>
   Effect.gen(function* () {
     const { input, state } = yield* decodeRun(task, record)
@@ -59,7 +63,8 @@ export const claim = (
       (lease, now) => engine.store.update(record.id, record.revision, TaskStore.claimPatch(record, lease, now)),
       input,
       state,
-      context
+      context,
+      byWorker
     )
   })
 
@@ -92,14 +97,15 @@ const claimWith = <E>(
     return { info, token: lease.token, leaseMs, now }
   })
 
-/** Launches a task whose lease this runner has just written, from `state`. */
+/** Launches a task whose lease this runner has just written, from `state`; `byWorker` when a worker claimed it. */
 const begin = (
   engine: Engine,
   task: Task.Any,
   claimed: Claimed,
   input: unknown,
   state: unknown,
-  context: Context.Context<never>
+  context: Context.Context<never>,
+  byWorker: boolean
 ): Effect.Effect<void> =>
   Effect.gen(function* () {
     // A child's interest is its parent's: nobody polls a child, and a parent paused for want of interest pauses it.
@@ -112,7 +118,8 @@ const begin = (
       interestMs: interest === undefined ? undefined : toMillis(interest),
       startedAt: claimed.now,
       tracker: new Progress.Tracker(claimed.info.progress),
-      info: claimed.info
+      info: claimed.info,
+      byWorker
     })
     // A task that had children before this run counts them all, not only those it attaches to again.
     if (claimed.info.progress.own !== undefined) familyOf(engine, r, true)
@@ -131,11 +138,12 @@ export const claimAndBegin = <E>(
   write: (lease: Lease.Lease, now: number) => Effect.Effect<TaskRecord.TaskInfo, E>,
   input: unknown,
   state: unknown,
-  context: Context.Context<never>
+  context: Context.Context<never>,
+  byWorker = false
 ): Effect.Effect<TaskRecord.TaskInfo, E> =>
   Effect.uninterruptibleMask((restore) =>
     Effect.flatMap(restore(claimWith(engine, task, write)), (claimed) =>
-      Effect.as(begin(engine, task, claimed, input, state, context), claimed.info)
+      Effect.as(begin(engine, task, claimed, input, state, context, byWorker), claimed.info)
     )
   )
 
@@ -157,8 +165,8 @@ export const resume = (
   }).pipe(Effect.catchTag("RevisionConflict", () => resume(engine, id, context)))
 
 /**
- * Claims the oldest pending task of `kinds` through the store (one atomic step) and launches it here: its id, or
- * `undefined` when none is pending. A claimed task whose input or state no longer decodes is recorded as failed (a
+ * Claims the oldest pending task of `kinds` through the store (one atomic step) and launches it here in a worker's
+ * slot: its id, or `undefined` when none is pending. A claimed task whose input or state no longer decodes is recorded as failed (a
  * worker must not claim it again and again), and the next is tried.
  */
 export const claimNext = (
@@ -213,7 +221,8 @@ export const claimNext = (
         { info, token: lease.token, leaseMs: leaseMsOf(task), now },
         decoded.right.input,
         decoded.right.state,
-        context
+        context,
+        true
       )
       return record.id
     }

@@ -51,7 +51,7 @@ export interface RecordedEnd {
 /** What a `Running` is made from. */
 export type RunningOptions = Pick<
   Running,
-  "id" | "task" | "token" | "leaseMs" | "interestMs" | "startedAt" | "tracker" | "info"
+  "id" | "task" | "token" | "leaseMs" | "interestMs" | "startedAt" | "tracker" | "info" | "byWorker"
 >
 
 /** A task running here, from its claim until its end is recorded. */
@@ -84,8 +84,11 @@ export class Running {
   lookAgain = false
   /** The task's fiber has exited and its end is being recorded: its own writes are no news. */
   ending = false
-  /** A worker claimed this run and counts it in its slots: a retry goes back to the workers, not to this runner. */
-  byWorker = false
+  /**
+   * A worker claimed this run and counts it in its slots: a retry goes back to the workers, not to this runner. Known
+   * from the claim on (a task that fails at once must not be retried beside the worker's next one).
+   */
+  readonly byWorker: boolean
   /**
    * The end this run recorded: the metadata the store returned and the bytes written with it. Whoever awaits the task
    * here reads its end from this (it is what a read of the store would give just after) instead of the store.
@@ -111,6 +114,7 @@ export class Running {
     this.startedAt = options.startedAt
     this.tracker = options.tracker
     this.info = options.info
+    this.byWorker = options.byWorker
     this.flushedDone = options.tracker.done
     this.renewedAt = options.startedAt
     this.polledAt = options.startedAt

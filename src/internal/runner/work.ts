@@ -61,7 +61,6 @@ export const work = (engine: Engine, options: WorkOptions = {}): Effect.Effect<v
       Effect.suspend(() => {
         const r = engine.running.get(id)
         if (r === undefined) return Effect.void
-        r.byWorker = true
         mine.add(id)
         return Effect.asVoid(
           Effect.forkIn(
@@ -83,7 +82,7 @@ export const work = (engine: Engine, options: WorkOptions = {}): Effect.Effect<v
         const record = yield* engine.store.get(info.id)
         const now = yield* Clock.currentTimeMillis
         if (record.status !== "running" || !isStale(engine, record, now) || engine.running.has(record.id)) return false
-        yield* claim(engine, record, engine.registry.get(record.kind)!, engine.captured)
+        yield* claim(engine, record, engine.registry.get(record.kind)!, engine.captured, true)
         yield* adopt(record.id)
         return true
       }).pipe(
