@@ -1,6 +1,6 @@
 /**
- * Executes a claimed task: forks its fiber in the runner's scope with the heartbeat beside it and its logs captured,
- * and records its end however it exits.
+ * Executes a claimed task: forks its fiber in the runner's scope with its logs captured, and records its end however
+ * it exits (its heartbeat stopped first).
  */
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
@@ -16,7 +16,7 @@ import { resume } from "./claim.js"
 import type { Engine } from "./engine.js"
 import { writeThroughOutages } from "./fencedWrite.js"
 import { makeHandle } from "./handle.js"
-import { heartbeat } from "./heartbeat.js"
+import { stopBeating } from "./heartbeat.js"
 import { captureLogger, flushLogs } from "./logCapture.js"
 import { outcome } from "./outcome.js"
 import { release, type Running } from "./running.js"
@@ -29,7 +29,6 @@ import { unwatchIfIdle } from "./watch.js"
  */
 const finish = (engine: Engine, r: Running, exit: Exit.Exit<unknown, unknown>, context: Context.Context<never>) =>
   Effect.gen(function* () {
-    r.ending = true
     const patch = yield* outcome(r, exit)
     if (patch !== undefined && r.holdsLease) {
       yield* flushLogs(engine, r)
@@ -91,10 +90,9 @@ export const launch = (
       ) as Effect.Effect<unknown, unknown, never>
     const supervised = Effect.uninterruptibleMask((restore) =>
       Effect.gen(function* () {
-        // The heartbeat lives in a scope that closes when the task's fiber has exited, before its end is recorded.
-        const exit = yield* Effect.scoped(
-          Effect.zipRight(Effect.forkScoped(Effect.interruptible(heartbeat(engine, r))), Effect.exit(restore(program)))
-        )
+        const exit = yield* Effect.exit(restore(program))
+        // The runner's heartbeat loop beats the task while its fiber runs, and stops before its end is recorded.
+        yield* stopBeating(r)
         yield* finish(engine, r, exit, context)
       })
     ).pipe(Effect.provide(context))

@@ -1,13 +1,14 @@
 /**
- * The heartbeat beside every running task: every flush interval it flushes progress and logs and renews the lease (or,
+ * The heartbeat of every running task: every flush interval it flushes progress and logs and renews the lease (or,
  * with nothing to write, re-reads the record), notices pause and cancel requests from other processes, a takeover,
- * and interest that ran out.
+ * and interest that ran out. One loop per runner keeps the time for all its tasks and gives each due task a beat in
+ * a fiber of its own; a run forks nothing for its heartbeat (a short task never beats at all).
  */
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
-import * as Schedule from "effect/Schedule"
 import type { LeaseLost, TaskStoreError } from "../../TaskError.js"
 import type { Engine } from "./engine.js"
 import { lost, onReadError, onWriteError, renewal, writeUnlocked } from "./fencedWrite.js"
@@ -73,6 +74,53 @@ const beat = (engine: Engine, r: Running) =>
     }
   }).pipe(Effect.catchAll(onWriteError(r)))
 
-/** Beats every flush interval, the first one interval after the start, until interrupted. */
-export const heartbeat = (engine: Engine, r: Running): Effect.Effect<void> =>
-  Effect.asVoid(Effect.schedule(beat(engine, r), Schedule.spaced(Duration.millis(engine.flushMs))))
+/**
+ * Beats `r` in a fiber of its own, unless a beat of it is under way (a slow store: the next waits for it) or its run
+ * is ending.
+ */
+const beatSoon = (engine: Engine, r: Running, now: number): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    if (r.beat !== undefined || r.ending) return Effect.void
+    r.lastBeatAt = now
+    const once = Effect.ensuring(
+      beat(engine, r),
+      Effect.sync(() => {
+        r.beat = undefined
+      })
+    )
+    return Effect.map(Effect.forkIn(Effect.interruptible(once), engine.scope), (fiber) => {
+      // A fork starts on a later turn of the scheduler: the beat has not ended yet.
+      r.beat = fiber
+    })
+  })
+
+/**
+ * Keeps the time for every task running here: each beats one flush interval after its start, then one interval after
+ * each beat began. Sleeps until the next task is due (a new task is never due before those already running).
+ */
+export const heartbeats = (engine: Engine): Effect.Effect<never> =>
+  Effect.forever(
+    Effect.flatMap(Clock.currentTimeMillis, (now) => {
+      let next = now + engine.flushMs
+      const due: Array<Running> = []
+      for (const r of engine.running.values()) {
+        const at = r.lastBeatAt + engine.flushMs
+        if (at <= now) due.push(r)
+        else if (at < next) next = at
+      }
+      return Effect.zipRight(
+        Effect.forEach(due, (r) => beatSoon(engine, r, now), { discard: true }),
+        Effect.sleep(Duration.millis(next - now))
+      )
+    })
+  )
+
+/**
+ * Ends `r`'s heartbeat once its fiber has exited, before its end is recorded: no beat starts any more, and one under
+ * way is interrupted (it may hold the write lock the end needs).
+ */
+export const stopBeating = (r: Running): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    r.ending = true
+    return r.beat === undefined ? Effect.void : Fiber.interrupt(r.beat)
+  })

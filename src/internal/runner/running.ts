@@ -82,8 +82,11 @@ export class Running {
   /** A look at the record, prompted by the store's changes, is under way; another change came in meanwhile. */
   looking = false
   lookAgain = false
-  /** The task's fiber has exited and its end is being recorded: its own writes are no news. */
+  /** The task's fiber has exited and its end is being recorded: its own writes are no news, and it beats no more. */
   ending = false
+  /** When its last heartbeat began (its start, before the first); the beat under way, if one is. */
+  lastBeatAt: number
+  beat: Fiber.RuntimeFiber<void> | undefined = undefined
   /**
    * A worker claimed this run and counts it in its slots: a retry goes back to the workers, not to this runner. Known
    * from the claim on (a task that fails at once must not be retried beside the worker's next one).
@@ -118,6 +121,7 @@ export class Running {
     this.flushedDone = options.tracker.done
     this.renewedAt = options.startedAt
     this.polledAt = options.startedAt
+    this.lastBeatAt = options.startedAt
   }
 
   /** A running task with its lock and completion signal. */

@@ -1,10 +1,11 @@
 /**
- * Hearing of requests at once: while tasks run here, the runner follows the store's `changes` and looks at a changed
- * record of a task it runs (a pause or cancel from another process, a takeover) without waiting for the next
- * heartbeat. Looks are coalesced per task: one at a time, and at most one every `lookSpacing` (a task checkpointing
- * a thousand times a second changes its own record as often). Stores that cannot notice changes leave the heartbeat
- * to find them, as before. The subscription is opened when a task starts running here and closed once none has run
- * for a few seconds, so an idle runner costs its store nothing (SQLite's `data_version` checks stop too).
+ * What a runner keeps up while tasks run here: their heartbeats (`heartbeat.ts`), and hearing of requests at once: it
+ * follows the store's `changes` and looks at a changed record of a task it runs (a pause or cancel from another
+ * process, a takeover) without waiting for the next heartbeat. Looks are coalesced per task: one at a time, and at
+ * most one every `lookSpacing` (a task checkpointing a thousand times a second changes its own record as often).
+ * Stores that cannot notice changes leave the heartbeat to find them, as before. Both start when a task starts
+ * running here and stop once none has run for a few seconds, so an idle runner costs its store nothing (SQLite's
+ * `data_version` checks stop too) and tasks run one after another share one subscription and one heartbeat loop.
  */
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
@@ -12,13 +13,13 @@ import * as Fiber from "effect/Fiber"
 import * as Stream from "effect/Stream"
 import type { Engine } from "./engine.js"
 import { onReadError } from "./fencedWrite.js"
-import { look } from "./heartbeat.js"
+import { heartbeats, look } from "./heartbeat.js"
 import type { Running } from "./running.js"
 
 /** The least time between two looks at one task's record. */
 const lookSpacing = "10 millis"
 
-/** The fiber following the store's changes, per engine, while any task runs there. */
+/** The fiber beating the tasks and following the store's changes, per engine, while any task runs there. */
 const watchers = new WeakMap<Engine, Fiber.RuntimeFiber<void>>()
 
 /** Looks at `r`'s record soon: now if no look is under way, else once more when it is done. */
@@ -67,19 +68,22 @@ const onChange = (engine: Engine) => (id: string | undefined) =>
     return Effect.forEach(engine.running.values(), (r) => lookSoon(engine, r), { discard: true })
   })
 
-/** Starts following the store's changes if nothing does yet (a task starts running here). */
+/** Starts the heartbeats and following the store's changes if nothing does yet (a task starts running here). */
 export const watch = (engine: Engine): Effect.Effect<void> =>
   Effect.suspend(() => {
     if (watchers.has(engine)) return Effect.void
-    const follow = Effect.interruptible(Stream.runForEach(engine.store.changes, onChange(engine)))
-    return Effect.map(Effect.forkIn(follow, engine.scope), (fiber) => {
+    // A store without changes ends its stream at once; the heartbeats go on.
+    const follow = Effect.zipRight(Stream.runForEach(engine.store.changes, onChange(engine)), heartbeats(engine), {
+      concurrent: true
+    })
+    return Effect.map(Effect.forkIn(Effect.interruptible(follow), engine.scope), (fiber) => {
       watchers.set(engine, fiber)
     })
   })
 
 /**
  * How long the runner keeps following changes after its last task ended: tasks run one after another keep one
- * subscription (one LISTEN connection, one directory watch) instead of opening one each.
+ * subscription (one LISTEN connection, one directory watch) and one heartbeat loop instead of starting one each.
  */
 const idleLingerMs = 5000
 
@@ -87,7 +91,7 @@ const idleLingerMs = 5000
 const lingering = new WeakMap<Engine, { lastEnd: number; pending: boolean }>()
 
 /**
- * Stops following the store's changes once no task has run here for `idleLingerMs`. One waiting check per engine,
+ * Stops the heartbeats and following the store's changes once no task has run here for `idleLingerMs`. One waiting check per engine,
  * however many tasks end meanwhile (a thousand short tasks a second must not leave a thousand sleeping fibers): when
  * it wakes too early it waits out the rest.
  */
