@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Either, Exit, Fiber, Logger, Schema, Scope, Stream, TestClock } from "effect"
+import { Effect, Either, Exit, Fiber, HashMap, Logger, Option, Schema, Scope, Stream, TestClock } from "effect"
 import { spawnSync } from "node:child_process"
 import { hostname } from "node:os"
 import { Holder, Task, TaskStore } from "../src/index.js"
@@ -522,6 +522,62 @@ describe("TaskRunner", () => {
         { keepLogs: 10 }
       ).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, collect)))
     })
+  )
+
+  it.scoped(
+    "each task's lines go to its own log, annotated with its id and kind: a fiber it forks is its, a child is not",
+    () =>
+      Effect.gen(function* () {
+        const annotated: Array<string> = []
+        const collect = Logger.make<unknown, void>(({ annotations, message }) => {
+          const text = String(Array.isArray(message) ? message[0] : message)
+          annotated.push(`${text} @ ${String(Option.getOrUndefined(HashMap.get(annotations, "taskKind")))}`)
+        })
+        const Child = Task.make({
+          name: "chatty-child",
+          input: Schema.Struct({}),
+          state: Schema.Struct({}),
+          success: Schema.Int,
+          initial: () => ({}),
+          run: () => Effect.as(Effect.log("child line"), 1)
+        })
+        const Chatty = Task.make({
+          name: "chatty",
+          input: Schema.Struct({ n: Schema.Int }),
+          state: Schema.Struct({}),
+          success: Schema.Int,
+          initial: () => ({}),
+          run: ({ n }, task) =>
+            Effect.gen(function* () {
+              yield* Effect.log(`own line ${n}`)
+              yield* Fiber.join(yield* Effect.fork(Effect.log(`forked line ${n}`)))
+              return yield* task.child(Child, {}, { key: "c" })
+            })
+        })
+        yield* withRunner((runner) =>
+          Effect.gen(function* () {
+            const ids: Array<string> = []
+            for (const n of [1, 2]) {
+              const id = yield* runner.start(Chatty, { n })
+              yield* runner.await(Chatty, id)
+              ids.push(id)
+            }
+            for (const [i, id] of ids.entries()) {
+              const lines = (yield* runner.logs(id)).map((l) => l.message)
+              assert.deepStrictEqual(lines, [`own line ${i + 1}`, `forked line ${i + 1}`])
+            }
+            const children = (yield* runner.list({ kind: "chatty-child" })).items
+            assert.strictEqual(children.length, 2)
+            for (const child of children) {
+              assert.deepStrictEqual(
+                (yield* runner.logs(child.id)).map((l) => l.message),
+                ["child line"]
+              )
+            }
+          })
+        ).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, collect)))
+        assert.includeMembers(annotated, ["own line 1 @ chatty", "forked line 2 @ chatty", "child line @ chatty-child"])
+      })
   )
 
   it.scoped("a task that does nothing costs two writes: created already claimed, then its end", () =>

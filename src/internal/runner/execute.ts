@@ -9,7 +9,6 @@ import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as FiberRef from "effect/FiberRef"
-import * as HashSet from "effect/HashSet"
 import * as Task from "../../Task.js"
 import type * as TaskRecord from "../../TaskRecord.js"
 import { resume } from "./claim.js"
@@ -17,7 +16,7 @@ import type { Engine } from "./engine.js"
 import { writeThroughOutages } from "./fencedWrite.js"
 import { makeHandle } from "./handle.js"
 import { stopBeating } from "./heartbeat.js"
-import { captureLogger, flushLogs } from "./logCapture.js"
+import { enterRun, flushLogs } from "./logCapture.js"
 import { outcome } from "./outcome.js"
 import { release, type Running } from "./running.js"
 import { unwatchIfIdle } from "./watch.js"
@@ -81,21 +80,19 @@ export const launch = (
 ): Effect.Effect<void> =>
   Effect.gen(function* () {
     const handle = makeHandle(engine, r, state, r.info.attempts)
-    const program = r.task
-      .run(input, handle)
-      .pipe(
-        Effect.provideService(Task.CurrentTask, handle as Task.Handle<unknown>),
-        Effect.locallyWith(FiberRef.currentLoggers, HashSet.add(captureLogger(engine, r))),
-        Effect.annotateLogs({ taskId: r.id, taskKind: r.task.name })
-      ) as Effect.Effect<unknown, unknown, never>
+    const program = r.task.run(input, handle) as Effect.Effect<unknown, unknown, never>
+    // The fiber is the task's from its start to its end: its services, its log, set once rather than set and restored.
+    const services = Context.add(context, Task.CurrentTask, handle as Task.Handle<unknown>)
     const supervised = Effect.uninterruptibleMask((restore) =>
       Effect.gen(function* () {
+        yield* FiberRef.set(FiberRef.currentContext, services)
+        yield* enterRun(engine, r)
         const exit = yield* Effect.exit(restore(program))
         // The runner's heartbeat loop beats the task while its fiber runs, and stops before its end is recorded.
         yield* stopBeating(r)
         yield* finish(engine, r, exit, context)
       })
-    ).pipe(Effect.provide(context))
+    )
     // Interruptible whatever the caller's region (a claim launches its task uninterruptibly): a fork inherits it.
     yield* r.attach(yield* Effect.forkIn(Effect.interruptible(supervised), engine.scope))
   })

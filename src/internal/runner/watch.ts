@@ -10,10 +10,12 @@
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as FiberRef from "effect/FiberRef"
 import * as Stream from "effect/Stream"
 import type { Engine } from "./engine.js"
 import { onReadError } from "./fencedWrite.js"
 import { heartbeats, look } from "./heartbeat.js"
+import { CurrentRun } from "./logCapture.js"
 import type { Running } from "./running.js"
 
 /** The least time between two looks at one task's record. */
@@ -76,7 +78,9 @@ export const watch = (engine: Engine): Effect.Effect<void> =>
     const follow = Effect.zipRight(Stream.runForEach(engine.store.changes, onChange(engine)), heartbeats(engine), {
       concurrent: true
     })
-    return Effect.map(Effect.forkIn(Effect.interruptible(follow), engine.scope), (fiber) => {
+    // Started from a task's fiber (a child task's start), it must not log into that task's log, nor its beats.
+    const own = Effect.zipRight(FiberRef.set(CurrentRun, undefined), follow)
+    return Effect.map(Effect.forkIn(Effect.interruptible(own), engine.scope), (fiber) => {
       watchers.set(engine, fiber)
     })
   })
