@@ -3,6 +3,9 @@
  *
  * - SQLite: one single-row `UPDATE` through `@effect/sql-sqlite-node` and straight on better-sqlite3, with
  *   `synchronous = OFF` (commits cost nothing, so what is left is the client) and `FULL`.
+ * - SQLite `RETURNING`: the store's checkpoint `UPDATE` on its own table (better-sqlite3, `synchronous = FULL`) as it
+ *   runs from a revision the store does not know (`RETURNING` the metadata) and from one it knows (no `RETURNING`, the
+ *   creation time in the `WHERE`), against a raw single-row `UPDATE`, alternated round by round.
  * - SQLite memory: peak RSS growth over 16 MiB for twenty `UPDATE`s of one and the same 16 MiB BLOB, better-sqlite3
  *   alone, with the default page cache and with `cache_size = -512` (in a child process each).
  * - Postgres: the store's checkpoint `UPDATE … RETURNING` (as the store writes it) and the raw `UPDATE` of `raw.ts`, on
@@ -16,8 +19,10 @@ import { Effect } from "effect"
 import { execFileSync } from "node:child_process"
 import { join } from "node:path"
 import pg from "pg"
+import { TaskStore } from "../src/index.js"
+import * as Sqlite from "../src/TaskStore/Sqlite.js"
 import { connectedClient } from "./raw.js"
-import { median, scratchDir } from "./util.js"
+import { median, runningRecord, scratchDir } from "./util.js"
 
 const n = 1500
 const us = (start: bigint, count = n) => Number(process.hrtime.bigint() - start) / 1e3 / count
@@ -139,6 +144,53 @@ const postgres = async (url: string) => {
   }
 }
 
+const sqliteReturning = async () => {
+  const { dir, cleanup } = scratchDir("clients-returning")
+  try {
+    const filename = join(dir, "store.db")
+    // The store's own table, made by the store.
+    await Effect.runPromise(
+      Effect.flatMap(TaskStore.TaskStore, (store) => store.create(runningRecord("a"))).pipe(
+        Effect.provide(Sqlite.layer({ filename })),
+        Effect.scoped
+      )
+    )
+    const db = new Database(filename)
+    db.pragma("synchronous = FULL")
+    const body = Buffer.alloc(1024, 1)
+    const lease = JSON.stringify({ token: "01a220b5-41e9-7080-884f-f28554064fdc", holder: { host: "h", pid: 1 } })
+    const meta =
+      "id, kind, status, revision, progress, lease, interrupt, reason, failure, attempts, created_at, updated_at, started_at, finished_at, polled_at, priority, run_at, parent, weight"
+    const sets = `"progress" = ?, "lease" = ?, "updated_at" = ?, "state" = ?, revision = revision + 1`
+    const returning = db.prepare(`UPDATE vltask_tasks SET ${sets} WHERE id = ? AND revision = ? RETURNING ${meta}`)
+    const lean = db.prepare(`UPDATE vltask_tasks SET ${sets} WHERE id = ? AND revision = ? AND created_at = ?`)
+    const { revision: first, created_at: created } = db
+      .prepare("SELECT revision, created_at FROM vltask_tasks WHERE id = 'a'")
+      .get() as { revision: number; created_at: number }
+    let revision = first
+    db.exec("CREATE TABLE raw (id TEXT PRIMARY KEY, revision INTEGER, state BLOB)")
+    db.prepare("INSERT INTO raw VALUES ('a', 0, ?)").run(body)
+    const raw = db.prepare("UPDATE raw SET state = ?, revision = revision + 1 WHERE id = 'a'")
+    const kinds = {
+      raw: () => raw.run(body),
+      returning: () => returning.all(`{"done":${revision}}`, lease, Date.now(), body, "a", revision++),
+      lean: () => lean.run(`{"done":${revision}}`, lease, Date.now(), body, "a", revision++, created)
+    }
+    const times = { raw: [] as Array<number>, returning: [] as Array<number>, lean: [] as Array<number> }
+    for (let round = -1; round < 10; round++) {
+      for (const kind of ["raw", "returning", "lean"] as const) {
+        const start = process.hrtime.bigint()
+        for (let i = 0; i < 300; i++) kinds[kind]()
+        if (round >= 0) times[kind].push(us(start, 300))
+      }
+    }
+    db.close()
+    return { raw: median(times.raw), returning: median(times.returning), lean: median(times.lean) }
+  } finally {
+    cleanup()
+  }
+}
+
 if (process.argv[2] === "memory") sqliteMemory(process.argv[3]!, process.argv[4])
 else {
   for (const synchronous of ["OFF", "FULL"] as const) {
@@ -147,6 +199,10 @@ else {
       `SQLite UPDATE, synchronous=${synchronous}: @effect/sql-sqlite-node ${r.client.toFixed(0)} µs, better-sqlite3 ${r.plain.toFixed(0)} µs`
     )
   }
+  const r = await sqliteReturning()
+  console.log(
+    `SQLite, the store's checkpoint UPDATE: with RETURNING ${r.returning.toFixed(0)} µs, without (known revision) ${r.lean.toFixed(0)} µs; the raw UPDATE ${r.raw.toFixed(0)} µs`
+  )
   for (const pragma of [undefined, "cache_size = -512"]) {
     const { dir, cleanup } = scratchDir("clients-memory")
     try {

@@ -85,16 +85,18 @@ const directConnection = (filename: string, options: Omit<Options, "filename">) 
     ),
     (db): Direct.Sync => {
       const statements = new Map<string, Database.Statement>()
+      const prepared = (text: string) => {
+        let statement = statements.get(text)
+        if (statement === undefined) {
+          statement = db.prepare(text)
+          statements.set(text, statement)
+        }
+        return statement
+      }
       return {
         _tag: "Sync",
-        all: (text, params) => {
-          let statement = statements.get(text)
-          if (statement === undefined) {
-            statement = db.prepare(text)
-            statements.set(text, statement)
-          }
-          return statement.all(...params)
-        }
+        all: (text, params) => prepared(text).all(...params),
+        run: (text, params) => prepared(text).run(...params).changes
       }
     }
   )

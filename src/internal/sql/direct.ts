@@ -16,6 +16,8 @@ export interface Sync {
   readonly _tag: "Sync"
   /** Runs one statement with its parameters and returns its rows; throws the driver's error. */
   readonly all: (sql: string, params: ReadonlyArray<unknown>) => ReadonlyArray<unknown>
+  /** Runs one statement that returns no rows; how many rows it changed. Throws the driver's error. */
+  readonly run: (sql: string, params: ReadonlyArray<unknown>) => number
 }
 
 /** Runs statements asynchronously (Postgres, `$n` placeholders). */
