@@ -8,9 +8,9 @@
  *   creation time in the `WHERE`), against a raw single-row `UPDATE`, alternated round by round.
  * - SQLite memory: peak RSS growth over 16 MiB for twenty `UPDATE`s of one and the same 16 MiB BLOB, better-sqlite3
  *   alone, with the default page cache and with `cache_size = -512` (in a child process each).
- * - Postgres: the store's checkpoint `UPDATE … RETURNING` (as the store writes it) and the raw `UPDATE` of `raw.ts`, on
- *   one plain `pg` client; the store's statement prepared (named), on that client and through a `pg` pool (a checkout
- *   and return around each).
+ * - Postgres: the store's checkpoint `UPDATE … RETURNING` (as the store writes it from a revision it does not know)
+ *   and the raw `UPDATE` of `raw.ts`, on one plain `pg` client; the store's statement prepared (named), on that client
+ *   and through a `pg` pool (a checkout and return around each); prepared without `RETURNING` (from a known revision).
  */
 import { SqlClient } from "@effect/sql"
 import { SqliteClient } from "@effect/sql-sqlite-node"
@@ -107,11 +107,14 @@ const postgres = async (url: string) => {
     const meta =
       "id, kind, status, revision, progress, lease, interrupt, reason, failure, attempts, created_at, updated_at, started_at, finished_at, polled_at, priority, run_at, parent, weight"
     const checkpoint = `UPDATE ${prefix}tasks SET "progress" = $1, "lease" = $2, "updated_at" = $3, "state" = $4, revision = revision + 1 WHERE id = $5 AND revision = $6 RETURNING ${meta}`
+    const lean = `UPDATE ${prefix}tasks SET "progress" = $1, "lease" = $2, "updated_at" = $3, "state" = $4, revision = revision + 1 WHERE id = $5 AND revision = $6 AND created_at = $7`
     let revision = 1
+    const created = 0
     const store: Array<number> = []
     const raw: Array<number> = []
     const prepared: Array<number> = []
     const pooled: Array<number> = []
+    const leaned: Array<number> = []
     const named = () => ({
       name: "checkpoint",
       text: checkpoint,
@@ -135,8 +138,20 @@ const postgres = async (url: string) => {
       start = process.hrtime.bigint()
       for (let i = 0; i < n / 3; i++) await pool.query(named())
       if (round > 0) pooled.push(us(start, n / 3))
+      start = process.hrtime.bigint()
+      for (let i = 0; i < n / 3; i++) {
+        const values = [`{"done":${revision}}`, lease, Date.now(), body, "a", revision++, created]
+        await client.query({ name: "lean", text: lean, values })
+      }
+      if (round > 0) leaned.push(us(start, n / 3))
     }
-    return { store: median(store), raw: median(raw), prepared: median(prepared), pooled: median(pooled) }
+    return {
+      store: median(store),
+      raw: median(raw),
+      prepared: median(prepared),
+      pooled: median(pooled),
+      lean: median(leaned)
+    }
   } finally {
     await client.query(`DROP TABLE IF EXISTS ${prefix}raw, ${prefix}tasks`)
     await client.end()
@@ -220,6 +235,6 @@ else {
   console.log(
     p === undefined
       ? `no Postgres server at ${url}`
-      : `Postgres on one pg client: the store's checkpoint UPDATE … RETURNING ${p.store.toFixed(0)} µs, the raw UPDATE ${p.raw.toFixed(0)} µs; the store's statement prepared ${p.prepared.toFixed(0)} µs, prepared through a pg pool ${p.pooled.toFixed(0)} µs`
+      : `Postgres on one pg client: the store's checkpoint UPDATE … RETURNING ${p.store.toFixed(0)} µs, the raw UPDATE ${p.raw.toFixed(0)} µs; the store's statement prepared ${p.prepared.toFixed(0)} µs, prepared through a pg pool ${p.pooled.toFixed(0)} µs, prepared without RETURNING (known revision) ${p.lean.toFixed(0)} µs`
   )
 }

@@ -2,7 +2,7 @@
  * The TaskStore conformance suite: every backend runs it. `makeLayer` must give a fresh, empty store each call.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Either, Layer } from "effect"
+import { Context, Effect, Either, Layer, type Scope } from "effect"
 import { randomBytes } from "node:crypto"
 import * as TaskRecord from "../src/TaskRecord.js"
 import { TaskStore } from "../src/TaskStore.js"
@@ -522,3 +522,61 @@ export const conformance = <E>(name: string, makeLayer: () => Layer.Layer<TaskSt
     )
   })
 }
+
+/**
+ * For stores that keep the metadata they wrote (SQL on a direct connection): an update from the revision a store
+ * knows returns what a read gives, and misses a record changed, or deleted and made anew, by another store on the same
+ * database (another process). `database` gives a layer that opens a store on one fresh database, as often as called.
+ */
+export const knownRevision = <E>(
+  name: string,
+  database: () => Effect.Effect<() => Layer.Layer<TaskStore, E>, unknown, Scope.Scope>
+) =>
+  describe(`TaskStore conformance (${name}), from a known revision`, () => {
+    it.scoped(
+      "an update from the revision the store knows returns what a read gives, and misses a record made anew",
+      () =>
+        Effect.gen(function* () {
+          const layer = yield* database()
+          const open = Effect.map(Layer.build(layer()), (context) => Context.get(context, TaskStore))
+          // Two stores on one database, as two processes: `store` knows what it wrote; `other` changes the row.
+          const store = yield* open
+          const other = yield* open
+          yield* store.create(record("k", { priority: 3 }))
+          const lease = { token: "t", holder: { host: "h", pid: 1, processStart: "1" }, expiresAt: 9 }
+          const shapes: ReadonlyArray<TaskRecord.TaskPatch> = [
+            { status: "running", lease, progress: { done: 1, total: 4 }, updatedAt: 2, state: bytes("s1") },
+            { progress: { done: 2, total: 4, message: "m" }, updatedAt: 3, priority: 0 },
+            { reason: "r", failure: { kind: "error", message: "boom" }, runAt: 7, polledAt: 5, priority: -1 },
+            {
+              lease: undefined,
+              reason: undefined,
+              failure: undefined,
+              runAt: undefined,
+              state: undefined,
+              result: bytes("r")
+            }
+          ]
+          let revision = 1
+          for (const patch of shapes) {
+            const updated = yield* store.update("k", revision, patch)
+            assert.deepStrictEqual(updated, yield* other.getInfo("k"))
+            revision = updated.revision
+          }
+          // Changed elsewhere: the known revision is stale, and the compare-and-swap misses.
+          yield* other.update("k", revision, { attempts: 9 })
+          const stale = yield* Effect.either(store.update("k", revision, { reason: "late" }))
+          assert.strictEqual(Either.isLeft(stale) && stale.left._tag, "RevisionConflict")
+          const fresh = yield* store.getInfo("k")
+          assert.deepStrictEqual(yield* store.update("k", fresh.revision, { reason: "now" }), yield* other.getInfo("k"))
+          // Deleted and made anew elsewhere, up to the very revision this store knows: not the record it knows.
+          const known = (yield* store.getInfo("k")).revision
+          yield* other.delete("k", undefined)
+          yield* other.create(record("k", { createdAt: 12345 }))
+          for (let r = 1; r < known; r++) yield* other.update("k", r, { attempts: r })
+          const missed = yield* Effect.either(store.update("k", known, { reason: "stale base" }))
+          assert.strictEqual(Either.isLeft(missed) && missed.left._tag, "RevisionConflict")
+          assert.isUndefined((yield* other.getInfo("k")).reason)
+        })
+    )
+  })

@@ -4,7 +4,7 @@ import { Effect, Either, Fiber } from "effect"
 import pg from "pg"
 import { TaskStore } from "../src/index.js"
 import * as Postgres from "../src/TaskStore/Postgres.js"
-import { conformance, eachFailureNamesItself } from "./TaskStore.conformance.js"
+import { conformance, eachFailureNamesItself, knownRevision } from "./TaskStore.conformance.js"
 import { spawnChild } from "./helpers/child.js"
 import { dropTables, freshPrefix, freshUrl, postgresAvailable, postgresUrl } from "./helpers/postgres.js"
 import { record } from "./helpers/store.js"
@@ -31,6 +31,12 @@ const opening = (options: Postgres.Options) =>
 
 if (available) {
   conformance("postgres", () => Postgres.layer({ url: postgresUrl, tablePrefix: freshPrefix(), maxConnections: 4 }))
+  knownRevision("postgres", () =>
+    Effect.sync(() => {
+      const tablePrefix = freshPrefix()
+      return () => Postgres.layer({ url: postgresUrl, tablePrefix, maxConnections: 2 })
+    })
+  )
 
   describe("postgres store", () => {
     it.effect("migrates once into prefixed tables; a second store on the same prefix shares them", () =>

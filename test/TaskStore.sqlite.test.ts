@@ -5,13 +5,14 @@ import { Config, Context, Effect, Either, Layer } from "effect"
 import Database from "better-sqlite3"
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { TaskRecord, TaskStore } from "../src/index.js"
+import { TaskStore } from "../src/index.js"
 import * as Sqlite from "../src/TaskStore/Sqlite.js"
-import { conformance, eachFailureNamesItself } from "./TaskStore.conformance.js"
-import { bytes, record } from "./helpers/store.js"
+import { conformance, eachFailureNamesItself, knownRevision } from "./TaskStore.conformance.js"
+import { record } from "./helpers/store.js"
 import { inTempDir, tempDir } from "./helpers/tempDir.js"
 
 conformance("sqlite", () => inTempDir((dir) => Sqlite.layer({ filename: join(dir, "tasks.db") })))
+knownRevision("sqlite", () => Effect.map(tempDir, (dir) => () => Sqlite.layer({ filename: join(dir, "known.db") })))
 
 /** A store and the very client (connection) it runs on. */
 const storeWithClient = (
@@ -238,56 +239,6 @@ describe("sqlite store", () => {
       assert.deepStrictEqual([migrate.operation, migrate.reason, migrate.errno], ["migrate", "Io", "SQLITE_ERROR"])
       assert.include(migrate.detail, "vltask_tasks")
     })
-  )
-
-  it.scoped(
-    "an update from the revision the store knows returns what a read gives, and misses a record made anew",
-    () =>
-      Effect.gen(function* () {
-        const dir = yield* tempDir
-        const filename = join(dir, "known.db")
-        // Two stores on one file, as two processes: `store` knows what it wrote; `other` changes the row behind its back.
-        const open = Effect.flatMap(Layer.build(Sqlite.layer({ filename })), (ctx) =>
-          Effect.succeed(Context.get(ctx, TaskStore.TaskStore))
-        )
-        const store = yield* open
-        const other = yield* open
-        yield* store.create(record("k", { priority: 3 }))
-        const lease = { token: "t", holder: { host: "h", pid: 1, processStart: "1" }, expiresAt: 9 }
-        const shapes: ReadonlyArray<TaskRecord.TaskPatch> = [
-          { status: "running", lease, progress: { done: 1, total: 4 }, updatedAt: 2, state: bytes("s1") },
-          { progress: { done: 2, total: 4, message: "m" }, updatedAt: 3, priority: 0 },
-          { reason: "r", failure: { kind: "error", message: "boom" }, runAt: 7, polledAt: 5, priority: -1 },
-          {
-            lease: undefined,
-            reason: undefined,
-            failure: undefined,
-            runAt: undefined,
-            state: undefined,
-            result: bytes("r")
-          }
-        ]
-        let revision = 1
-        for (const patch of shapes) {
-          const updated = yield* store.update("k", revision, patch)
-          assert.deepStrictEqual(updated, yield* other.getInfo("k"))
-          revision = updated.revision
-        }
-        // Changed elsewhere: the known revision is stale, and the compare-and-swap misses.
-        yield* other.update("k", revision, { attempts: 9 })
-        const stale = yield* Effect.either(store.update("k", revision, { reason: "late" }))
-        assert.strictEqual(Either.isLeft(stale) && stale.left._tag, "RevisionConflict")
-        const fresh = yield* store.getInfo("k")
-        assert.deepStrictEqual(yield* store.update("k", fresh.revision, { reason: "now" }), yield* other.getInfo("k"))
-        // Deleted and made anew elsewhere, up to the very revision this store knows: not the record it knows.
-        const known = (yield* store.getInfo("k")).revision
-        yield* other.delete("k", undefined)
-        yield* other.create(record("k", { createdAt: 12345 }))
-        for (let r = 1; r < known; r++) yield* other.update("k", r, { attempts: r })
-        const missed = yield* Effect.either(store.update("k", known, { reason: "stale base" }))
-        assert.strictEqual(Either.isLeft(missed) && missed.left._tag, "RevisionConflict")
-        assert.isUndefined((yield* other.getInfo("k")).reason)
-      })
   )
 
   it.scoped("Sqlite.layerConfig takes its file from Config", () =>

@@ -480,21 +480,7 @@ export const make = (
       failure: (error: SqlError) => F
     ): Effect.Effect<A, E | F> =>
       Effect.suspend((): Effect.Effect<A, E | F> => {
-        if (direct?._tag === "Async") {
-          return Effect.flatMap(
-            Effect.async<ReadonlyArray<unknown>, F>((resume) => {
-              try {
-                direct.all(text, params).then(
-                  (rows) => resume(Effect.succeed(rows)),
-                  (cause) => resume(Effect.fail(failure(executeError(cause))))
-                )
-              } catch (cause) {
-                resume(Effect.fail(failure(executeError(cause))))
-              }
-            }),
-            then
-          )
-        }
+        if (direct?._tag === "Async") return Effect.flatMap(awaited(direct.all, text, params, failure), then)
         if (direct?._tag === "Sync" && transactions === 0) {
           let rows: ReadonlyArray<unknown>
           try {
@@ -506,6 +492,25 @@ export const make = (
         }
         return Effect.flatMap(Effect.mapError(sql.unsafe(text, params).withoutTransform, failure), then)
       })
+
+    /** What a statement on an asynchronous direct connection gives, or its failure as `failure` makes it. */
+    function awaited<A, F>(
+      run: (text: string, params: ReadonlyArray<unknown>) => Promise<A>,
+      text: string,
+      params: ReadonlyArray<unknown>,
+      failure: (error: SqlError) => F
+    ): Effect.Effect<A, F> {
+      return Effect.async<A, F>((resume) => {
+        try {
+          run(text, params).then(
+            (value) => resume(Effect.succeed(value)),
+            (cause) => resume(Effect.fail(failure(executeError(cause))))
+          )
+        } catch (cause) {
+          resume(Effect.fail(failure(executeError(cause))))
+        }
+      })
+    }
 
     /** The `n`-th parameter (from 1) of a statement. */
     const param = (n: number) => (dialect === "pg" ? `$${n}` : "?")
@@ -532,12 +537,12 @@ export const make = (
     }
 
     /**
-     * With a synchronous direct connection (SQLite): the metadata of the records this store last wrote or read, by
-     * id, at most `knownLimit`. An update from the revision known here needs no `RETURNING` (on SQLite that clause
-     * costs about a tenth of a checkpoint's statement: `npx tsx bench/clients.ts`): the new metadata is the known one
-     * with the patch applied, as the row now holds it.
+     * With a direct connection: the metadata of the records this store last wrote or read, by id, at most
+     * `knownLimit`. An update from the revision known here needs no `RETURNING` (that clause costs about a tenth of a
+     * checkpoint's statement on SQLite, and Postgres's client reads and parses the row it returns: `npx tsx
+     * bench/clients.ts`): the new metadata is the known one with the patch applied, as the row now holds it.
      */
-    const known = direct?._tag === "Sync" ? new Map<string, TaskRecord.TaskInfo>() : undefined
+    const known = direct === undefined ? undefined : new Map<string, TaskRecord.TaskInfo>()
     const remember = (info: TaskRecord.TaskInfo): TaskRecord.TaskInfo => {
       if (known !== undefined) {
         known.delete(info.id)
@@ -661,27 +666,30 @@ export const make = (
       expected: number,
       patch: TaskRecord.TaskPatch,
       columns: Record<string, unknown>
-    ) => {
+    ): Effect.Effect<TaskRecord.TaskInfo, TaskNotFound | RevisionConflict | TaskStoreError> | undefined => {
       const base = known?.get(id)
-      if (base === undefined || base.revision !== expected || direct?._tag !== "Sync" || transactions > 0) {
-        return undefined
+      if (base === undefined || base.revision !== expected) return undefined
+      if (direct === undefined || (direct._tag === "Sync" && transactions > 0)) return undefined
+      const text = updateText(Object.keys(columns), true)
+      const params = [...Object.values(columns), id, expected, base.createdAt]
+      const failed = (e: SqlError) => {
+        known!.delete(id)
+        return fail("update", id)(e)
       }
+      const applied = (changed: number) => {
+        if (changed === 0) return updatedOrMissed(id, expected)([])
+        // The patch's byte fields (state, result, error) are not metadata: `info` leaves them out.
+        const next = TaskRecord.applyPatch(base, patch) as TaskRecord.TaskInfo as TaskRecord.TaskRecord
+        return Effect.succeed(remember(asStored(TaskRecord.info(next))))
+      }
+      if (direct._tag === "Async") return Effect.flatMap(awaited(direct.run, text, params, failed), applied)
       let changed: number
       try {
-        changed = direct.run(updateText(Object.keys(columns), true), [
-          ...Object.values(columns),
-          id,
-          expected,
-          base.createdAt
-        ])
+        changed = direct.run(text, params)
       } catch (cause) {
-        known!.delete(id)
-        return Effect.fail(fail("update", id)(executeError(cause)))
+        return Effect.fail(failed(executeError(cause)))
       }
-      if (changed === 0) return updatedOrMissed(id, expected)([])
-      // The patch's byte fields (state, result, error) are not metadata: `info` leaves them out.
-      const next = TaskRecord.applyPatch(base, patch) as TaskRecord.TaskInfo as TaskRecord.TaskRecord
-      return Effect.succeed(remember(asStored(TaskRecord.info(next))))
+      return applied(changed)
     }
 
     return TaskStore.make({

@@ -25,6 +25,8 @@ export interface Async {
   readonly _tag: "Async"
   /** Runs one statement with its parameters; its rows, or the driver's error. */
   readonly all: (sql: string, params: ReadonlyArray<unknown>) => Promise<ReadonlyArray<unknown>>
+  /** Runs one statement that returns no rows; how many rows it changed, or the driver's error. */
+  readonly run: (sql: string, params: ReadonlyArray<unknown>) => Promise<number>
 }
 
 /** A direct connection. */

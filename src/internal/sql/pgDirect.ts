@@ -109,7 +109,7 @@ export const make = (pool: pg.Pool, config: pg.ClientConfig): Effect.Effect<Asyn
         (result) => {
           busy = false
           unref(client)
-          return result.rows
+          return result
         },
         (cause: unknown) => {
           busy = false
@@ -121,15 +121,18 @@ export const make = (pool: pg.Pool, config: pg.ClientConfig): Effect.Effect<Asyn
       )
     }
 
+    const query = (text: string, values: ReadonlyArray<unknown>): Promise<pg.QueryResult> => {
+      const query: pg.QueryConfig = { name: name(text), text, values: values as Array<unknown> }
+      if (own !== undefined && !busy) return onOwn(own, query)
+      if (own === undefined && !opening && !closed && Date.now() - openedAt >= Duration.toMillis(reconnectAfter)) {
+        void open().catch(() => {})
+      }
+      return pool.query(query)
+    }
+
     return {
       _tag: "Async",
-      all: (text, values) => {
-        const query: pg.QueryConfig = { name: name(text), text, values: values as Array<unknown> }
-        if (own !== undefined && !busy) return onOwn(own, query)
-        if (own === undefined && !opening && !closed && Date.now() - openedAt >= Duration.toMillis(reconnectAfter)) {
-          void open().catch(() => {})
-        }
-        return pool.query(query).then((result) => result.rows)
-      }
+      all: (text, values) => query(text, values).then((result) => result.rows),
+      run: (text, values) => query(text, values).then((result) => result.rowCount ?? 0)
     }
   })
