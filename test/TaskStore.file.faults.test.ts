@@ -58,7 +58,7 @@ describe("file store under faults", () => {
       const shown = log.map((l) => l.replace(/\/[^ ]*\/tasks/, "…").replace(/\.tmp-[0-9-]+/, ".tmp"))
       assert.deepStrictEqual(shown, [
         "stat …/t.want", // a waiter's hint (none)
-        "symlink …/t.lock", // the lock
+        "link …/t.lock", // the lock: a link to the store's holder file
         "open …/t.task", // the cache check: the preamble's nonce
         "fstat …/t.task",
         "read …/t.task",
@@ -204,7 +204,7 @@ describe("file store under faults", () => {
         ["read", (c) => c.startsWith("read "), store.get("t"), join(tasks, "t.task")],
         ["read", (c) => c.startsWith("read "), store.getInfo("t"), join(tasks, "t.task")],
         ["create", (c) => c === `stat ${join(tasks, "w.task")}`, store.create(record("w")), join(tasks, "w.task")],
-        ["lock", (c) => c.startsWith("symlink "), store.appendLogs("t", [line]), join(tasks, "t.lock")],
+        ["lock", (c) => c.startsWith("link "), store.appendLogs("t", [line]), join(tasks, "t.lock")],
         // Over the bound, the log is rewritten through a temp file.
         [
           "appendLogs",

@@ -6,6 +6,7 @@ import {
   copyFileSync,
   existsSync,
   mkdirSync,
+  linkSync,
   readdirSync,
   readFileSync,
   symlinkSync,
@@ -35,7 +36,13 @@ describe("file store", () => {
       })
       const info = yield* b.getInfo("c")
       assert.deepStrictEqual([info.progress.done, info.revision], [300, 301])
-      assert.deepStrictEqual(readdirSync(join(dir, "tasks")), ["c.task"])
+      // The record, and each open store's holder file (which its locks link to); no lock left.
+      const names = readdirSync(join(dir, "tasks"))
+      assert.deepStrictEqual(
+        names.filter((n) => !n.startsWith(".holder-")),
+        ["c.task"]
+      )
+      assert.strictEqual(names.filter((n) => n.startsWith(`.holder-${process.pid}-`)).length, 2)
     })
   )
 
@@ -53,7 +60,7 @@ describe("file store", () => {
   )
 
   it.scoped(
-    "opening sweeps what dead processes left (temp files, set-aside locks, locks, stale hints) and keeps the rest",
+    "opening sweeps what dead processes left (temp files, set-aside locks, locks, holder files, stale hints) and keeps the rest",
     () =>
       Effect.gen(function* () {
         const dir = yield* tempDir
@@ -66,13 +73,23 @@ describe("file store", () => {
         writeFileSync(join(tasks, `.tmp-${me.pid}-${me.processStart}-99`), "being written by this process")
         symlinkSync(`L:${dead}:1:other:1`, join(tasks, "a.lock"))
         symlinkSync("not a lock at all", join(tasks, "b.lock"))
+        // A lock of this version: a hard link to its store's holder file, which names a dead process.
+        writeFileSync(join(tasks, `.holder-${dead}-1-other`), `L:${dead}:1:other:h`)
+        linkSync(join(tasks, `.holder-${dead}-1-other`), join(tasks, "h.lock"))
+        writeFileSync(join(tasks, `.holder-${me.pid}-${me.processStart}-live`), `L:${me.pid}:${me.processStart}:live:h`)
         writeFileSync(join(tasks, "c.want"), `W:other:${Date.now() - 60_000}`)
         writeFileSync(join(tasks, "d.want"), `W:other:${Date.now() + 60_000}`)
         writeFileSync(join(tasks, "e.want"), "not a hint")
         writeFileSync(join(tasks, "f.want"), "W:other")
         writeFileSync(join(tasks, "g.want"), `X:other:${Date.now() + 60_000}`)
         yield* File.make({ directory: dir }).pipe(Effect.provide(NodeFileSystem.layer))
-        assert.deepStrictEqual(readdirSync(tasks).sort(), [`.tmp-${me.pid}-${me.processStart}-99`, "d.want"])
+        const left = readdirSync(tasks).sort()
+        assert.deepStrictEqual(
+          left.filter((n) => !n.startsWith(`.holder-${me.pid}-`)),
+          [`.tmp-${me.pid}-${me.processStart}-99`, "d.want"]
+        )
+        // A live process's holder file stays (this one's own, which the store just made, and the one planted).
+        assert.strictEqual(left.filter((n) => n.startsWith(`.holder-${me.pid}-`)).length, 2)
       })
   )
 
@@ -120,7 +137,10 @@ describe("file store", () => {
       const byRevision = yield* Effect.either(store.delete("bad", 1))
       assert.isTrue(Either.isLeft(byRevision) && byRevision.left._tag === "TaskStoreError")
       yield* store.delete("bad")
-      assert.deepStrictEqual(readdirSync(join(dir, "tasks")), [])
+      assert.deepStrictEqual(
+        readdirSync(join(dir, "tasks")).filter((n) => !n.startsWith(".holder-")),
+        []
+      )
     })
   )
 

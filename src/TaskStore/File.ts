@@ -81,6 +81,8 @@ export const make = (
       scope: yield* Effect.scope,
       syscalls: sys
     })
+    // The file every lock of this store links to, made now and removed when the store closes.
+    yield* Effect.acquireRelease(locks.open, () => locks.close)
     const records = Records.make(layout, {
       cacheLimit: options.cacheBytes ?? 64 * 1024 * 1024,
       syncDir,

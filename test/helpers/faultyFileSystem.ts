@@ -105,7 +105,7 @@ export const faultySyscalls = (faults: Faults, syscalls: FileSystemSync.Syscalls
     renameSync: guard("rename", byPath, syscalls.renameSync),
     unlinkSync: guard("unlink", byPath, syscalls.unlinkSync),
     rmdirSync: guard("rmdir", byPath, syscalls.rmdirSync),
-    linkSync: guard("link", byPath, syscalls.linkSync),
+    linkSync: guard("link", (_from: string, to: string) => to, syscalls.linkSync),
     symlinkSync: guard("symlink", (_target: string, path: string) => path, syscalls.symlinkSync),
     readlinkSync: guard("readlink", byPath, syscalls.readlinkSync),
     mkdirSync: guard("mkdir", byPath, syscalls.mkdirSync),

@@ -3,7 +3,10 @@
  *
  * - `<id>.task`: the record (format in `recordFile.ts`), replaced by write-temp, fsync, rename, fsync(dir).
  * - `<id>.log`: the task's log lines, one JSON object per line, appended.
- * - `<id>.lock`: a symbolic link, present while one process reads-checks-writes the record; its target names the holder.
+ * - `<id>.lock`: present while one process reads-checks-writes the record: a hard link to that store's holder file,
+ *   whose content names it (a symbolic link whose target names the holder, from versions before, is read the same).
+ * - `.holder-<pid>-<start>-<store>`: a store's holder file, made when it opens, removed when it closes; swept when a
+ *   store opens if the process that made it is gone.
  * - `<id>.want`: a hint left by a process waiting for the lock, so the holder lets it in (fairness).
  * - `.tmp-<pid>-<start>-<n>`, `.break-<pid>-<start>-<rand>`: a file being written, a lock being broken; swept when a
  *   store opens if the process that made it is gone.
@@ -20,6 +23,7 @@ export const lockSuffix = ".lock"
 export const wantSuffix = ".want"
 export const tempPrefix = ".tmp-"
 export const breakPrefix = ".break-"
+export const holderPrefix = ".holder-"
 
 /** The errno of a platform error, from the Node error underneath or from its reason. */
 export const errnoOf = (error: PlatformError.PlatformError): string | undefined => {

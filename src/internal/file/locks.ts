@@ -1,7 +1,9 @@
 /**
- * Per-task locks between processes on one host: a symbolic link whose target names the holder, created in one atomic
- * step; broken when its holder is gone, waited for (fairly) when it is alive; released, and retried in the background
- * if the release fails.
+ * Per-task locks between processes on one host: a hard link to the holder's own file (which names it), created in one
+ * atomic step; broken when its holder is gone, waited for (fairly) when it is alive; released, and retried in the
+ * background if the release fails. A link to a file that exists makes a directory entry and nothing else: no inode
+ * is allocated and freed per write, as with the symbolic links of versions before (still read, and broken, the same
+ * way), whose creation and removal the write's directory fsync had to commit too (`npx tsx bench/lockCost.ts`).
  */
 import type * as PlatformError from "@effect/platform/Error"
 import * as Duration from "effect/Duration"
@@ -12,7 +14,7 @@ import { join } from "node:path"
 import * as Holder from "../../Holder.js"
 import { TaskStoreError } from "../../TaskError.js"
 import * as FileSystemSync from "./fileSystemSync.js"
-import { breakPrefix, isExists, isNotFound, type Layout } from "./layout.js"
+import { breakPrefix, holderPrefix, isExists, isNotFound, type Layout } from "./layout.js"
 
 /** The locks of one store instance. */
 export interface Locks {
@@ -30,6 +32,12 @@ export interface Locks {
   readonly parseLock: (text: string) => { readonly holder: Holder.Holder } | undefined
   /** The store instance and time a want hint names, or `undefined` for a malformed one. */
   readonly parseWant: (text: string) => { readonly store: string; readonly time: number } | undefined
+  /** What a lock says of its holder (a hard link's content, an older symbolic link's target), or `undefined`. */
+  readonly readLock: (path: string) => Effect.Effect<string | undefined>
+  /** Makes this store's holder file, which its locks link to (when the store opens). */
+  readonly open: Effect.Effect<void, TaskStoreError>
+  /** Removes this store's holder file (when the store closes). */
+  readonly close: Effect.Effect<void>
 }
 
 /** The locks of a store instance in `layout`'s directory; background retries of failed releases live in `scope`. */
@@ -61,11 +69,14 @@ export const make = (
     readonly store: string
   }
   // Tells this store instance's locks from those of another instance in the same process.
-  const instance = randomBytes(6).toString("base64url")
-  let lockCounter = 0
-  // Lock and hint targets stay under 60 bytes: ext4 keeps such a symbolic link inside its inode ("fast symlink"),
-  // so taking and dropping a lock allocates and frees no disk block. The host is implied: this store is one host's.
-  const lockContent = (nonce: string) => `L:${me.pid}:${me.processStart}:${instance}:${nonce}`
+  const instance = randomBytes(6).toString("base64url").replace(/-/g, "_")
+  // Every lock of this store instance is a link to this one file, which names the holder. The host is implied: this
+  // store is one host's. (The last part was a per-lock number in the symbolic links of versions before.)
+  const content = `L:${me.pid}:${me.processStart}:${instance}:h`
+  const holderPath = join(layout.dir, `${holderPrefix}${me.pid}-${me.processStart}-${instance}`)
+  /** The ids whose lock this instance holds now: a failed release retried in the background leaves these alone. */
+  const held = new Set<string>()
+  const makeHolder = fs.writeFileString(holderPath, content)
   // A lock or hint with any part missing (or extra) is nobody's.
   const parseLock = (text: string): LockOwner | undefined => {
     const parts = text.split(":")
@@ -81,6 +92,13 @@ export const make = (
     return { store, time: Number(time) }
   }
 
+  // A symbolic link (an older version's lock, or anything planted there) is read as such, never followed.
+  const readLock = (path: string): Effect.Effect<string | undefined> =>
+    fs.readLink(path).pipe(
+      Effect.catchAll(() => fs.readFileString(path)),
+      Effect.catchAll(() => Effect.succeed(undefined))
+    )
+
   // Lock waits are in real time whatever clock the caller runs under: other processes do not share a TestClock.
   const pause = (ms: number) => Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, ms)))
 
@@ -92,7 +110,7 @@ export const make = (
     Effect.gen(function* () {
       const aside = join(layout.dir, `${breakPrefix}${me.pid}-${me.processStart}-${randomBytes(6).toString("hex")}`)
       const putBackUnlessJudged = Effect.gen(function* () {
-        const text = yield* fs.readLink(aside).pipe(Effect.catchAll(() => Effect.succeed("")))
+        const text = (yield* readLock(aside)) ?? ""
         if (text !== judged) yield* fs.link(aside, path).pipe(Effect.catchAll(() => Effect.void))
         yield* fs.remove(aside).pipe(Effect.catchAll(() => Effect.void))
       })
@@ -104,8 +122,8 @@ export const make = (
     })
 
   /**
-   * Takes the task's lock: a symbolic link whose target names the holder, created in one atomic step (so a lock is
-   * never seen half-written). A lock whose holder process is gone is broken; a live one is waited for.
+   * Takes the task's lock: a hard link to this store's holder file, created in one atomic step (so a lock is never
+   * seen half-written). A lock whose holder process is gone is broken; a live one is waited for.
    *
    * Fairness: a waiter leaves a `<id>.want` hint; a process about to take the lock again first gives a fresh hint
    * of another store a moment, so a task checkpointing back to back cannot starve a `pause` from elsewhere.
@@ -129,10 +147,13 @@ export const make = (
       ),
       Effect.catchAll(() => Effect.void)
     )
-    // Stryker disable next-line UpdateOperator: counting down gives unique nonces too.
-    const content = lockContent(String(++lockCounter))
+    const link = fs.link(holderPath, path).pipe(
+      // The holder file is gone (removed by hand): made again.
+      Effect.catchIf(isNotFound, () => Effect.zipRight(makeHolder, fs.link(holderPath, path)))
+    )
     const attempt = (delay: number): Effect.Effect<void, TaskStoreError> =>
-      fs.symlink(content, path).pipe(
+      link.pipe(
+        Effect.tap(() => Effect.sync(() => held.add(id))),
         Effect.catchIf(isExists, () =>
           Effect.gen(function* () {
             // Stryker disable next-line ConditionalExpression: announcing again fails (`wx`) and is ignored.
@@ -140,7 +161,7 @@ export const make = (
               announced = true
               yield* fs.writeFileString(want, wantContent(), { flag: "wx" }).pipe(Effect.catchAll(() => Effect.void))
             }
-            const text = yield* fs.readLink(path).pipe(Effect.catchAll(() => Effect.succeed(undefined)))
+            const text = yield* readLock(path)
             if (text === undefined) return yield* attempt(1) // released meanwhile
             const owner = parseLock(text)
             // This store instance holds no lock here except through the stripe semaphore, which this fiber has:
@@ -184,16 +205,15 @@ export const make = (
    * Removes our lock. If that fails, the lock would hold up other processes for as long as this one lives: keep
    * trying in the background (only while the lock is still this one) and tell the user.
    */
-  const releaseLock = (id: string, content: string) => {
+  const releaseLock = (id: string) => {
     const path = layout.lockPath(id)
-    const stillOurs = fs.readLink(path).pipe(
-      Effect.map((text) => text === content),
-      Effect.catchAll(() => Effect.succeed(false))
-    )
+    held.delete(id)
+    const stillOurs = Effect.map(readLock(path), (text) => text === content)
     const retry = Effect.gen(function* () {
       for (let delay = 10; delay < 60_000; delay *= 2) {
         yield* pause(delay)
-        if (!(yield* stillOurs)) return
+        // Taken again here meanwhile (the leftover broken and a new lock made): its holder releases it.
+        if (held.has(id) || !(yield* stillOurs)) return
         const removed = yield* Effect.either(fs.remove(path))
         if (removed._tag === "Right") return
       }
@@ -218,7 +238,7 @@ export const make = (
           Effect.acquireUseRelease(
             acquireLock(id),
             () => effect,
-            (content) => releaseLock(id, content)
+            () => releaseLock(id)
           )
         )
         .pipe(
@@ -246,30 +266,34 @@ export const make = (
               return Effect.succeed(undefined)
             }
             const path = layout.lockPath(id)
-            // Stryker disable next-line UpdateOperator: counting down gives unique nonces too.
-            const content = lockContent(String(++lockCounter))
             try {
-              sys.symlinkSync(content, path)
+              sys.linkSync(holderPath, path)
             } catch (e) {
-              return FileSystemSync.codeOf(e) === "EEXIST"
+              const code = FileSystemSync.codeOf(e)
+              // Taken (or the holder file gone, which `withLock` makes again): the effect path.
+              return code === "EEXIST" || code === "ENOENT"
                 ? Effect.succeed(undefined)
-                : Effect.fail(layout.io("lock", path, id)(FileSystemSync.systemError("symlink", path, e)))
+                : Effect.fail(layout.io("lock", path, id)(FileSystemSync.systemError("link", path, e)))
             }
             let value: A
             try {
               value = f()
             } catch (e) {
               // `f` returns its failures; what it throws is a defect. The lock goes all the same.
-              return Effect.zipRight(releaseLock(id, content), Effect.die(e))
+              return Effect.zipRight(releaseLock(id), Effect.die(e))
             }
             try {
               sys.unlinkSync(path)
             } catch {
               // The write is done; the release is tried again, and on in the background if it must.
-              return Effect.as(releaseLock(id, content), value)
+              return Effect.as(releaseLock(id), value)
             }
             return Effect.succeed(value)
           })
 
-  return { withLock, tryWithLockSync, breakLock, parseLock, parseWant }
+  const close = fs.remove(holderPath).pipe(Effect.catchAll(() => Effect.void))
+
+  const open = makeHolder.pipe(Effect.mapError(layout.io("open", holderPath)))
+
+  return { withLock, tryWithLockSync, breakLock, parseLock, parseWant, readLock, open, close }
 }

@@ -1,12 +1,12 @@
 /**
- * Clearing what dead processes left in a store directory, when the store opens: temp files and locks being broken
- * (named by their process), locks whose holder is gone, and want hints gone stale.
+ * Clearing what dead processes left in a store directory, when the store opens: temp files, locks being broken and
+ * holder files (named by their process), locks whose holder is gone, and want hints gone stale.
  */
 import * as Effect from "effect/Effect"
 import { join } from "node:path"
 import * as Holder from "../../Holder.js"
 import type { TaskStoreError } from "../../TaskError.js"
-import { breakPrefix, type Layout, lockSuffix, tempPrefix, wantSuffix } from "./layout.js"
+import { breakPrefix, holderPrefix, type Layout, lockSuffix, tempPrefix, wantSuffix } from "./layout.js"
 import type { Locks } from "./locks.js"
 
 /** Sweeps `layout`'s directory. */
@@ -16,7 +16,7 @@ export const sweep = (layout: Layout, locks: Locks): Effect.Effect<void, TaskSto
     const names = yield* fs.readDirectory(dir)
     for (const name of names) {
       const path = join(dir, name)
-      if (name.startsWith(tempPrefix) || name.startsWith(breakPrefix)) {
+      if (name.startsWith(tempPrefix) || name.startsWith(breakPrefix) || name.startsWith(holderPrefix)) {
         const [pid, start] = name.slice(name.indexOf("-") + 1).split("-")
         const holder = { host: me.host, pid: Number(pid), processStart: start ?? "" }
         if (Holder.mayBeAlive(holder, me)) continue
@@ -29,7 +29,7 @@ export const sweep = (layout: Layout, locks: Locks): Effect.Effect<void, TaskSto
           yield* fs.remove(path).pipe(Effect.catchAll(() => Effect.void))
         }
       } else if (name.endsWith(lockSuffix)) {
-        const text = yield* fs.readLink(path).pipe(Effect.catchAll(() => Effect.succeed(undefined)))
+        const text = yield* locks.readLock(path)
         const owner = text === undefined ? undefined : locks.parseLock(text)
         if (text !== undefined && (owner === undefined || !Holder.mayBeAlive(owner.holder, me))) {
           yield* locks.breakLock(path, text)
