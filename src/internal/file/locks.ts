@@ -212,8 +212,9 @@ export const make = (
     const retry = Effect.gen(function* () {
       for (let delay = 10; delay < 60_000; delay *= 2) {
         yield* pause(delay)
-        // Taken again here meanwhile (the leftover broken and a new lock made): its holder releases it.
-        if (held.has(id) || !(yield* stillOurs)) return
+        // Taken again here meanwhile (the leftover broken and a new lock made): its holder releases it. Asked again
+        // after the read, which another fiber here may have overtaken.
+        if (held.has(id) || !(yield* stillOurs) || held.has(id)) return
         const removed = yield* Effect.either(fs.remove(path))
         if (removed._tag === "Right") return
       }

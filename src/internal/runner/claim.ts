@@ -166,8 +166,8 @@ export const resume = (
 
 /**
  * Claims the oldest pending task of `kinds` through the store (one atomic step) and launches it here in a worker's
- * slot: its id, or `undefined` when none is pending. A claimed task whose input or state no longer decodes is recorded as failed (a
- * worker must not claim it again and again), and the next is tried.
+ * slot: its id, or `undefined` when none is pending. A claimed task whose input or state no longer decodes is recorded
+ * as failed (a worker must not claim it again and again), and the next is tried.
  */
 export const claimNext = (
   engine: Engine,
