@@ -24,6 +24,8 @@ const allowed = /^[A-Za-z0-9._:@+=-]+$/
  * @category validation
  */
 export const invalidReason = (id: string): string | undefined => {
+  // The common case in one scan: allowed characters only (all ASCII, one byte each), short enough, no leading '.'.
+  if (id.length <= maxBytes && id.charCodeAt(0) !== 46 && allowed.test(id)) return undefined
   if (id.length === 0) return "it is empty"
   if (Buffer.byteLength(id, "utf8") > maxBytes) return `it is longer than ${maxBytes} bytes`
   if (id.includes("\0")) return "it contains a NUL byte"

@@ -11,8 +11,7 @@ import * as Layer from "effect/Layer"
 import * as Order from "effect/Order"
 import * as Stream from "effect/Stream"
 import { IllegalArgumentException } from "effect/Cause"
-import type { InvalidTaskId } from "./TaskError.js"
-import { RevisionConflict, TaskAlreadyExists, TaskNotFound, type TaskStoreError } from "./TaskError.js"
+import { InvalidTaskId, RevisionConflict, TaskAlreadyExists, TaskNotFound, type TaskStoreError } from "./TaskError.js"
 import * as TaskId from "./TaskId.js"
 import * as TaskRecord from "./TaskRecord.js"
 import * as ChangeFeed from "./internal/changeFeed.js"
@@ -220,17 +219,20 @@ export interface Driver {
 const defaultPageSize = 50
 
 /** Fields no patch may carry: what identifies a task is set once, by `create`. */
-const fixedFields = ["id", "kind", "revision", "createdAt", "input", "parent", "weight"] as const
+const fixedFields: ReadonlySet<string> = new Set(["id", "kind", "revision", "createdAt", "input", "parent", "weight"])
 /** Fields every record has: a patch may change them, not clear them. */
-const requiredFields = ["status", "progress", "attempts", "updatedAt"] as const
+const requiredFields: ReadonlySet<string> = new Set(["status", "progress", "attempts", "updatedAt"])
 
 /** Why `patch` breaks the patch rules, or `undefined` when it keeps them. */
 const patchViolation = (patch: TaskRecord.TaskPatch): string | undefined => {
-  const has = (key: string) => Object.prototype.hasOwnProperty.call(patch, key)
-  const fixed = fixedFields.find(has)
-  if (fixed !== undefined) return `"${fixed}" is set once, by create, and cannot be patched`
-  const cleared = requiredFields.find((key) => has(key) && (patch as Record<string, unknown>)[key] === undefined)
-  return cleared === undefined ? undefined : `"${cleared}" can be changed but not cleared`
+  // Over the patch's own few keys rather than every rule's field: this runs at every write of every task.
+  for (const key in patch) {
+    if (fixedFields.has(key)) return `"${key}" is set once, by create, and cannot be patched`
+    if (requiredFields.has(key) && (patch as Record<string, unknown>)[key] === undefined) {
+      return `"${key}" can be changed but not cleared`
+    }
+  }
+  return undefined
 }
 
 /**
@@ -241,7 +243,12 @@ const patchViolation = (patch: TaskRecord.TaskPatch): string | undefined => {
  * @category constructors
  */
 export const make = (driver: Driver): Service => {
-  const withId = <A, E>(id: string, f: (id: string) => Effect.Effect<A, E>) => Effect.flatMap(TaskId.validate(id), f)
+  // Checked when the effect runs, in one step: every read and write of every task passes here.
+  const withId = <A, E>(id: string, f: (id: string) => Effect.Effect<A, E>): Effect.Effect<A, E | InvalidTaskId> =>
+    Effect.suspend((): Effect.Effect<A, E | InvalidTaskId> => {
+      const reason = TaskId.invalidReason(id)
+      return reason === undefined ? f(id) : Effect.fail(new InvalidTaskId({ id, reason }))
+    })
   return {
     create: (record) =>
       withId(record.id, () => {
