@@ -50,13 +50,12 @@ const attempt = (
     if (!r.holdsLease) return Effect.fail(lost(r, undefined))
     return Effect.flatMap(Clock.currentTimeMillis, (now) =>
       engine.store.update(r.id, r.info.revision, patch(r.info, now)).pipe(
-        Effect.tap((info) =>
-          Effect.suspend(() => {
-            r.info = info
-            r.renewedAt = now
-            return r.notice()
-          })
-        ),
+        Effect.flatMap((info) => {
+          r.info = info
+          r.renewedAt = now
+          // A request (pause, cancel) found in the record stops the task; without one, nothing more to do.
+          return info.interrupt === undefined ? Effect.succeed(info) : Effect.as(r.notice(), info)
+        }),
         Effect.catchTags({
           RevisionConflict: () =>
             engine.store.getInfo(r.id).pipe(
@@ -104,8 +103,7 @@ export const write = (
   engine: Engine,
   r: Running,
   patch: Patch
-): Effect.Effect<TaskRecord.TaskInfo, LeaseLost | TaskStoreError> =>
-  r.lock.withPermits(1)(writeUnlocked(engine, r, patch))
+): Effect.Effect<TaskRecord.TaskInfo, LeaseLost | TaskStoreError> => r.lock.with(writeUnlocked(engine, r, patch))
 
 /** The longest wait between two tries of a write the store could not take (a server restarting). */
 const maxOutageBackoffMs = 1000

@@ -43,26 +43,20 @@ export const makeHandle = <S>(engine: Engine, r: Running, initial: S, attempt: n
     },
     attempt,
     checkpoint: (next) =>
-      encodeField(codec, r.id, r.task.name, "state", next).pipe(
-        Effect.flatMap((bytes) => {
-          const version = tracker.version
-          const done = tracker.done
-          return Effect.as(
-            writeThroughOutages(engine, r, (_, now) => ({ ...renewal(engine, r, now), state: bytes })),
-            [version, done] as const
-          )
-        }),
-        Effect.tap(([version, done]) =>
-          Effect.suspend(() => {
+      Effect.flatMap(encodeField(codec, r.id, r.task.name, "state", next), (bytes) => {
+        const version = tracker.version
+        const done = tracker.done
+        const written = writeThroughOutages(engine, r, (_, now) => ({ ...renewal(engine, r, now), state: bytes }))
+        return Effect.flatMap(
+          Effect.tapError(written, (e) => (e._tag === "LeaseLost" ? onWriteError(r)(e) : Effect.void)),
+          () => {
             state = next
             r.flushedVersion = version
             r.flushedDone = done
             return yieldToEventLoop
-          })
-        ),
-        Effect.tapError((e) => (e._tag === "LeaseLost" ? onWriteError(r)(e) : Effect.void)),
-        Effect.asVoid
-      ),
+          }
+        )
+      }),
     // `progress()` and `progress(1)` reuse one prebuilt effect: the hot path allocates nothing.
     progress: (n = 1) => (n === 1 ? progressOne : Effect.sync(() => tracker.advance(n))),
     total: (n) => Effect.sync(() => tracker.setTotal(n)),

@@ -60,7 +60,7 @@ const beat = (engine: Engine, r: Running) =>
       const done = r.tracker.done
       // A write in progress (a checkpoint) renews the lease and flushes progress itself: skip this beat rather than
       // queue behind the task, which may take the lock again before this fiber gets to run.
-      const wrote = yield* r.lock.withPermitsIfAvailable(1)(writeUnlocked(engine, r, (_, t) => renewal(engine, r, t)))
+      const wrote = yield* r.lock.ifFree(writeUnlocked(engine, r, (_, t) => renewal(engine, r, t)))
       if (Option.isSome(wrote)) {
         r.flushedVersion = version
         r.flushedDone = done

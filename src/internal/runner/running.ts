@@ -10,6 +10,7 @@ import type * as Task from "../../Task.js"
 import type { TaskStoreError } from "../../TaskError.js"
 import type * as TaskRecord from "../../TaskRecord.js"
 import type { Family } from "./family.js"
+import { WriteLock } from "./writeLock.js"
 
 /**
  * Why a running task is being stopped: a pause or cancel (its reason is recorded), a release (a worker shutting down
@@ -105,7 +106,7 @@ export class Running {
   private constructor(
     options: RunningOptions,
     /** Serializes this task's writes: a checkpoint and a heartbeat never race for one revision. */
-    readonly lock: Effect.Semaphore,
+    readonly lock: WriteLock,
     /** Completed once the task's end is recorded (or could not be). */
     readonly done: Deferred.Deferred<void>
   ) {
@@ -126,11 +127,7 @@ export class Running {
 
   /** A running task with its lock and completion signal. */
   static make(options: RunningOptions): Effect.Effect<Running> {
-    return Effect.zipWith(
-      Effect.makeSemaphore(1),
-      Deferred.make<void>(),
-      (lock, done) => new Running(options, lock, done)
-    )
+    return Effect.map(Deferred.make<void>(), (done) => new Running(options, new WriteLock(), done))
   }
 
   /** The stop requested so far, if any. */
