@@ -2,6 +2,9 @@
  * A store's `changes` from a callback source (a listener, a directory watch), cheap per event: ids are gathered in a
  * set and handed to the stream once per turn of the event loop, so a task checkpointing back to back (each write an
  * event) costs its followers one pass over the ids that changed meanwhile, not a fiber and a promise per write.
+ *
+ * The runner follows a store's changes for as long as tasks run (`follow`): a stream made here is followed straight
+ * from its source, without a stream's machinery per batch (a tenth of a no-op task's run on the memory store).
  */
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
@@ -19,7 +22,16 @@ const maxPending = 1024
  * The changes `subscribe` reports while the stream is consumed; `subscribe` returns its own unsubscribe. A source that
  * cannot start calls `end()` (readers then fall back to polling).
  */
-export const fromSource = (subscribe: (sink: Sink) => () => void): Stream.Stream<string | undefined> =>
+export const fromSource = (subscribe: (sink: Sink) => () => void): Stream.Stream<string | undefined> => {
+  const stream = asStream(subscribe)
+  sources.set(stream, subscribe)
+  return stream
+}
+
+/** The source of each stream `fromSource` made. */
+const sources = new WeakMap<Stream.Stream<string | undefined>, (sink: Sink) => () => void>()
+
+const asStream = (subscribe: (sink: Sink) => () => void): Stream.Stream<string | undefined> =>
   Stream.asyncPush<string | undefined>((emit) =>
     Effect.acquireRelease(
       Effect.sync(() => {
@@ -50,3 +62,56 @@ export const fromSource = (subscribe: (sink: Sink) => () => void): Stream.Stream
       (unsubscribe) => Effect.sync(unsubscribe)
     )
   )
+
+/**
+ * Runs `f` for each id in `changes` (a batch at a time, `undefined` alone for "some record"), until the changes end.
+ * A stream made by `fromSource` is followed from its source: one wake-up of this fiber per batch.
+ */
+export const follow = (
+  changes: Stream.Stream<string | undefined>,
+  f: (id: string | undefined) => Effect.Effect<void>
+): Effect.Effect<void> => {
+  const subscribe = sources.get(changes)
+  if (subscribe === undefined) return Stream.runForEach(changes, f)
+  return Effect.suspend(() => {
+    let pending = new Set<string | undefined>()
+    let ended = false
+    let wake: (() => void) | undefined
+    const sink: Sink = {
+      changed: (id) => {
+        pending.add(pending.size >= maxPending ? undefined : id)
+        wake?.()
+      },
+      end: () => {
+        ended = true
+        wake?.()
+      }
+    }
+    /** Waits until there is a batch or the source has ended. */
+    const next = Effect.async<void>((resume) => {
+      if (pending.size > 0 || ended) return resume(Effect.void)
+      wake = () => {
+        wake = undefined
+        resume(Effect.void)
+      }
+      return Effect.sync(() => {
+        wake = undefined
+      })
+    })
+    const loop: Effect.Effect<void> = Effect.flatMap(next, () => {
+      // What was gathered is handed on first: the end must not swallow a change.
+      if (pending.size === 0) return Effect.void
+      const ids = pending
+      pending = new Set()
+      return Effect.zipRight(
+        Effect.forEach(ids.has(undefined) ? [undefined] : ids, f, { discard: true }),
+        Effect.suspend(() => (ended && pending.size === 0 ? Effect.void : loop))
+      )
+    })
+    return Effect.acquireUseRelease(
+      Effect.sync(() => subscribe(sink)),
+      () => loop,
+      (unsubscribe) => Effect.sync(unsubscribe)
+    )
+  })
+}

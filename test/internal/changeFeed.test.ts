@@ -73,3 +73,63 @@ describe("ChangeFeed.fromSource", () => {
     })
   )
 })
+
+describe("ChangeFeed.follow", () => {
+  it.live(
+    "follows a feed from its source: each id of a burst once, an end after what was gathered, then unsubscribed",
+    () =>
+      Effect.gen(function* () {
+        const feed = manual()
+        const seen: Array<string | undefined> = []
+        const fiber = yield* Effect.fork(ChangeFeed.follow(feed.stream, (id) => Effect.sync(() => void seen.push(id))))
+        yield* Effect.sleep("20 millis")
+        assert.strictEqual(feed.open(), 1)
+        for (let i = 0; i < 1000; i++) feed.sink().changed(i % 2 === 0 ? "a" : "b")
+        yield* Effect.sleep("20 millis")
+        assert.deepStrictEqual(seen, ["a", "b"])
+        feed.sink().changed("c")
+        feed.sink().end()
+        yield* Fiber.join(fiber).pipe(Effect.timeout("2 seconds"))
+        assert.deepStrictEqual(seen, ["a", "b", "c"])
+        assert.strictEqual(feed.open(), 0, "unsubscribed once the source ended")
+      })
+  )
+
+  it.live("a change made while the follower handles the last batch is handed on next, not lost", () =>
+    Effect.gen(function* () {
+      const feed = manual()
+      const seen: Array<string | undefined> = []
+      const fiber = yield* Effect.fork(
+        ChangeFeed.follow(feed.stream, (id) =>
+          Effect.sync(() => {
+            seen.push(id)
+            // The source hears of another change while this one is being handled.
+            if (id === "a") feed.sink().changed("b")
+          })
+        )
+      )
+      yield* Effect.sleep("20 millis")
+      feed.sink().changed("a")
+      yield* Effect.sleep("20 millis")
+      assert.deepStrictEqual(seen, ["a", "b"])
+      yield* Fiber.interrupt(fiber)
+      assert.strictEqual(feed.open(), 0, "unsubscribed when the follower stops")
+    })
+  )
+
+  it.live("too many distinct ids at once become one `undefined`; a stream made elsewhere is followed as a stream", () =>
+    Effect.gen(function* () {
+      const feed = manual()
+      const seen: Array<string | undefined> = []
+      const fiber = yield* Effect.fork(ChangeFeed.follow(feed.stream, (id) => Effect.sync(() => void seen.push(id))))
+      yield* Effect.sleep("20 millis")
+      for (let i = 0; i < 5000; i++) feed.sink().changed(`t${i}`)
+      feed.sink().end()
+      yield* Fiber.join(fiber).pipe(Effect.timeout("2 seconds"))
+      assert.deepStrictEqual(seen, [undefined])
+      const other: Array<string | undefined> = []
+      yield* ChangeFeed.follow(Stream.make("x", undefined, "y"), (id) => Effect.sync(() => void other.push(id)))
+      assert.deepStrictEqual(other, ["x", undefined, "y"])
+    })
+  )
+})

@@ -11,7 +11,7 @@ import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as FiberRef from "effect/FiberRef"
-import * as Stream from "effect/Stream"
+import * as ChangeFeed from "../changeFeed.js"
 import type { Engine } from "./engine.js"
 import { onReadError } from "./fencedWrite.js"
 import { heartbeats, look } from "./heartbeat.js"
@@ -75,7 +75,7 @@ export const watch = (engine: Engine): Effect.Effect<void> =>
   Effect.suspend(() => {
     if (watchers.has(engine)) return Effect.void
     // A store without changes ends its stream at once; the heartbeats go on.
-    const follow = Effect.zipRight(Stream.runForEach(engine.store.changes, onChange(engine)), heartbeats(engine), {
+    const follow = Effect.zipRight(ChangeFeed.follow(engine.store.changes, onChange(engine)), heartbeats(engine), {
       concurrent: true
     })
     // Started from a task's fiber (a child task's start), it must not log into that task's log, nor its beats.

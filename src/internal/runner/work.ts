@@ -11,7 +11,7 @@ import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Stream from "effect/Stream"
+import * as ChangeFeed from "../changeFeed.js"
 import type * as Scope from "effect/Scope"
 import { type TaskStoreError, UnknownTaskKind } from "../../TaskError.js"
 import type * as TaskRecord from "../../TaskRecord.js"
@@ -159,7 +159,7 @@ export const work = (engine: Engine, options: WorkOptions = {}): Effect.Effect<v
     })
 
     // The store's changes (a submit elsewhere, a task ending) wake the loop; so does a submit through this runner.
-    const follow = Stream.runForEach(engine.store.changes, () => signal)
+    const follow = ChangeFeed.follow(engine.store.changes, () => signal)
     engine.wakers.add(signal)
     yield* Effect.addFinalizer(() => Effect.sync(() => engine.wakers.delete(signal)))
 
