@@ -270,6 +270,52 @@ describe("TaskRunner", () => {
     })
   )
 
+  it.scoped("a task rewriting its record back to back is looked at once per 10 ms at most, not once per write", () =>
+    Effect.gen(function* () {
+      // Two hundred checkpoints with no time passing, each a change of the record the runner follows; then it waits.
+      const Writer = Task.make({
+        name: "writer",
+        input: Schema.Struct({}),
+        state: Schema.Struct({ i: Schema.Int }),
+        success: Schema.Int,
+        initial: () => ({ i: 0 }),
+        run: (_, task) =>
+          Effect.gen(function* () {
+            for (let i = 1; i <= 200; i++) yield* task.checkpoint({ i })
+            return yield* Effect.never
+          })
+      })
+      const store = yield* TaskStore.makeMemory
+      let looks = 0
+      const counted: Store = {
+        ...store,
+        getInfo: (id) =>
+          Effect.zipRight(
+            Effect.sync(() => looks++),
+            store.getInfo(id)
+          )
+      }
+      const { runner, scope } = yield* buildRunner(counted, { tasks: [Writer] })
+      yield* Effect.addFinalizer(() => Scope.close(scope, Exit.void))
+      const id = yield* runner.start(Writer, {})
+      yield* waitUntil(
+        Effect.map(store.get(id), (r) => r.revision >= 201),
+        "two hundred checkpoints",
+        // A checkpoint gives the event loop a turn now and then: wait on real timers.
+        { live: true }
+      )
+      // Real time for the runner to look (its looks are spaced on the test clock, which stands still).
+      const settle = Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 50)))
+      yield* settle
+      const before = looks
+      assert.isAtLeast(before, 1, "a change is looked at")
+      assert.isAtMost(before, 2, `${before} looks at two hundred writes in no time`)
+      yield* TestClock.adjust("10 millis")
+      yield* settle
+      assert.strictEqual(looks, before + 1, "the changes that came during the wait: one more look")
+    })
+  )
+
   it.scoped("a zombie whose lease expired and was taken over cannot write, and stops itself", () =>
     Effect.gen(function* () {
       const store = yield* TaskStore.makeMemory
