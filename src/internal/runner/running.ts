@@ -80,9 +80,13 @@ export class Running {
    * that could not write): whoever awaits the task here gets it, with its path or server, rather than a bare status.
    */
   storeError: TaskStoreError | undefined = undefined
-  /** A look at the record, prompted by the store's changes, is under way; another change came in meanwhile. */
+  /**
+   * A look at the record, prompted by the store's changes, is under way or waiting its turn; another change came in
+   * meanwhile; when the last look began.
+   */
   looking = false
   lookAgain = false
+  lastLookAt = Number.NEGATIVE_INFINITY
   /** The task's fiber has exited and its end is being recorded: its own writes are no news, and it beats no more. */
   ending = false
   /** When its last heartbeat began (its start, before the first); the beat under way, if one is. */

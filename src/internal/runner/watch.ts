@@ -8,6 +8,7 @@
  * `data_version` checks stop too) and tasks run one after another share one subscription and one heartbeat loop.
  */
 import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as FiberRef from "effect/FiberRef"
@@ -18,13 +19,18 @@ import { heartbeats, look } from "./heartbeat.js"
 import { CurrentRun } from "./logCapture.js"
 import type { Running } from "./running.js"
 
-/** The least time between two looks at one task's record. */
-const lookSpacing = "10 millis"
+/** The least time between two looks at one task's record, in milliseconds. */
+const lookSpacingMs = 10
 
 /** The fiber beating the tasks and following the store's changes, per engine, while any task runs there. */
 const watchers = new WeakMap<Engine, Fiber.RuntimeFiber<void>>()
 
-/** Looks at `r`'s record soon: now if no look is under way, else once more when it is done. */
+/**
+ * Looks at `r`'s record soon: now if no look is under way and the last began at least `lookSpacingMs` ago, else once
+ * that time has passed (one look for any number of changes meanwhile). A task that changes its record now and then (a
+ * short task, a task between checkpoints) gets one look per change and no timer; one writing a thousand times a
+ * second, at most one look every `lookSpacingMs`.
+ */
 const lookSoon = (engine: Engine, r: Running): Effect.Effect<void> =>
   Effect.suspend(() => {
     if (r.stop !== undefined || r.ending) return Effect.void
@@ -33,18 +39,25 @@ const lookSoon = (engine: Engine, r: Running): Effect.Effect<void> =>
       return Effect.void
     }
     r.looking = true
-    const once: Effect.Effect<void> = Effect.suspend(() => {
-      r.lookAgain = false
-      // A takeover stops the task here at once; a read that failed is the heartbeat's to judge.
-      const glance = look(engine, r).pipe(
-        Effect.catchTag("LeaseLost", onReadError(r)),
-        Effect.catchTag("TaskStoreError", () => Effect.void)
-      )
-      return Effect.zipRight(r.stop !== undefined || r.ending ? Effect.void : glance, Effect.sleep(lookSpacing))
-    })
-    const loop: Effect.Effect<void> = Effect.flatMap(once, () =>
-      r.lookAgain && r.stop === undefined && !r.ending ? loop : Effect.void
+    // A takeover stops the task here at once; a read that failed is the heartbeat's to judge.
+    const glance = Effect.suspend(() =>
+      r.stop !== undefined || r.ending
+        ? Effect.void
+        : look(engine, r).pipe(
+            Effect.catchTag("LeaseLost", onReadError(r)),
+            Effect.catchTag("TaskStoreError", () => Effect.void)
+          )
     )
+    const loop: Effect.Effect<void> = Effect.flatMap(Clock.currentTimeMillis, (now) => {
+      const wait = r.lastLookAt + lookSpacingMs - now
+      if (wait > 0) return Effect.zipRight(Effect.sleep(Duration.millis(wait)), loop)
+      r.lastLookAt = now
+      r.lookAgain = false
+      return Effect.zipRight(
+        glance,
+        Effect.suspend(() => (r.lookAgain && r.stop === undefined && !r.ending ? loop : Effect.void))
+      )
+    })
     return Effect.asVoid(
       Effect.forkIn(
         Effect.interruptible(
