@@ -1,6 +1,10 @@
 /**
  * Durable checkpoint cost with a 1 KiB state: `task.checkpoint` through the runner and a store, against the physical
  * limit (`raw.ts`) measured in the same process, interleaved round by round inside one running task.
+ *
+ * A third loop in each round is the floor under any store: the same raw writes with the state encoded before each, as
+ * little as encoding can be (the state's Schema, `JSON.stringify`, UTF-8). A store cannot write a state it has not
+ * encoded, and the raw loop has nothing at all between its writes.
  */
 import { Effect, Layer, Schema } from "effect"
 import { join } from "node:path"
@@ -16,17 +20,38 @@ const pad = "x".repeat(1024 - 16)
 /** The raw loops run by the task between its own rounds, registered per run. */
 const raws = new Map<string, (n: number) => void | Promise<void>>()
 
+const State = Schema.Struct({ n: Schema.Int, pad: Schema.String })
+
+/** The least encoding of a state: its Schema's encoded form, as JSON, in UTF-8. */
+const encodeState = Schema.encodeSync(State)
+const utf8 = new TextEncoder()
+const encodeLeast = (state: typeof State.Type) => utf8.encode(JSON.stringify(encodeState(state)))
+
+/** `n` raw writes, the state encoded before each. */
+const floorWrites = async (raw: (n: number) => void | Promise<void>, n: number, from: number) => {
+  for (let i = 0; i < n; i++) {
+    encodeLeast({ n: from + i, pad })
+    const pending = raw(1)
+    if (pending !== undefined) await pending
+  }
+}
+
 const Checkpointer = Task.make({
   name: "bench-checkpoint",
   input: Schema.Struct({ raw: Schema.String, rounds: Schema.Int, perRound: Schema.Int }),
-  state: Schema.Struct({ n: Schema.Int, pad: Schema.String }),
-  success: Schema.Struct({ store: Schema.Array(Schema.Number), raw: Schema.Array(Schema.Number) }),
+  state: State,
+  success: Schema.Struct({
+    store: Schema.Array(Schema.Number),
+    raw: Schema.Array(Schema.Number),
+    floor: Schema.Array(Schema.Number)
+  }),
   initial: () => ({ n: 0, pad }),
   run: (input, task) =>
     Effect.gen(function* () {
       const raw = raws.get(input.raw)!
       const store: Array<number> = []
       const rawRates: Array<number> = []
+      const floor: Array<number> = []
       let n = 0
       // Warm-up (the JIT, the caches, the WAL), not counted.
       for (let w = 0; w < 5; w++) {
@@ -40,8 +65,11 @@ const Checkpointer = Task.make({
         start = process.hrtime.bigint()
         for (let i = 0; i < input.perRound; i++) yield* task.checkpoint({ n: ++n, pad })
         store.push((input.perRound * 1e9) / Number(process.hrtime.bigint() - start))
+        start = process.hrtime.bigint()
+        yield* Effect.promise(() => floorWrites(raw, input.perRound, n))
+        floor.push((input.perRound * 1e9) / Number(process.hrtime.bigint() - start))
       }
-      return { store, raw: rawRates }
+      return { store, raw: rawRates, floor }
     })
 })
 
@@ -61,7 +89,8 @@ const measure = async (
   )
   const s = median(result.store)
   const r = median(result.raw)
-  return { per_s: s, raw_per_s: r, ratio: s / r }
+  const f = median(result.floor)
+  return { per_s: s, raw_per_s: r, ratio: s / r, floor_per_s: f, floor_ratio: f / r }
 }
 
 export const fileCheckpoints = async (rounds = 9, perRound = 200) => {

@@ -63,12 +63,15 @@ const result = {
   file_checkpoints_per_s: file.per_s,
   file_raw_per_s: file.raw_per_s,
   file_checkpoint_vs_limit: file.ratio,
+  file_floor_vs_limit: file.floor_ratio,
   sqlite_checkpoints_per_s: sqlite.per_s,
   sqlite_raw_per_s: sqlite.raw_per_s,
   sqlite_checkpoint_vs_raw: sqlite.ratio,
+  sqlite_floor_vs_raw: sqlite.floor_ratio,
   postgres_checkpoints_per_s: postgres?.per_s ?? null,
   postgres_raw_per_s: postgres?.raw_per_s ?? null,
   postgres_checkpoint_vs_raw: postgres?.ratio ?? null,
+  postgres_floor_vs_raw: postgres?.floor_ratio ?? null,
   noop_file_tasks_per_s: noopFile!.tasks_per_s,
   noop_file_vs_raw: noopFile!.vs_raw,
   noop_sqlite_tasks_per_s: noopSqlite!.tasks_per_s,
@@ -127,7 +130,7 @@ const rows: Array<[string, string, string, string]> = [
   [
     "file_checkpoint_vs_limit",
     f(result.file_checkpoint_vs_limit, 2),
-    "≥ 0.90",
+    `≥ 0.90 (the floor, raw writes with the state encoded between them: ${f(result.file_floor_vs_limit, 2)})`,
     ok(result.file_checkpoint_vs_limit >= 0.9)
   ],
   [
@@ -139,14 +142,19 @@ const rows: Array<[string, string, string, string]> = [
   [
     "sqlite_checkpoint_vs_raw",
     f(result.sqlite_checkpoint_vs_raw, 2),
-    "≥ 0.85",
+    `≥ 0.85 (the floor: ${f(result.sqlite_floor_vs_raw, 2)})`,
     ok(result.sqlite_checkpoint_vs_raw >= 0.85)
   ],
   ...(postgres === undefined
     ? [["postgres_checkpoint_vs_raw", "n/a", "≥ 0.85 (no server)", ""] as [string, string, string, string]]
     : ([
         ["postgres_checkpoints_per_s", f(postgres.per_s, 0), `raw UPDATE ${f(postgres.raw_per_s, 0)}/s`, ""],
-        ["postgres_checkpoint_vs_raw", f(postgres.ratio, 2), "≥ 0.85", ok(postgres.ratio >= 0.85)]
+        [
+          "postgres_checkpoint_vs_raw",
+          f(postgres.ratio, 2),
+          `≥ 0.85 (the floor: ${f(postgres.floor_ratio, 2)})`,
+          ok(postgres.ratio >= 0.85)
+        ]
       ] as Array<[string, string, string, string]>)),
   ...(
     [
