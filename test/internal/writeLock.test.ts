@@ -6,6 +6,18 @@ import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Exit, Fiber, Option } from "effect"
 import { WriteLock } from "../../src/internal/runner/writeLock.js"
 
+/** Holds `lock` in a fiber of its own until the returned effect lets it go (and waits for that fiber to end). */
+const hold = (lock: WriteLock) =>
+  Effect.gen(function* () {
+    const inside = yield* Deferred.make<void>()
+    const leave = yield* Deferred.make<void>()
+    const holder = yield* Effect.fork(
+      lock.with(Effect.zipRight(Deferred.succeed(inside, undefined), Deferred.await(leave)))
+    )
+    yield* Deferred.await(inside)
+    return Effect.zipRight(Deferred.succeed(leave, undefined), Fiber.join(holder))
+  })
+
 describe("WriteLock", () => {
   it.live("writes run one at a time, in the order they asked", () =>
     Effect.gen(function* () {
@@ -27,18 +39,12 @@ describe("WriteLock", () => {
   it.live("ifFree runs nothing while the lock is held, and runs once it is free", () =>
     Effect.gen(function* () {
       const lock = new WriteLock()
-      const inside = yield* Deferred.make<void>()
-      const leave = yield* Deferred.make<void>()
-      const holder = yield* Effect.fork(
-        lock.with(Effect.zipRight(Deferred.succeed(inside, undefined), Deferred.await(leave)))
-      )
-      yield* Deferred.await(inside)
+      const release = yield* hold(lock)
       let ran = 0
       const skipped = yield* lock.ifFree(Effect.sync(() => ++ran))
       assert.isTrue(Option.isNone(skipped))
       assert.strictEqual(ran, 0)
-      yield* Deferred.succeed(leave, undefined)
-      yield* Fiber.join(holder)
+      yield* release
       assert.deepStrictEqual(yield* lock.ifFree(Effect.sync(() => ++ran)), Option.some(1))
     })
   )
@@ -46,18 +52,12 @@ describe("WriteLock", () => {
   it.live("a write interrupted while waiting leaves the line; a failed or interrupted write lets the lock go", () =>
     Effect.gen(function* () {
       const lock = new WriteLock()
-      const inside = yield* Deferred.make<void>()
-      const leave = yield* Deferred.make<void>()
-      const holder = yield* Effect.fork(
-        lock.with(Effect.zipRight(Deferred.succeed(inside, undefined), Deferred.await(leave)))
-      )
-      yield* Deferred.await(inside)
+      const release = yield* hold(lock)
       let ran = false
       const waiter = yield* Effect.fork(lock.with(Effect.sync(() => (ran = true))))
       yield* Effect.sleep("5 millis")
       yield* Fiber.interrupt(waiter)
-      yield* Deferred.succeed(leave, undefined)
-      yield* Fiber.join(holder)
+      yield* release
       assert.isFalse(ran, "the interrupted waiter never ran")
       // Failed inside the lock: let go.
       const failed = yield* Effect.exit(lock.with(Effect.fail("boom")))
