@@ -1,11 +1,12 @@
 /**
- * `npx tsx bench/compare.ts <build A> <build B> [noop|checkpoint] [memory|file|sqlite]`: two builds of the library
+ * `npx tsx bench/compare.ts <build A> <build B> [noop|noop-id|checkpoint] [memory|file|sqlite]`: two builds of the library
  * (directories like `dist/esm`, e.g. one built from another commit) run the same work in one process, round by round
  * in alternating order, each round on a fresh store; prints the median µs per operation of each and B's time over A's.
  * On a machine whose speed moves by the minute, this tells a small change from noise where two separate runs of
  * `npm run bench` cannot.
  *
  * - `noop`: sequential `runner.run` of a task that does nothing.
+ * - `noop-id`: the same, each run with an id of its own (`run(task, input, { id })`, as an idempotent caller does).
  * - `checkpoint`: one task checkpointing a 1 KiB state in a loop.
  */
 import { Effect, Layer, Schema } from "effect"
@@ -14,10 +15,12 @@ import { join, resolve } from "node:path"
 import { median, scratchDir } from "./util.js"
 
 const [a, b] = [process.argv[2], process.argv[3]]
-const work = (process.argv[4] ?? "noop") as "noop" | "checkpoint"
+const work = (process.argv[4] ?? "noop") as "noop" | "noop-id" | "checkpoint"
 const store = (process.argv[5] ?? "memory") as "memory" | "file" | "sqlite"
 if (a === undefined || b === undefined) {
-  process.stderr.write("usage: npx tsx bench/compare.ts <build A> <build B> [noop|checkpoint] [memory|file|sqlite]\n")
+  process.stderr.write(
+    "usage: npx tsx bench/compare.ts <build A> <build B> [noop|noop-id|checkpoint] [memory|file|sqlite]\n"
+  )
   process.exit(2)
 }
 
@@ -33,8 +36,11 @@ const load = async (dir: string): Promise<Build> => {
 }
 const builds = [await load(a), await load(b)]
 
+const noop = work === "noop" || work === "noop-id"
+let ids = 0
+
 const taskOf = (build: Build) =>
-  work === "noop"
+  noop
     ? build.index.Task.make({
         name: "bench-noop",
         input: Schema.Struct({}),
@@ -57,9 +63,11 @@ const taskOf = (build: Build) =>
       })
 const tasks = builds.map(taskOf)
 
-const perRound = { noop: { memory: 300, file: 50, sqlite: 100 }, checkpoint: { memory: 2000, file: 200, sqlite: 500 } }[
-  work
-][store]
+const perRound = {
+  noop: { memory: 300, file: 50, sqlite: 100 },
+  "noop-id": { memory: 300, file: 50, sqlite: 100 },
+  checkpoint: { memory: 2000, file: 200, sqlite: 500 }
+}[work][store]
 const rounds = 20
 const { dir, cleanup } = scratchDir(`compare-${store}`)
 const times: [Array<number>, Array<number>] = [[], []]
@@ -75,14 +83,19 @@ try {
           : store === "file"
             ? build.File.layer({ directory: join(at, "store") })
             : build.Sqlite.layer({ filename: join(at, "store.db") })
-      const one = (runner: any) => (work === "noop" ? runner.run(task, {}) : runner.run(task, { n: perRound }))
+      const one = (runner: any) =>
+        work === "noop"
+          ? runner.run(task, {})
+          : work === "noop-id"
+            ? runner.run(task, {}, { id: `noop-${ids++}` })
+            : runner.run(task, { n: perRound })
       const us = await Effect.runPromise(
         Effect.gen(function* () {
           const runner = yield* build.index.TaskRunner.TaskRunner
           // A few runs first, not counted: the JIT, the store's first writes.
-          for (let k = 0; k < 3; k++) yield* work === "noop" ? one(runner) : runner.run(task, { n: 20 })
+          for (let k = 0; k < 3; k++) yield* noop ? one(runner) : runner.run(task, { n: 20 })
           const start = process.hrtime.bigint()
-          if (work === "noop") for (let k = 0; k < perRound; k++) yield* one(runner)
+          if (noop) for (let k = 0; k < perRound; k++) yield* one(runner)
           else yield* one(runner)
           return Number(process.hrtime.bigint() - start) / 1e3 / perRound
         }).pipe(
@@ -99,5 +112,5 @@ try {
 }
 const [ma, mb] = [median(times[0]), median(times[1])]
 console.log(
-  `${work} on ${store}, µs per ${work === "noop" ? "run" : "checkpoint"} (median of ${rounds} rounds): A ${ma.toFixed(1)} | B ${mb.toFixed(1)} | B/A ${(mb / ma).toFixed(3)}`
+  `${work} on ${store}, µs per ${noop ? "run" : "checkpoint"} (median of ${rounds} rounds): A ${ma.toFixed(1)} | B ${mb.toFixed(1)} | B/A ${(mb / ma).toFixed(3)}`
 )
