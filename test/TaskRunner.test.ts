@@ -638,6 +638,48 @@ describe("TaskRunner", () => {
     )
   )
 
+  it.scoped(
+    "run with an id: a new task is created first, with no read before; a finished one is read, not rewritten",
+    () =>
+      Effect.gen(function* () {
+        const store = yield* TaskStore.makeMemory
+        const calls: Array<string> = []
+        const traced: Store = {
+          ...store,
+          create: (record) =>
+            Effect.zipRight(
+              Effect.sync(() => calls.push("create")),
+              store.create(record)
+            ),
+          update: (id, expected, patch) =>
+            Effect.zipRight(
+              Effect.sync(() => calls.push("update")),
+              store.update(id, expected, patch)
+            ),
+          getInfo: (id) =>
+            Effect.zipRight(
+              Effect.sync(() => calls.push("getInfo")),
+              store.getInfo(id)
+            ),
+          get: (id) =>
+            Effect.zipRight(
+              Effect.sync(() => calls.push("get")),
+              store.get(id)
+            )
+        }
+        const { runner, scope } = yield* buildRunner(traced)
+        yield* Effect.addFinalizer(() => Scope.close(scope, Exit.void))
+        assert.strictEqual(yield* runner.run(Noop, {}, { id: "noop-2" }), 7)
+        assert.strictEqual(calls[0], "create", calls.join(", "))
+        assert.strictEqual(calls.filter((c) => c === "create" || c === "update").length, 2, calls.join(", "))
+        const revision = (yield* store.getInfo("noop-2")).revision
+        calls.length = 0
+        assert.strictEqual(yield* runner.run(Noop, {}, { id: "noop-2" }), 7)
+        assert.notInclude(calls, "update", calls.join(", "))
+        assert.strictEqual((yield* store.getInfo("noop-2")).revision, revision)
+      })
+  )
+
   it.scopedLive(
     "closing a runner right after its tasks ended does not wait for anything it keeps running in between",
     () =>

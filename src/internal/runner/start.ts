@@ -131,25 +131,25 @@ export const checkSameInput = <T extends Task.Any>(task: T, record: TaskRecord.T
     }
   })
 
-/** Runs a task to its end in the foreground: started, re-entered from its checkpoint, or its stored end read. */
+/**
+ * Runs a task to its end in the foreground: started, re-entered from its checkpoint, or its stored end read. With an
+ * id, it is started unless a task has that id already (one write, and no read before it: the store's create refuses
+ * a taken id); then that task is re-entered or its end read.
+ */
 export const run = <T extends Task.Any>(engine: Engine, task: T, input: Task.Input<T>, options?: StartOptions) =>
   Effect.gen(function* () {
     const id = options?.id
-    const existing =
-      id === undefined
-        ? undefined
-        : yield* engine.store.getInfo(id).pipe(
-            Effect.map((info) => info as TaskRecord.TaskInfo | undefined),
-            Effect.catchTag("TaskNotFound", () => Effect.succeed(undefined))
-          )
+    const started = yield* start(engine, task, input, options).pipe(
+      Effect.catchTag("TaskAlreadyExists", (e) => (id === undefined ? Effect.fail(e) : Effect.succeed(undefined)))
+    )
     let taskId: string
-    if (existing === undefined) {
-      taskId = yield* start(engine, task, input, options)
+    if (started !== undefined) {
+      taskId = started
     } else {
+      const existing = yield* engine.store.getInfo(id!)
       yield* checkKind(task, existing)
       yield* checkSameInput(task, yield* engine.store.get(existing.id), input)
       taskId = existing.id
-      register(engine, task)
       if (existing.status !== "completed" && !engine.running.has(taskId)) {
         yield* resume(engine, taskId, yield* callerContext<Task.Services<T>>(engine))
       }
