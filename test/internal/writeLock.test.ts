@@ -70,4 +70,20 @@ describe("WriteLock", () => {
       assert.strictEqual(after, "free")
     })
   )
+
+  it.live("a waiting write interrupted just before the lock is let go does not keep it", () =>
+    Effect.gen(function* () {
+      const lock = new WriteLock()
+      yield* lock.with(
+        Effect.gen(function* () {
+          const waiter = yield* Effect.fork(lock.with(Effect.void))
+          yield* Effect.sleep("5 millis")
+          // Its interruption is on its way when the lock is let go (at the end of this write).
+          yield* Fiber.interruptFork(waiter)
+        })
+      )
+      const after = yield* lock.with(Effect.succeed("free")).pipe(Effect.timeout("1 second"))
+      assert.strictEqual(after, "free")
+    })
+  )
 })

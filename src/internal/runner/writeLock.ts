@@ -8,10 +8,14 @@ import * as Option from "effect/Option"
 
 export class WriteLock {
   private held = false
-  /** Writes waiting for the lock, in arrival order: each takes it if it is free when called. */
+  /** Writes waiting for the lock, in arrival order. */
   private readonly waiting = new Set<() => void>()
 
-  /** Takes the lock: at once when free, else once the writes before this one are done. */
+  /**
+   * Takes the lock: at once when free, else once it is let go. A waiting write is woken to try again in its own fiber
+   * rather than handed the lock: a write interrupted between its wake-up and its turn then takes nothing, and the
+   * lock does not stay held by a fiber that is gone.
+   */
   private readonly take: Effect.Effect<void> = Effect.suspend(() => {
     if (!this.held) {
       this.held = true
@@ -19,10 +23,8 @@ export class WriteLock {
     }
     return Effect.async<void>((resume) => {
       const waiter = () => {
-        if (this.held) return
-        this.held = true
         this.waiting.delete(waiter)
-        resume(Effect.void)
+        resume(this.take)
       }
       this.waiting.add(waiter)
       // Interrupted while waiting: no longer in line.
@@ -32,13 +34,10 @@ export class WriteLock {
     })
   })
 
-  /** Lets the lock go, to the first write waiting for it if any. */
+  /** Lets the lock go, and wakes the writes waiting for it (the first to run takes it; the others wait again). */
   private readonly release: Effect.Effect<void> = Effect.sync(() => {
     this.held = false
-    for (const waiter of this.waiting) {
-      waiter()
-      return
-    }
+    for (const waiter of Array.from(this.waiting)) waiter()
   })
 
   /** `effect` with the lock held; the lock is let go however `effect` ends, interruption included. */
