@@ -4,7 +4,7 @@
  * event) costs its followers one pass over the ids that changed meanwhile, not a fiber and a promise per write.
  *
  * The runner follows a store's changes for as long as tasks run (`follow`): a stream made here is followed straight
- * from its source, without a stream's machinery per batch (a tenth of a no-op task's run on the memory store).
+ * from its source, without a stream's machinery per batch.
  */
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
@@ -17,6 +17,24 @@ export interface Sink {
 
 /** Gathered ids beyond this are handed on as one `undefined` (look at everything): memory stays bounded. */
 const maxPending = 1024
+
+/** Ids that changed, gathered until taken as one batch: distinct, in order of first change, at most `maxPending`. */
+const gathered = () => {
+  let pending = new Set<string | undefined>()
+  return {
+    add: (id: string | undefined) => {
+      pending.add(pending.size >= maxPending ? undefined : id)
+    },
+    get size() {
+      return pending.size
+    },
+    take: (): Array<string | undefined> => {
+      const ids = pending
+      pending = new Set()
+      return ids.has(undefined) ? [undefined] : Array.from(ids)
+    }
+  }
+}
 
 /**
  * The changes `subscribe` reports while the stream is consumed; `subscribe` returns its own unsubscribe. A source that
@@ -31,22 +49,20 @@ export const fromSource = (subscribe: (sink: Sink) => () => void): Stream.Stream
 /** The source of each stream `fromSource` made. */
 const sources = new WeakMap<Stream.Stream<string | undefined>, (sink: Sink) => () => void>()
 
+/** The stream of a source: what changed, handed on once per turn of the event loop. */
 const asStream = (subscribe: (sink: Sink) => () => void): Stream.Stream<string | undefined> =>
   Stream.asyncPush<string | undefined>((emit) =>
     Effect.acquireRelease(
       Effect.sync(() => {
-        let pending = new Set<string | undefined>()
+        const pending = gathered()
         let scheduled = false
         const flush = () => {
           scheduled = false
-          const ids = pending
-          if (ids.size === 0) return
-          pending = new Set()
-          emit.array(ids.has(undefined) ? [undefined] : Array.from(ids))
+          if (pending.size > 0) emit.array(pending.take())
         }
         return subscribe({
           changed: (id) => {
-            pending.add(pending.size >= maxPending ? undefined : id)
+            pending.add(id)
             if (!scheduled) {
               scheduled = true
               queueMicrotask(flush)
@@ -74,12 +90,12 @@ export const follow = (
   const subscribe = sources.get(changes)
   if (subscribe === undefined) return Stream.runForEach(changes, f)
   return Effect.suspend(() => {
-    let pending = new Set<string | undefined>()
+    const pending = gathered()
     let ended = false
     let wake: (() => void) | undefined
     const sink: Sink = {
       changed: (id) => {
-        pending.add(pending.size >= maxPending ? undefined : id)
+        pending.add(id)
         wake?.()
       },
       end: () => {
@@ -101,10 +117,8 @@ export const follow = (
     const loop: Effect.Effect<void> = Effect.flatMap(next, () => {
       // What was gathered is handed on first: the end must not swallow a change.
       if (pending.size === 0) return Effect.void
-      const ids = pending
-      pending = new Set()
       return Effect.zipRight(
-        Effect.forEach(ids.has(undefined) ? [undefined] : ids, f, { discard: true }),
+        Effect.forEach(pending.take(), f, { discard: true }),
         Effect.suspend(() => (ended && pending.size === 0 ? Effect.void : loop))
       )
     })
