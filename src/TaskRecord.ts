@@ -147,11 +147,26 @@ type RequiredField = "status" | "progress" | "attempts" | "updatedAt"
  * @category utils
  */
 export const applyPatch = <R extends TaskInfo>(record: R, patch: TaskPatch): R => {
-  const next: Record<string, unknown> = { ...record }
-  for (const key of Object.keys(patch)) {
-    const value = (patch as Record<string, unknown>)[key]
-    if (value === undefined) delete next[key]
-    else next[key] = value
+  const changes = patch as Record<string, unknown>
+  let clears = false
+  for (const key in changes) {
+    if (changes[key] === undefined) {
+      clears = true
+      break
+    }
+  }
+  // `delete` would turn the copy into a slow dictionary object, and every later read of it (`info`, a store's
+  // encoding) with it: a patch that clears a field (a task's end does) builds the record without that field instead.
+  const next: Record<string, unknown> = clears ? {} : { ...record, ...changes }
+  if (clears) {
+    for (const key in record) {
+      const value = Object.hasOwn(changes, key) ? changes[key] : (record as Record<string, unknown>)[key]
+      if (value !== undefined) next[key] = value
+    }
+    for (const key in changes) {
+      const value = changes[key]
+      if (value !== undefined && !Object.hasOwn(record, key)) next[key] = value
+    }
   }
   next.revision = record.revision + 1
   return next as R
