@@ -7,6 +7,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
+import * as AtOnce from "./internal/atOnce.js"
 import { type Binary, type BinaryType, binaryType, binaryTypes, withBinaryAsBase64 } from "./internal/binary.js"
 
 /**
@@ -215,22 +216,24 @@ export const json = <A, I>(schema: Schema.Schema<A, I, never>): Codec<A> => {
   const encodeValue = ParseResult.encodeEither(schema)
   const decodeValue = ParseResult.decodeUnknownEither(schema)
   const decodeJson = ParseResult.decodeUnknownEither(Schema.parseJson(schema))
-  return {
+  const encode = (value: A): Either.Either<Uint8Array, string> => {
+    const result = encodeValue(value)
+    if (Either.isLeft(result)) return Either.left(ParseResult.TreeFormatter.formatIssueSync(result.left))
+    const binaries = findBinaries(result.right)
+    try {
+      return Either.right(
+        binaries.length === 0 ? encoder.encode(JSON.stringify(result.right)) : encodeBinaryForm(result.right, binaries)
+      )
+    } catch (e) {
+      // A value JSON cannot hold (a cycle, a bigint) that the Schema let through.
+      return Either.left(`it cannot be stored as JSON: ${e instanceof Error ? e.message : String(e)}`)
+    }
+  }
+  const codec: Codec<A> = {
     encode: (value) =>
       Effect.suspend(() => {
-        const result = encodeValue(value)
-        if (Either.isLeft(result)) return Effect.fail(ParseResult.TreeFormatter.formatIssueSync(result.left))
-        const binaries = findBinaries(result.right)
-        try {
-          return Effect.succeed(
-            binaries.length === 0
-              ? encoder.encode(JSON.stringify(result.right))
-              : encodeBinaryForm(result.right, binaries)
-          )
-        } catch (e) {
-          // A value JSON cannot hold (a cycle, a bigint) that the Schema let through.
-          return Effect.fail(`it cannot be stored as JSON: ${e instanceof Error ? e.message : String(e)}`)
-        }
+        const bytes = encode(value)
+        return Either.isRight(bytes) ? Effect.succeed(bytes.right) : Effect.fail(bytes.left)
       }),
     decode: (bytes) =>
       Effect.suspend(() => {
@@ -261,4 +264,8 @@ export const json = <A, I>(schema: Schema.Schema<A, I, never>): Codec<A> => {
           : Effect.fail({ detail: ParseResult.TreeFormatter.formatIssueSync(result.left), found: preview(bytes) })
       })
   }
+  return AtOnce.registerEncode(codec, (value: A) => {
+    const bytes = encode(value)
+    return Either.isRight(bytes) ? bytes.right : undefined
+  })
 }

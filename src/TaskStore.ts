@@ -14,6 +14,7 @@ import { IllegalArgumentException } from "effect/Cause"
 import { InvalidTaskId, RevisionConflict, TaskAlreadyExists, TaskNotFound, type TaskStoreError } from "./TaskError.js"
 import * as TaskId from "./TaskId.js"
 import * as TaskRecord from "./TaskRecord.js"
+import * as AtOnce from "./internal/atOnce.js"
 import * as ChangeFeed from "./internal/changeFeed.js"
 import type * as Lease from "./Lease.js"
 
@@ -383,7 +384,13 @@ export const makeMemory: Effect.Effect<Service> = Effect.sync(() => {
     expected === undefined || record.revision === expected
       ? Effect.void
       : Effect.fail(new RevisionConflict({ id, expected, found: record.revision }))
-  return make({
+  const write = (record: TaskRecord.TaskRecord, patch: TaskRecord.TaskPatch) => {
+    const next = TaskRecord.applyPatch(record, patch)
+    records.set(record.id, next)
+    changed(record.id)
+    return TaskRecord.info(next)
+  }
+  const service = make({
     create: (record) =>
       Effect.suspend(() => {
         if (records.has(record.id)) return Effect.fail(new TaskAlreadyExists({ id: record.id }))
@@ -399,12 +406,7 @@ export const makeMemory: Effect.Effect<Service> = Effect.sync(() => {
       Effect.flatMap(current(id), (record) =>
         Effect.zipRight(
           expect(id, record, expected),
-          Effect.sync(() => {
-            const next = TaskRecord.applyPatch(record, patch)
-            records.set(id, next)
-            changed(id)
-            return TaskRecord.info(next)
-          })
+          Effect.sync(() => write(record, patch))
         )
       ),
     list: (query) => Effect.sync(() => select(Array.from(records.values(), TaskRecord.info), query)),
@@ -437,6 +439,10 @@ export const makeMemory: Effect.Effect<Service> = Effect.sync(() => {
       listeners.add(changed)
       return () => listeners.delete(changed)
     })
+  })
+  return AtOnce.registerWrite(service, (id, expected, patch) => {
+    const record = records.get(id)
+    return record?.revision === expected ? write(record, patch) : undefined
   })
 })
 

@@ -6,6 +6,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Context, Deferred, Effect, Either, Layer, Schema } from "effect"
 import { Task, TaskCodec, TaskRunner } from "../src/index.js"
+import * as AtOnce from "../src/internal/atOnce.js"
 import * as File from "../src/TaskStore/File.js"
 import { tempDir } from "./helpers/tempDir.js"
 
@@ -124,6 +125,21 @@ describe("TaskCodec.json", () => {
         const small = yield* roundTrip(Schema.String, "é".repeat(100))
         assert.strictEqual(new TextDecoder().decode(small.bytes), JSON.stringify("é".repeat(100)))
       })
+  )
+
+  it.effect("its encoding at once (a checkpoint's) gives the effect's bytes, and nothing where the effect fails", () =>
+    Effect.gen(function* () {
+      const codec = TaskCodec.json(State)
+      const encode = AtOnce.encodeOf<typeof State.Type>(codec)
+      assert.isDefined(encode)
+      const long = { ...sample(), note: "ü".repeat(70_000) }
+      for (const value of [sample(), long, { round: 1, bytes: new Uint8Array(0), vectors: [] }]) {
+        assert.deepStrictEqual(encode!(value), yield* codec.encode(value))
+      }
+      const invalid = { ...sample(), round: 1.5 }
+      assert.isTrue(Either.isLeft(yield* Effect.either(codec.encode(invalid))))
+      assert.isUndefined(encode!(invalid))
+    })
   )
 
   it.effect("damaged binary forms fail to decode with a reason instead of returning garbage", () =>

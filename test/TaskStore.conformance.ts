@@ -4,6 +4,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Context, Effect, Either, Layer, type Scope } from "effect"
 import { randomBytes } from "node:crypto"
+import * as AtOnce from "../src/internal/atOnce.js"
 import * as TaskRecord from "../src/TaskRecord.js"
 import { TaskStore } from "../src/TaskStore.js"
 import { bytes, increment, record } from "./helpers/store.js"
@@ -47,7 +48,12 @@ export const eachFailureNamesItself = (
     }
   })
 
-export const conformance = <E>(name: string, makeLayer: () => Layer.Layer<TaskStore, E>) => {
+export const conformance = <E>(
+  name: string,
+  makeLayer: () => Layer.Layer<TaskStore, E>,
+  /** Whether the store writes at once (`internal/atOnce.ts`): its hot path is synchronous. */
+  options: { readonly writesAtOnce?: boolean } = {}
+) => {
   const withStore = <A, X>(f: (store: TaskStore["Type"]) => Effect.Effect<A, X>) =>
     Effect.flatMap(TaskStore, f).pipe(Effect.provide(makeLayer()))
 
@@ -209,6 +215,38 @@ export const conformance = <E>(name: string, makeLayer: () => Layer.Layer<TaskSt
           )
         })
       )
+    )
+
+    it.effect(
+      options.writesAtOnce === true
+        ? "a write made at once is update's compare-and-swap: from the revision it names, or nothing"
+        : "it makes no write at once: its runner's writes all go through update",
+      () =>
+        withStore((store) =>
+          Effect.gen(function* () {
+            yield* store.create(record("a", { status: "running", state: bytes("s1") }))
+            const write = AtOnce.writeOf(store)
+            const patch = { state: bytes("s2"), progress: { done: 2 }, updatedAt: 3_000, reason: undefined }
+            if (options.writesAtOnce !== true) {
+              assert.isUndefined(write?.("a", 1, patch))
+              assert.strictEqual((yield* store.getInfo("a")).revision, 1, "nothing written")
+              return
+            }
+            assert.isDefined(write)
+            const written = write!("a", 1, patch)
+            assert.strictEqual(written?.revision, 2)
+            assert.deepStrictEqual(written, yield* store.getInfo("a"))
+            assert.deepStrictEqual((yield* store.get("a")).state, bytes("s2"))
+            assert.strictEqual(written?.progress.done, 2)
+            // From a revision the record has left: nothing, and the record is as it was.
+            assert.isUndefined(write!("a", 1, { state: bytes("s3"), progress: { done: 3 }, updatedAt: 4_000 }))
+            yield* store.update("a", 2, { progress: { done: 4 }, updatedAt: 5_000 })
+            assert.isUndefined(write!("a", 2, { state: bytes("s3"), progress: { done: 3 }, updatedAt: 4_000 }))
+            const after = yield* store.get("a")
+            assert.deepStrictEqual([after.revision, after.progress.done, after.state], [3, 4, bytes("s2")])
+            assert.isUndefined(write!("missing", 1, patch), "a record that is not there")
+          })
+        )
     )
 
     it.effect("concurrent writers racing compare-and-swap lose no update", () =>

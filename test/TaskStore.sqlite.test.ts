@@ -11,7 +11,9 @@ import { conformance, eachFailureNamesItself, knownRevision } from "./TaskStore.
 import { record } from "./helpers/store.js"
 import { inTempDir, tempDir } from "./helpers/tempDir.js"
 
-conformance("sqlite", () => inTempDir((dir) => Sqlite.layer({ filename: join(dir, "tasks.db") })))
+conformance("sqlite", () => inTempDir((dir) => Sqlite.layer({ filename: join(dir, "tasks.db") })), {
+  writesAtOnce: true
+})
 knownRevision("sqlite", () => Effect.map(tempDir, (dir) => () => Sqlite.layer({ filename: join(dir, "known.db") })))
 
 /** A store and the very client (connection) it runs on. */

@@ -15,9 +15,11 @@ import type * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Runtime from "effect/Runtime"
 import type * as Scope from "effect/Scope"
 import { dirname, join } from "node:path"
 import * as Holder from "../Holder.js"
+import * as AtOnce from "../internal/atOnce.js"
 import * as Layout from "../internal/file/layout.js"
 import * as LogFile from "../internal/file/logFile.js"
 import * as Locks from "../internal/file/locks.js"
@@ -76,9 +78,13 @@ export const make = (
 
     // On the store's own `FileSystemSync`, the hot path (`update`, `create`) runs as direct system calls.
     const sys = FileSystemSync.syscallsOf(fs)
+    const runtime = yield* Effect.runtime<never>()
     const locks = Locks.make(layout, {
       lockTimeoutMs: Duration.toMillis(Duration.decode(options.lockTimeout ?? "30 seconds")),
       scope: yield* Effect.scope,
+      background: (effect) => {
+        Runtime.runFork(runtime)(effect)
+      },
       syscalls: sys
     })
     // The file every lock of this store links to, made now and removed when the store closes.
@@ -120,7 +126,30 @@ export const make = (
     const conflict = (current: TaskRecord.TaskRecord, id: string, expected: number) =>
       current.revision === expected ? undefined : new RevisionConflict({ id, expected, found: current.revision })
 
-    return TaskStore.make({
+    /** An update in direct system calls, under the task's lock: the new metadata, or the conflict. */
+    const updateDirect = (d: Records.Direct, id: string, expected: number, patch: TaskRecord.TaskPatch) => {
+      const current = d.readRecord(id)
+      const missed = conflict(current, id, expected)
+      if (missed !== undefined) return missed
+      const next = TaskRecord.applyPatch(current, patch)
+      d.writeRecord(id, next, "update")
+      return TaskRecord.info(next)
+    }
+
+    /**
+     * An update made at once (`AtOnce.Write`), in direct system calls under a lock had at once, from revision
+     * `expected`; anything else (the lock taken, a conflict, a failure) is left to `update`, which reports it.
+     */
+    const updateAtOnce: AtOnce.Write = (id, expected, patch) => {
+      const d = records.direct
+      if (d === undefined || locks.withLockAtOnce === undefined) return undefined
+      return locks.withLockAtOnce(id, () => {
+        const updated = updateDirect(d, id, expected, patch)
+        return updated instanceof RevisionConflict ? undefined : updated
+      })
+    }
+
+    const service = TaskStore.make({
       create: (record) =>
         hot(
           record.id,
@@ -151,12 +180,8 @@ export const make = (
         hot(
           id,
           (d) => {
-            const current = d.readRecord(id)
-            const missed = conflict(current, id, expected)
-            if (missed !== undefined) return Effect.fail(missed)
-            const next = TaskRecord.applyPatch(current, patch)
-            d.writeRecord(id, next, "update")
-            return Effect.succeed(TaskRecord.info(next))
+            const updated = updateDirect(d, id, expected, patch)
+            return updated instanceof RevisionConflict ? Effect.fail(updated) : Effect.succeed(updated)
           },
           locks.withLock(
             id,
@@ -223,6 +248,7 @@ export const make = (
         }),
       changes: changes(dir)
     })
+    return AtOnce.registerWrite(service, updateAtOnce)
   })
 
 /**

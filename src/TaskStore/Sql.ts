@@ -26,6 +26,7 @@ import * as Stream from "effect/Stream"
 import { RevisionConflict, TaskAlreadyExists, TaskNotFound, TaskStoreError } from "../TaskError.js"
 import * as TaskRecord from "../TaskRecord.js"
 import * as TaskStore from "../TaskStore.js"
+import * as AtOnce from "../internal/atOnce.js"
 import * as Direct from "../internal/sql/direct.js"
 
 /**
@@ -667,21 +668,16 @@ export const make = (
       patch: TaskRecord.TaskPatch,
       columns: Record<string, unknown>
     ): Effect.Effect<TaskRecord.TaskInfo, TaskNotFound | RevisionConflict | TaskStoreError> | undefined => {
-      const base = known?.get(id)
-      if (base === undefined || base.revision !== expected) return undefined
       if (direct === undefined || (direct._tag === "Sync" && transactions > 0)) return undefined
-      const text = updateText(Object.keys(columns), true)
-      const params = [...Object.values(columns), id, expected, base.createdAt]
+      const lean = leanStatement(id, expected, columns)
+      if (lean === undefined) return undefined
+      const { base, text, params } = lean
       const failed = (e: SqlError) => {
         known!.delete(id)
         return fail("update", id)(e)
       }
-      const applied = (changed: number) => {
-        if (changed === 0) return updatedOrMissed(id, expected)([])
-        // The patch's byte fields (state, result, error) are not metadata: `info` leaves them out.
-        const next = TaskRecord.applyPatch(base, patch) as TaskRecord.TaskInfo as TaskRecord.TaskRecord
-        return Effect.succeed(remember(asStored(TaskRecord.info(next))))
-      }
+      const applied = (changed: number) =>
+        changed === 0 ? updatedOrMissed(id, expected)([]) : Effect.succeed(leanApplied(base, patch))
       if (direct._tag === "Async") return Effect.flatMap(awaited(direct.run, text, params, failed), applied)
       let changed: number
       try {
@@ -692,7 +688,51 @@ export const make = (
       return applied(changed)
     }
 
-    return TaskStore.make({
+    /** The statement of an update from the known revision, or `undefined` when the store does not know it. */
+    const leanStatement = (id: string, expected: number, columns: Record<string, unknown>) => {
+      const base = known?.get(id)
+      if (base === undefined || base.revision !== expected) return undefined
+      return {
+        base,
+        text: updateText(Object.keys(columns), true),
+        params: [...Object.values(columns), id, expected, base.createdAt]
+      }
+    }
+
+    /** The metadata after a lean update of `base` by `patch`, remembered. */
+    const leanApplied = (base: TaskRecord.TaskInfo, patch: TaskRecord.TaskPatch) =>
+      // The patch's byte fields (state, result, error) are not metadata: `info` leaves them out.
+      remember(
+        asStored(TaskRecord.info(TaskRecord.applyPatch(base, patch) as TaskRecord.TaskInfo as TaskRecord.TaskRecord))
+      )
+
+    /** Whether a write of `patch` is announced to other processes once stored (see `update`). */
+    const announced = (patch: TaskRecord.TaskPatch) =>
+      options.signals !== undefined && (patch.interrupt !== undefined || patch.status === "pending")
+
+    /**
+     * A lean update made at once (`AtOnce.Write`): on a synchronous direct connection, with no transaction about,
+     * from the known revision, of a write nobody is told of. Anything else, a conflict or a failure included, is left
+     * to `update`, which reports it.
+     */
+    const updateAtOnce: AtOnce.Write = (id, expected, patch) => {
+      if (direct?._tag !== "Sync" || transactions > 0 || announced(patch)) return undefined
+      const lean = leanStatement(id, expected, columnsOf(patch))
+      if (lean === undefined) return undefined
+      let changed = 0
+      try {
+        changed = direct.run(lean.text, lean.params)
+      } catch {
+        // Reported by `update`, which goes again.
+      }
+      if (changed === 0) {
+        known!.delete(id)
+        return undefined
+      }
+      return leanApplied(lean.base, patch)
+    }
+
+    const service = TaskStore.make({
       create: (record) => {
         const inserted = (rows: ReadonlyArray<unknown>) => {
           if (rows.length === 0) return Effect.fail(new TaskAlreadyExists({ id: record.id }))
@@ -735,10 +775,7 @@ export const make = (
         )
         // A request for the task's runner, wherever it is, is announced once it is stored; so is a task handed back
         // to the queue (a worker shutting down), for idle workers to claim at once.
-        const signals = options.signals
-        return signals !== undefined && (patch.interrupt !== undefined || patch.status === "pending")
-          ? Effect.tap(updated, () => signals.announce(id))
-          : updated
+        return announced(patch) ? Effect.tap(updated, () => options.signals!.announce(id)) : updated
       },
       list: (query) => {
         const where = [
@@ -836,6 +873,7 @@ export const make = (
             )
           : Stream.empty)
     })
+    return AtOnce.registerWrite(service, updateAtOnce)
   })
 
 /**

@@ -26,6 +26,12 @@ export interface Locks {
    * goes through `withLock`, which waits, breaks a dead holder's lock and lets waiters in. Only on `FileSystemSync`.
    */
   readonly tryWithLockSync: (<A>(id: string, f: () => A) => Effect.Effect<A | undefined, TaskStoreError>) | undefined
+  /**
+   * `tryWithLockSync` without an effect, for a write made at once (`AtOnce`): `f`'s value, or `undefined` when the
+   * lock cannot be had at once, taking it failed, or `f` threw (the caller's effect path meets that again). A release
+   * that fails goes on in the background.
+   */
+  readonly withLockAtOnce: (<A>(id: string, f: () => A) => A | undefined) | undefined
   /** Removes the lock at `path` if it still reads `judged` (atomic: renamed aside, checked, put back if not). */
   readonly breakLock: (path: string, judged: string) => Effect.Effect<void, PlatformError.PlatformError>
   /** The holder a lock names, or `undefined` for a lock that is nobody's. */
@@ -40,12 +46,29 @@ export interface Locks {
   readonly close: Effect.Effect<void>
 }
 
-/** The locks of a store instance in `layout`'s directory; background retries of failed releases live in `scope`. */
+/** What `f` under a lock taken at once came to. */
+type Locked<A> =
+  /** The lock cannot be had at once: someone here or elsewhere is on their way to it, or holds it. */
+  | { readonly _tag: "Busy" }
+  /** Taking it failed. */
+  | { readonly _tag: "Failed"; readonly error: TaskStoreError }
+  /** `f` threw: the lock is still held, to be released. */
+  | { readonly _tag: "Threw"; readonly thrown: unknown }
+  /** `f` ran; the lock was dropped, or is still to be released. */
+  | { readonly _tag: "Done"; readonly value: A; readonly released: boolean }
+
+const busy: Locked<never> = { _tag: "Busy" }
+
+/**
+ * The locks of a store instance in `layout`'s directory; background retries of failed releases live in `scope`,
+ * started from plain code by `background`.
+ */
 export const make = (
   layout: Layout,
   options: {
     readonly lockTimeoutMs: number
     readonly scope: Scope.Scope
+    readonly background: (effect: Effect.Effect<void>) => void
     readonly syscalls?: FileSystemSync.Syscalls | undefined
   }
 ): Locks => {
@@ -252,49 +275,85 @@ export const make = (
     })
 
   const sys = options.syscalls
+
+  /**
+   * `f` under the lock of `id`, taken and dropped in direct system calls, if it can be had at once. Synchronous from
+   * the first call to the last: no fiber of this process can come in between, so the only ones to respect are those
+   * already queued for the stripe (they go first, through `withLock`).
+   */
+  const lockedSync = <A>(sys: FileSystemSync.Syscalls, id: string, f: () => A): Locked<A> => {
+    if (stripe(id).queued > 0) return busy
+    // A waiter's hint (or one we cannot read): `withLock` gives it its turn.
+    try {
+      if (sys.statSync(layout.wantPath(id)) !== undefined) return busy
+    } catch {
+      return busy
+    }
+    const path = layout.lockPath(id)
+    try {
+      sys.linkSync(holderPath, path)
+    } catch (e) {
+      const code = FileSystemSync.codeOf(e)
+      // Taken (or the holder file gone, which `withLock` makes again): the effect path.
+      return code === "EEXIST" || code === "ENOENT"
+        ? busy
+        : { _tag: "Failed", error: layout.io("lock", path, id)(FileSystemSync.systemError("link", path, e)) }
+    }
+    let value: A
+    try {
+      value = f()
+    } catch (e) {
+      return { _tag: "Threw", thrown: e }
+    }
+    try {
+      sys.unlinkSync(path)
+    } catch {
+      return { _tag: "Done", value, released: false }
+    }
+    return { _tag: "Done", value, released: true }
+  }
+
   const tryWithLockSync =
     sys === undefined
       ? undefined
       : <A>(id: string, f: () => A): Effect.Effect<A | undefined, TaskStoreError> =>
-          // Synchronous from the first call to the last: no fiber of this process can come in between, so the only
-          // ones to respect are those already queued for the stripe (they go first, through `withLock`).
           Effect.suspend((): Effect.Effect<A | undefined, TaskStoreError> => {
-            if (stripe(id).queued > 0) return Effect.succeed(undefined)
-            // A waiter's hint (or one we cannot read): `withLock` gives it its turn.
-            try {
-              if (sys.statSync(layout.wantPath(id)) !== undefined) return Effect.succeed(undefined)
-            } catch {
-              return Effect.succeed(undefined)
+            const locked = lockedSync(sys, id, f)
+            switch (locked._tag) {
+              case "Busy":
+                return Effect.succeed(undefined)
+              case "Failed":
+                return Effect.fail(locked.error)
+              case "Threw":
+                // `f` returns its failures; what it throws is a defect. The lock goes all the same.
+                return Effect.zipRight(releaseLock(id), Effect.die(locked.thrown))
+              case "Done":
+                // The write is done; a release that failed is tried again, and on in the background if it must.
+                return locked.released ? Effect.succeed(locked.value) : Effect.as(releaseLock(id), locked.value)
             }
-            const path = layout.lockPath(id)
-            try {
-              sys.linkSync(holderPath, path)
-            } catch (e) {
-              const code = FileSystemSync.codeOf(e)
-              // Taken (or the holder file gone, which `withLock` makes again): the effect path.
-              return code === "EEXIST" || code === "ENOENT"
-                ? Effect.succeed(undefined)
-                : Effect.fail(layout.io("lock", path, id)(FileSystemSync.systemError("link", path, e)))
-            }
-            let value: A
-            try {
-              value = f()
-            } catch (e) {
-              // `f` returns its failures; what it throws is a defect. The lock goes all the same.
-              return Effect.zipRight(releaseLock(id), Effect.die(e))
-            }
-            try {
-              sys.unlinkSync(path)
-            } catch {
-              // The write is done; the release is tried again, and on in the background if it must.
-              return Effect.as(releaseLock(id), value)
-            }
-            return Effect.succeed(value)
           })
+
+  const withLockAtOnce =
+    sys === undefined
+      ? undefined
+      : <A>(id: string, f: () => A): A | undefined => {
+          const locked = lockedSync(sys, id, f)
+          switch (locked._tag) {
+            case "Busy":
+            case "Failed":
+              return undefined
+            case "Threw":
+              options.background(releaseLock(id))
+              return undefined
+            case "Done":
+              if (!locked.released) options.background(releaseLock(id))
+              return locked.value
+          }
+        }
 
   const close = fs.remove(holderPath).pipe(Effect.catchAll(() => Effect.void))
 
   const open = makeHolder.pipe(Effect.mapError(layout.io("open", holderPath)))
 
-  return { withLock, tryWithLockSync, breakLock, parseLock, parseWant, readLock, open, close }
+  return { withLock, tryWithLockSync, withLockAtOnce, breakLock, parseLock, parseWant, readLock, open, close }
 }
