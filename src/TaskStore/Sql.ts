@@ -873,7 +873,8 @@ export const make = (
             )
           : Stream.empty)
     })
-    return AtOnce.registerWrite(service, updateAtOnce)
+    // Only a synchronous direct connection writes at once (SQLite's); Postgres's statements all wait on the server.
+    return direct?._tag === "Sync" ? AtOnce.registerWrite(service, updateAtOnce) : service
   })
 
 /**
