@@ -3,7 +3,7 @@
  * fiber exists, and a write that keeps conflicting while the lease is still ours.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Fiber, Layer } from "effect"
+import { Deferred, Effect, Exit, Fiber, Layer } from "effect"
 import { hostname } from "node:os"
 import * as Engine from "../../src/internal/runner/engine.js"
 import * as FencedWrite from "../../src/internal/runner/fencedWrite.js"
@@ -99,6 +99,52 @@ describe("runner engine", () => {
         assert.strictEqual(error._tag, "TaskStoreError")
         assert.strictEqual(updates, FencedWrite.maxConflictRetries + 1)
         assert.match(error.message, /changed under 33 writes in a row/)
+      })
+  )
+
+  it.scoped(
+    "a write is made at once only where the store can, while no other write holds the lock and the lease is ours",
+    () =>
+      Effect.gen(function* () {
+        const memory = yield* TaskStore.makeMemory
+        const lease = Lease.make(Holder.self(), 0, 30_000)
+        yield* memory.create({ ...info, status: "running", lease, input: bytes("{}") })
+        const engine = yield* Engine.make({ tasks: [Counter] }).pipe(
+          Effect.provide(Layer.succeed(TaskStore.TaskStore, memory))
+        )
+        const r = yield* running(lease.token)
+        const patch = (done: number) => () => ({ progress: { done } })
+        const written = FencedWrite.writeAtOnce(engine, r, patch(1), 7)
+        assert.strictEqual(written?.revision, 2)
+        assert.deepStrictEqual([r.info, r.renewedAt], [written, 7])
+        assert.strictEqual((yield* memory.getInfo("t")).progress.done, 1)
+
+        // Another write of the task holds its lock (a control write, a beat): not at once.
+        const inside = yield* Deferred.make<void>()
+        const leave = yield* Deferred.make<void>()
+        const holder = yield* Effect.fork(
+          r.lock.with(Effect.zipRight(Deferred.succeed(inside, undefined), Deferred.await(leave)))
+        )
+        yield* Deferred.await(inside)
+        assert.isUndefined(FencedWrite.writeAtOnce(engine, r, patch(2), 8))
+        yield* Deferred.succeed(leave, undefined)
+        yield* Fiber.join(holder)
+        assert.strictEqual(FencedWrite.writeAtOnce(engine, r, patch(3), 9)?.revision, 3)
+
+        // The record moved under it (a request from another process): nothing written, the effect path re-reads.
+        yield* memory.update("t", 3, { interrupt: "pause" })
+        assert.isUndefined(FencedWrite.writeAtOnce(engine, r, patch(4), 10))
+        assert.strictEqual((yield* memory.getInfo("t")).progress.done, 3)
+
+        // A store in another layer's wrapping has no write at once; nor does a runner that lost its lease.
+        const wrapped = yield* Engine.make({ tasks: [Counter] }).pipe(
+          Effect.provide(Layer.succeed(TaskStore.TaskStore, { ...memory }))
+        )
+        r.info = yield* memory.getInfo("t")
+        assert.isUndefined(FencedWrite.writeAtOnce(wrapped, r, patch(5), 11))
+        yield* r.requestStop({ kind: "lost" })
+        assert.isUndefined(FencedWrite.writeAtOnce(engine, r, patch(6), 12))
+        assert.strictEqual((yield* memory.getInfo("t")).revision, 4, "none of those wrote")
       })
   )
 

@@ -14,10 +14,13 @@ import type * as TaskRecord from "../../TaskRecord.js"
 import type { Options } from "../../TaskRunner.js"
 import { defaultKeepLogs, TaskStore } from "../../TaskStore.js"
 import { isHeldHere, type Running } from "./running.js"
+import * as AtOnce from "../atOnce.js"
 
 /** The shared state of one runner. */
 export interface Engine {
   readonly store: TaskStore["Type"]
+  /** The store's write made at once, where it has one (`AtOnce`). */
+  readonly writeAtOnce: AtOnce.Write | undefined
   /** This process, as it signs its leases. */
   readonly me: Holder.Holder
   /** The runner's scope: task fibers live in it, and are paused when it closes. */
@@ -41,8 +44,10 @@ export const toMillis = (d: Duration.DurationInput): number => Duration.toMillis
 /** Builds the engine over the `TaskStore` in context. */
 export const make = (options: Options): Effect.Effect<Engine, never, TaskStore | Scope.Scope> =>
   Effect.gen(function* () {
+    const store = yield* TaskStore
     return {
-      store: yield* TaskStore,
+      store,
+      writeAtOnce: AtOnce.writeOf(store),
       me: Holder.self(options.host),
       scope: yield* Effect.scope,
       captured: yield* Effect.context<never>(),

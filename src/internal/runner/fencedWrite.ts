@@ -40,6 +40,25 @@ export const renewal = (engine: Engine, r: Running, now: number): TaskRecord.Tas
   }
 }
 
+/** A stored write's metadata: a request (pause, cancel) found in it stops the task first. */
+export const noticed = (r: Running, info: TaskRecord.TaskInfo): Effect.Effect<TaskRecord.TaskInfo> =>
+  info.interrupt === undefined ? Effect.succeed(info) : Effect.as(r.notice(), info)
+
+/**
+ * The fenced write made at once, where the store can (`AtOnce`), while no other write of the task holds its lock and
+ * the lease is still this runner's: the new metadata, or `undefined` when it was not made (the effect path then meets
+ * and reports whatever stopped it). The caller acts on a request the metadata holds (`noticed`).
+ */
+export const writeAtOnce = (engine: Engine, r: Running, patch: Patch, now: number): TaskRecord.TaskInfo | undefined => {
+  if (engine.writeAtOnce === undefined || r.lock.isHeld || !r.holdsLease) return undefined
+  const info = engine.writeAtOnce(r.id, r.info.revision, patch(r.info, now))
+  if (info !== undefined) {
+    r.info = info
+    r.renewedAt = now
+  }
+  return info
+}
+
 /** One compare-and-swap; a conflict re-reads, and is retried only if the lease is still ours. */
 const attempt = (
   engine: Engine,
@@ -53,8 +72,7 @@ const attempt = (
         Effect.flatMap((info) => {
           r.info = info
           r.renewedAt = now
-          // A request (pause, cancel) found in the record stops the task; without one, nothing more to do.
-          return info.interrupt === undefined ? Effect.succeed(info) : Effect.as(r.notice(), info)
+          return noticed(r, info)
         }),
         Effect.catchTags({
           RevisionConflict: () =>
@@ -112,7 +130,8 @@ const maxOutageBackoffMs = 1000
  * A fenced write that rides out an unreachable store (a server restarting, a connection being replaced): tried again
  * with backoff (50 ms, doubling, at most a second apart) while the lease this runner last renewed holds. Once that
  * has run out, another runner may rightly have taken the task over: the write fails with `LeaseLost`, and the task
- * stops here with its last stored checkpoint intact. Checkpoints and the record of a task's end go through here.
+ * stops here with its last stored checkpoint intact. Checkpoints and the record of a task's end go through here,
+ * made at once first where the store can (`writeAtOnce`).
  */
 export const writeThroughOutages = (
   engine: Engine,
@@ -137,7 +156,13 @@ export const writeThroughOutages = (
           )
       )
     )
-  return attemptFrom(50)
+  // At once where the store can; the effect path, with its lock, retries and outages, where it cannot.
+  return Effect.clockWith((clock) =>
+    Effect.suspend(() => {
+      const info = writeAtOnce(engine, r, patch, clock.unsafeCurrentTimeMillis())
+      return info === undefined ? attemptFrom(50) : noticed(r, info)
+    })
+  )
 }
 
 /**

@@ -4,11 +4,12 @@
  */
 import * as Effect from "effect/Effect"
 import * as Progress from "../../Progress.js"
+import * as AtOnce from "../atOnce.js"
 import type * as Task from "../../Task.js"
 import { encodeField } from "./codecs.js"
 import type { Engine } from "./engine.js"
 import { child } from "./family.js"
-import { onWriteError, renewal, writeThroughOutages } from "./fencedWrite.js"
+import { noticed, onWriteError, type Patch, renewal, writeAtOnce, writeThroughOutages } from "./fencedWrite.js"
 import type { Running } from "./running.js"
 
 /**
@@ -36,27 +37,53 @@ export const makeHandle = <S>(engine: Engine, r: Running, initial: S, attempt: n
     tracker.done++
   })
   const codec = r.task.codecs.state as { readonly encode: (value: S) => Effect.Effect<Uint8Array, string> }
+  const encodeAtOnce = AtOnce.encodeOf<S>(codec)
+  /** What a checkpoint writes: the state, with the lease renewed and progress flushed. */
+  const patchOf =
+    (bytes: Uint8Array): Patch =>
+    (_, now) => ({ ...renewal(engine, r, now), state: bytes })
+  /** The checkpoint of `next` stored: the task's state from now on, and progress flushed as of `version`, `done`. */
+  const stored = (next: S, version: number, done: number) => {
+    state = next
+    r.flushedVersion = version
+    r.flushedDone = done
+  }
+  /** The checkpoint of `next` written the effect way. */
+  const written = (next: S, bytes: Uint8Array) => {
+    const version = tracker.version
+    const done = tracker.done
+    return Effect.flatMap(
+      Effect.tapError(writeThroughOutages(engine, r, patchOf(bytes)), (e) =>
+        e._tag === "LeaseLost" ? onWriteError(r)(e) : Effect.void
+      ),
+      () => {
+        stored(next, version, done)
+        return yieldToEventLoop
+      }
+    )
+  }
   return {
     id: r.id,
     get state() {
       return state
     },
     attempt,
+    // At once where the codec and the store can (one step of the fiber), the effect way where they cannot.
     checkpoint: (next) =>
-      Effect.flatMap(encodeField(codec, r.id, r.task.name, "state", next), (bytes) => {
-        const version = tracker.version
-        const done = tracker.done
-        const written = writeThroughOutages(engine, r, (_, now) => ({ ...renewal(engine, r, now), state: bytes }))
-        return Effect.flatMap(
-          Effect.tapError(written, (e) => (e._tag === "LeaseLost" ? onWriteError(r)(e) : Effect.void)),
-          () => {
-            state = next
-            r.flushedVersion = version
-            r.flushedDone = done
-            return yieldToEventLoop
+      Effect.clockWith((clock) =>
+        Effect.suspend(() => {
+          const bytes = encodeAtOnce?.(next)
+          if (bytes === undefined) {
+            return Effect.flatMap(encodeField(codec, r.id, r.task.name, "state", next), (bytes) => written(next, bytes))
           }
-        )
-      }),
+          const version = tracker.version
+          const done = tracker.done
+          const info = writeAtOnce(engine, r, patchOf(bytes), clock.unsafeCurrentTimeMillis())
+          if (info === undefined) return written(next, bytes)
+          stored(next, version, done)
+          return info.interrupt === undefined ? yieldToEventLoop : Effect.zipRight(noticed(r, info), yieldToEventLoop)
+        })
+      ),
     // `progress()` and `progress(1)` reuse one prebuilt effect: the hot path allocates nothing.
     progress: (n = 1) => (n === 1 ? progressOne : Effect.sync(() => tracker.advance(n))),
     total: (n) => Effect.sync(() => tracker.setTotal(n)),

@@ -11,6 +11,11 @@ export class WriteLock {
   /** Writes waiting for the lock, in arrival order. */
   private readonly waiting = new Set<() => void>()
 
+  /** Whether a write holds the lock now. One that runs in a single synchronous step needs no lock while it is free. */
+  get isHeld(): boolean {
+    return this.held
+  }
+
   /**
    * Takes the lock: at once when free, else once it is let go. A waiting write is woken to try again in its own fiber
    * rather than handed the lock: a write interrupted between its wake-up and its turn then takes nothing, and the
