@@ -74,10 +74,13 @@ const result = {
   postgres_floor_vs_raw: postgres?.floor_ratio ?? null,
   noop_file_tasks_per_s: noopFile!.tasks_per_s,
   noop_file_vs_raw: noopFile!.vs_raw,
+  noop_file_floor_vs_raw: noopFile!.floor_vs_raw,
   noop_sqlite_tasks_per_s: noopSqlite!.tasks_per_s,
   noop_sqlite_vs_raw: noopSqlite!.vs_raw,
+  noop_sqlite_floor_vs_raw: noopSqlite!.floor_vs_raw,
   noop_postgres_tasks_per_s: noopPostgres?.tasks_per_s ?? null,
   noop_postgres_vs_raw: noopPostgres?.vs_raw ?? null,
+  noop_postgres_floor_vs_raw: noopPostgres?.floor_vs_raw ?? null,
   large_state_file_mb_s: largeFile.mb_s,
   large_state_sqlite_mb_s: largeSqlite.mb_s,
   large_state_file_rss_ratio: largeFile.rss_ratio,
@@ -167,7 +170,12 @@ const rows: Array<[string, string, string, string]> = [
       ? [[`noop_${store}_vs_raw`, "n/a", "≥ 0.40 (no server)", ""]]
       : [
           [`noop_${store}_tasks_per_s`, f(noop.tasks_per_s, 0), `raw write ${f(noop.raw_per_s, 0)}/s`, ""],
-          [`noop_${store}_vs_raw`, f(noop.vs_raw, 2), "≥ 0.40 (sequential run of a no-op task)", ok(noop.vs_raw >= 0.4)]
+          [
+            `noop_${store}_vs_raw`,
+            f(noop.vs_raw, 2),
+            `≥ 0.40 (sequential run of a no-op task; the floor, its two writes raw: ${f(noop.floor_vs_raw, 2)})`,
+            ok(noop.vs_raw >= 0.4)
+          ]
         ]
   ),
   ["large_state_file_mb_s", f(result.large_state_file_mb_s), "16 MiB state, 20 checkpoints", ""],

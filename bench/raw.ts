@@ -11,6 +11,7 @@ import Database from "better-sqlite3"
 import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, writeSync } from "node:fs"
 import { join } from "node:path"
 import pg from "pg"
+import * as TaskId from "../src/TaskId.js"
 
 /** A raw writer: `write(n)` does n writes; `close` frees what it holds. */
 export interface Raw {
@@ -80,6 +81,132 @@ export const postgresRaw = async (url: string, prefix: string): Promise<Raw | un
     write: async (n) => {
       for (let i = 0; i < n; i++) {
         await client.query(`UPDATE ${prefix}raw SET state = $1, revision = revision + 1 WHERE id = 'a'`, [body])
+      }
+    },
+    close: () => client.end()
+  }
+}
+
+/**
+ * The two writes a task that does nothing costs, raw, as a store makes them: its record created already claimed
+ * (running, with a lease), then its end (completed, with its result, the lease cleared). `write(n)` does this for n
+ * new tasks. A no-op task cannot cost less than these: the floor under `noop_<store>_vs_raw`.
+ *
+ * - file: two durable atomic replaces (as `fileRaw`), the first making the task's file, the second replacing it.
+ * - SQLite and Postgres: the store's own `INSERT` of a new row and its `UPDATE` of the end, on a table the store
+ *   itself made (`table`, with its indexes), through better-sqlite3 or `pg` (prepared, as the store's own are).
+ */
+export const taskWritesFile = (dir: string): Raw => {
+  const rawDir = join(dir, "tasks-raw")
+  mkdirSync(rawDir, { recursive: true })
+  const dirFd = openSync(rawDir, "r")
+  const body = Buffer.alloc(400, 1)
+  let k = 0
+  const replace = (target: string) => {
+    const temp = join(rawDir, `.tmp-${k++}`)
+    const fd = openSync(temp, "wx")
+    writeSync(fd, body)
+    fsyncSync(fd)
+    closeSync(fd)
+    renameSync(temp, target)
+    fsyncSync(dirFd)
+  }
+  return {
+    write: (n) => {
+      for (let i = 0; i < n; i++) {
+        const target = join(rawDir, `${TaskId.make(Date.now())}.task`)
+        replace(target)
+        replace(target)
+      }
+    },
+    close: () => closeSync(dirFd)
+  }
+}
+
+/** The columns of a new record, in the store's order, and the end's, as `TaskStore/Sql.ts` writes them. */
+const insertColumns = ["id", "kind", "status", "revision", "progress", "lease", "interrupt", "reason", "failure"]
+  .concat(["attempts", "created_at", "updated_at", "started_at", "finished_at", "polled_at", "priority", "run_at"])
+  .concat(["parent", "weight", "input", "state", "result", "error"])
+const endColumns = [
+  "status",
+  "progress",
+  "lease",
+  "interrupt",
+  "reason",
+  "failure",
+  "updated_at",
+  "finished_at",
+  "result"
+]
+
+const taskStatements = (table: string, param: (n: number) => string) => ({
+  insert: `INSERT INTO "${table}" (${insertColumns.map((c) => `"${c}"`).join(", ")}) VALUES (${insertColumns
+    .map((_, i) => param(i + 1))
+    .join(", ")}) ON CONFLICT (id) DO NOTHING RETURNING id`,
+  end: `UPDATE "${table}" SET ${endColumns.map((c, i) => `"${c}" = ${param(i + 1)}`).join(", ")}, revision = revision + 1
+    WHERE id = ${param(endColumns.length + 1)} AND revision = ${param(endColumns.length + 2)} AND created_at = ${param(endColumns.length + 3)}`
+})
+
+/** The parameters of a new task's row and of its end, at time `now`. */
+const taskParams = (id: string, now: number) => {
+  const lease = JSON.stringify({
+    token: id,
+    holder: { host: "bench", pid: process.pid, processStart: "1" },
+    expiresAt: now + 30_000
+  })
+  const progress = JSON.stringify({ done: 0 })
+  const row: Record<string, unknown> = {
+    id,
+    kind: "bench-noop",
+    status: "running",
+    revision: 1,
+    progress,
+    lease,
+    attempts: 1,
+    created_at: now,
+    updated_at: now,
+    started_at: now,
+    priority: 0,
+    input: Buffer.from("{}")
+  }
+  return {
+    insert: insertColumns.map((c) => row[c] ?? null),
+    end: ["completed", progress, null, null, null, null, now, now, Buffer.from("0"), id, 1, now]
+  }
+}
+
+/** See `taskWritesFile`: in the SQLite database `filename`, in the table `table` its store made. */
+export const taskWritesSqlite = (filename: string, table: string): Raw => {
+  const db = new Database(filename)
+  db.pragma("synchronous = FULL")
+  const text = taskStatements(table, () => "?")
+  const insert = db.prepare(text.insert)
+  const end = db.prepare(text.end)
+  return {
+    write: (n) => {
+      for (let i = 0; i < n; i++) {
+        const now = Date.now()
+        const params = taskParams(TaskId.make(now), now)
+        insert.all(...params.insert)
+        end.run(...params.end)
+      }
+    },
+    close: () => void db.close()
+  }
+}
+
+/** See `taskWritesFile`: on the Postgres server at `url`, in the table `table` its store made. */
+export const taskWritesPostgres = async (url: string, table: string): Promise<Raw | undefined> => {
+  const client = await connectedClient(url)
+  if (client === undefined) return undefined
+  const text = taskStatements(table, (n) => `$${n}`)
+  return {
+    write: async (n) => {
+      for (let i = 0; i < n; i++) {
+        const now = Date.now()
+        const params = taskParams(TaskId.make(now), now)
+        await client.query({ name: "insert", text: text.insert, values: params.insert })
+        await client.query({ name: "end", text: text.end, values: params.end })
       }
     },
     close: () => client.end()
