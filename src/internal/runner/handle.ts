@@ -41,7 +41,7 @@ export const makeHandle = <S>(engine: Engine, r: Running, initial: S, attempt: n
   /** What a checkpoint writes: the state, with the lease renewed and progress flushed. */
   const patchOf =
     (bytes: Uint8Array): Patch =>
-    (_, now) => ({ ...renewal(engine, r, now), state: bytes })
+    (_, now) => ({ state: bytes, ...renewal(engine, r, now) })
   /** The checkpoint of `next` stored: the task's state from now on, and progress flushed as of `version`, `done`. */
   const stored = (next: S, version: number, done: number) => {
     state = next
