@@ -131,6 +131,11 @@ describe("runner engine", () => {
         yield* Fiber.join(holder)
         assert.strictEqual(FencedWrite.writeAtOnce(engine, r, patch(3), 9)?.revision, 3)
 
+        // A large state goes the effect way (it keeps peak memory lower, and at once saves nothing that counts).
+        const large = () => ({ progress: { done: 3 }, state: new Uint8Array(1024 * 1024 + 1) })
+        assert.isUndefined(FencedWrite.writeAtOnce(engine, r, large, 9))
+        assert.strictEqual((yield* memory.getInfo("t")).revision, 3)
+
         // The record moved under it (a request from another process): nothing written, the effect path re-reads.
         yield* memory.update("t", 3, { interrupt: "pause" })
         assert.isUndefined(FencedWrite.writeAtOnce(engine, r, patch(4), 10))
