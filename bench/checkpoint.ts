@@ -4,7 +4,8 @@
  *
  * A third loop in each round is the floor under any store: the same raw writes with the state encoded before each, as
  * little as encoding can be (the state's Schema, `JSON.stringify`, UTF-8). A store cannot write a state it has not
- * encoded, and the raw loop has nothing at all between its writes.
+ * encoded, and the raw loop has nothing at all between its writes. On SQLite a fourth is the store's own statement
+ * made raw (`checkpointWritesSqlite`): what writing a checkpoint's metadata with its state costs, with nothing else.
  */
 import { Effect, Layer, Schema } from "effect"
 import { join } from "node:path"
@@ -12,13 +13,15 @@ import { Task, TaskRunner, type TaskStore } from "../src/index.js"
 import * as File from "../src/TaskStore/File.js"
 import * as Postgres from "../src/TaskStore/Postgres.js"
 import * as Sqlite from "../src/TaskStore/Sqlite.js"
-import { dropTables, fileRaw, postgresRaw, sqliteRaw } from "./raw.js"
+import { checkpointWritesSqlite, dropTables, fileRaw, postgresRaw, type Raw, sqliteRaw } from "./raw.js"
 import { median, scratchDir } from "./util.js"
 
 const pad = "x".repeat(1024 - 16)
 
 /** The raw loops run by the task between its own rounds, registered per run. */
 const raws = new Map<string, (n: number) => void | Promise<void>>()
+/** Where there is one, the store's own statement made raw (`raw.ts`), opened once the store has made its table. */
+const statementFloors = new Map<string, () => Raw>()
 
 const State = Schema.Struct({ n: Schema.Int, pad: Schema.String })
 
@@ -43,15 +46,21 @@ const Checkpointer = Task.make({
   success: Schema.Struct({
     store: Schema.Array(Schema.Number),
     raw: Schema.Array(Schema.Number),
-    floor: Schema.Array(Schema.Number)
+    floor: Schema.Array(Schema.Number),
+    statement: Schema.Array(Schema.Number)
   }),
   initial: () => ({ n: 0, pad }),
   run: (input, task) =>
     Effect.gen(function* () {
       const raw = raws.get(input.raw)!
+      const statementWrites = yield* Effect.acquireRelease(
+        Effect.sync(() => statementFloors.get(input.raw)?.()),
+        (w) => Effect.promise(async () => w?.close())
+      )
       const store: Array<number> = []
       const rawRates: Array<number> = []
       const floor: Array<number> = []
+      const statement: Array<number> = []
       let n = 0
       // Warm-up (the JIT, the caches, the WAL), not counted.
       for (let w = 0; w < 5; w++) {
@@ -68,8 +77,13 @@ const Checkpointer = Task.make({
         start = process.hrtime.bigint()
         yield* Effect.promise(() => floorWrites(raw, input.perRound, n))
         floor.push((input.perRound * 1e9) / Number(process.hrtime.bigint() - start))
+        if (statementWrites !== undefined) {
+          start = process.hrtime.bigint()
+          yield* Effect.promise(async () => statementWrites.write(input.perRound))
+          statement.push((input.perRound * 1e9) / Number(process.hrtime.bigint() - start))
+        }
       }
-      return { store, raw: rawRates, floor }
+      return { store, raw: rawRates, floor, statement }
     })
 })
 
@@ -90,7 +104,8 @@ const measure = async (
   const s = median(result.store)
   const r = median(result.raw)
   const f = median(result.floor)
-  return { per_s: s, raw_per_s: r, ratio: s / r, floor_per_s: f, floor_ratio: f / r }
+  const statement = result.statement.length === 0 ? undefined : median(result.statement) / r
+  return { per_s: s, raw_per_s: r, ratio: s / r, floor_per_s: f, floor_ratio: f / r, statement_ratio: statement }
 }
 
 export const fileCheckpoints = async (rounds = 9, perRound = 200) => {
@@ -108,6 +123,9 @@ export const sqliteCheckpoints = async (rounds = 9, perRound = 200) => {
   const { dir, cleanup } = scratchDir("sqlite-ckpt")
   const raw = sqliteRaw(dir)
   try {
+    statementFloors.set("sqlite", () =>
+      checkpointWritesSqlite(join(dir, "store.db"), "vltask_tasks", (n) => encodeLeast({ n, pad }))
+    )
     return await measure("sqlite", Sqlite.layer({ filename: join(dir, "store.db") }), raw.write, rounds, perRound)
   } finally {
     raw.close()

@@ -195,6 +195,37 @@ export const taskWritesSqlite = (filename: string, table: string): Raw => {
   }
 }
 
+/**
+ * A checkpoint's write as the SQLite store makes it, raw: its own `UPDATE` from a known revision (progress, lease, time
+ * and state) of a row of its own in the table the store made (`table` in `filename`), with the state encoded by
+ * `encode` and the metadata made JSON before each, and nothing else: the floor under any store that writes what a
+ * checkpoint must.
+ */
+export const checkpointWritesSqlite = (filename: string, table: string, encode: (n: number) => Uint8Array): Raw => {
+  const db = new Database(filename)
+  db.pragma("synchronous = FULL")
+  const now = Date.now()
+  const id = TaskId.make(now)
+  db.prepare(taskStatements(table, () => "?").insert).all(...taskParams(id, now).insert)
+  const update = db.prepare(
+    `UPDATE "${table}" SET "progress" = ?, "lease" = ?, "updated_at" = ?, "state" = ?, revision = revision + 1
+     WHERE id = ? AND revision = ? AND created_at = ?`
+  )
+  const holder = { host: "bench", pid: process.pid, processStart: "1" }
+  let revision = 1
+  return {
+    write: (n) => {
+      for (let i = 0; i < n; i++) {
+        const at = Date.now()
+        const state = encode(revision)
+        const lease = JSON.stringify({ token: id, holder, expiresAt: at + 30_000 })
+        update.run(JSON.stringify({ done: revision }), lease, at, state, id, revision++, now)
+      }
+    },
+    close: () => void db.close()
+  }
+}
+
 /** See `taskWritesFile`: on the Postgres server at `url`, in the table `table` its store made. */
 export const taskWritesPostgres = async (url: string, table: string): Promise<Raw | undefined> => {
   const client = await connectedClient(url)
