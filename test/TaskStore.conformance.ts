@@ -233,7 +233,7 @@ export const conformance = <E>(
               return
             }
             assert.isDefined(write)
-            const written = write!("a", 1, patch)
+            const written = write!("a", 1, patch) as TaskRecord.TaskInfo | undefined
             assert.strictEqual(written?.revision, 2)
             assert.deepStrictEqual(written, yield* store.getInfo("a"))
             assert.deepStrictEqual((yield* store.get("a")).state, bytes("s2"))

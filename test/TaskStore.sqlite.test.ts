@@ -6,6 +6,8 @@ import Database from "better-sqlite3"
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { TaskStore } from "../src/index.js"
+import * as AtOnce from "../src/internal/atOnce.js"
+import { TaskStoreError } from "../src/TaskError.js"
 import * as Sqlite from "../src/TaskStore/Sqlite.js"
 import { conformance, eachFailureNamesItself, knownRevision } from "./TaskStore.conformance.js"
 import { record } from "./helpers/store.js"
@@ -154,6 +156,13 @@ describe("sqlite store", () => {
       const other = new Database(filename)
       yield* Effect.addFinalizer(() => Effect.sync(() => other.close()))
       other.exec("BEGIN IMMEDIATE")
+      // A write at once meets the same, and says so rather than leave it to be met again.
+      const atOnce = AtOnce.writeOf(store)!("b", 1, { reason: "blocked" })
+      assert.instanceOf(atOnce, TaskStoreError)
+      assert.deepStrictEqual(
+        [(atOnce as TaskStoreError).reason, (atOnce as TaskStoreError).errno],
+        ["Unavailable", "SQLITE_BUSY"]
+      )
       for (const attempt of [
         store.update("b", 1, { reason: "blocked" }),
         store.appendLogs("b", [{ time: 1, level: "INFO", message: "blocked" }]),

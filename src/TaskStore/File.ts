@@ -138,7 +138,8 @@ export const make = (
 
     /**
      * An update made at once (`AtOnce.Write`), in direct system calls under a lock had at once, from revision
-     * `expected`; anything else (the lock taken, a conflict, a failure) is left to `update`, which reports it.
+     * `expected`, or its failure as `update` reports it; anything else (the lock taken, a conflict) is left to
+     * `update`.
      */
     const updateAtOnce: AtOnce.Write = (id, expected, patch) => {
       const d = records.direct

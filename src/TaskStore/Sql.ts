@@ -714,18 +714,20 @@ export const make = (
 
     /**
      * A lean update made at once (`AtOnce.Write`): on a synchronous direct connection, with no transaction about,
-     * from the known revision, of a write nobody is told of. Anything else, a conflict or a failure included, is left
-     * to `update`, which reports it.
+     * from the known revision, of a write nobody is told of; its failure as `update` reports it. Anything else, a
+     * conflict included, is left to `update`.
      */
     const updateAtOnce: AtOnce.Write = (id, expected, patch) => {
       if (direct?._tag !== "Sync" || transactions > 0 || announced(patch)) return undefined
       const lean = leanStatement(id, expected, columnsOf(patch))
       if (lean === undefined) return undefined
-      let changed = 0
+      let changed: number
       try {
         changed = direct.run(lean.text, lean.params)
-      } catch {
-        // Reported by `update`, which goes again.
+      } catch (cause) {
+        known!.delete(id)
+        // Not left to `update` to meet again: a database locked by another process would be waited for twice.
+        return fail("update", id)(executeError(cause))
       }
       if (changed === 0) {
         known!.delete(id)

@@ -5,18 +5,24 @@
  * declines. A checkpoint then costs a few steps of the fiber rather than the dozens of its effect path, and on a disk
  * that counts: a write gets slower with the work done since the last one.
  */
+import type { TaskStoreError } from "../TaskError.js"
 import type * as TaskRecord from "../TaskRecord.js"
 
 /** A value's bytes, or `undefined` when it cannot be encoded (the effect path reports why). */
 export type Encode<A> = (value: A) => Uint8Array | undefined
 
 /**
- * A compare-and-swap of record `id` from revision `expected`, made now: its new metadata, or `undefined` when it was
- * not made and nothing changed (it cannot be made synchronously just now, the record is not at `expected`, or the
- * store failed: the effect path tries again and reports what it meets). The id and patch are the runner's own, of a
- * task the store accepted: they are not checked again.
+ * A compare-and-swap of record `id` from revision `expected`, made now: its new metadata; the store's failure, as
+ * `update` would have failed with it (the write made or not, as there); or `undefined` when it was not made and
+ * nothing changed (it cannot be made synchronously just now, or the record is not at `expected`: the effect path
+ * goes again and reports what it meets). The id and patch are the runner's own, of a task the store accepted: they
+ * are not checked again.
  */
-export type Write = (id: string, expected: number, patch: TaskRecord.TaskPatch) => TaskRecord.TaskInfo | undefined
+export type Write = (
+  id: string,
+  expected: number,
+  patch: TaskRecord.TaskPatch
+) => TaskRecord.TaskInfo | TaskStoreError | undefined
 
 const encoders = new WeakMap<object, Encode<any>>()
 const writers = new WeakMap<object, Write>()

@@ -5,11 +5,12 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Exit, Fiber, Layer } from "effect"
 import { hostname } from "node:os"
+import * as AtOnce from "../../src/internal/atOnce.js"
 import * as Engine from "../../src/internal/runner/engine.js"
 import * as FencedWrite from "../../src/internal/runner/fencedWrite.js"
 import { Running } from "../../src/internal/runner/running.js"
 import { Holder, Lease, Progress, TaskStore } from "../../src/index.js"
-import { InvalidTaskId, RevisionConflict } from "../../src/TaskError.js"
+import { InvalidTaskId, RevisionConflict, TaskStoreError } from "../../src/TaskError.js"
 import type * as TaskRecord from "../../src/TaskRecord.js"
 import { Counter } from "../fixtures/tasks.js"
 import { deadPid } from "../helpers/child.js"
@@ -114,7 +115,7 @@ describe("runner engine", () => {
         )
         const r = yield* running(lease.token)
         const patch = (done: number) => () => ({ progress: { done } })
-        const written = FencedWrite.writeAtOnce(engine, r, patch(1), 7)
+        const written = FencedWrite.writeAtOnce(engine, r, patch(1), 7) as TaskRecord.TaskInfo | undefined
         assert.strictEqual(written?.revision, 2)
         assert.deepStrictEqual([r.info, r.renewedAt], [written, 7])
         assert.strictEqual((yield* memory.getInfo("t")).progress.done, 1)
@@ -129,7 +130,7 @@ describe("runner engine", () => {
         assert.isUndefined(FencedWrite.writeAtOnce(engine, r, patch(2), 8))
         yield* Deferred.succeed(leave, undefined)
         yield* Fiber.join(holder)
-        assert.strictEqual(FencedWrite.writeAtOnce(engine, r, patch(3), 9)?.revision, 3)
+        assert.strictEqual((FencedWrite.writeAtOnce(engine, r, patch(3), 9) as TaskRecord.TaskInfo).revision, 3)
 
         // A large state goes the effect way (it keeps peak memory lower, and at once saves nothing that counts).
         const large = () => ({ progress: { done: 3 }, state: new Uint8Array(1024 * 1024 + 1) })
@@ -150,6 +151,52 @@ describe("runner engine", () => {
         yield* r.requestStop({ kind: "lost" })
         assert.isUndefined(FencedWrite.writeAtOnce(engine, r, patch(6), 12))
         assert.strictEqual((yield* memory.getInfo("t")).revision, 4, "none of those wrote")
+      })
+  )
+
+  it.scopedLive(
+    "a write at once that fails goes on as a failed write: reported, or ridden out, not made again at once",
+    () =>
+      Effect.gen(function* () {
+        const memory = yield* TaskStore.makeMemory
+        const lease = Lease.make(Holder.self(), Date.now(), 30_000)
+        yield* memory.create({ ...info, status: "running", lease, input: bytes("{}") })
+        for (const reason of ["Io", "Unavailable"] as const) {
+          let atOnce = 0
+          let updates = 0
+          const failing = AtOnce.registerWrite(
+            {
+              ...memory,
+              update: (id: string, expected: number, patch: TaskRecord.TaskPatch) =>
+                Effect.suspend(() => {
+                  updates++
+                  return memory.update(id, expected, patch)
+                })
+            },
+            () => {
+              atOnce++
+              return new TaskStoreError({ reason, operation: "update", detail: "failed at once" })
+            }
+          )
+          const engine = yield* Engine.make({ tasks: [Counter] }).pipe(
+            Effect.provide(Layer.succeed(TaskStore.TaskStore, failing))
+          )
+          const r = yield* running(lease.token)
+          r.info = yield* memory.getInfo("t")
+          const written = yield* Effect.either(
+            FencedWrite.writeThroughOutages(engine, r, () => ({ progress: { done: 1 } }))
+          )
+          assert.strictEqual(atOnce, 1, `${reason}: tried at once once`)
+          if (reason === "Io") {
+            // A store that answered with a failure of its own: the write fails with it, nothing is tried again.
+            assert.isTrue(written._tag === "Left" && written.left._tag === "TaskStoreError")
+            assert.strictEqual(updates, 0)
+          } else {
+            // An unreachable store: ridden out the effect way, which goes through here.
+            assert.isTrue(written._tag === "Right")
+            assert.strictEqual(updates, 1)
+          }
+        }
       })
   )
 

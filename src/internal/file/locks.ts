@@ -27,11 +27,11 @@ export interface Locks {
    */
   readonly tryWithLockSync: (<A>(id: string, f: () => A) => Effect.Effect<A | undefined, TaskStoreError>) | undefined
   /**
-   * `tryWithLockSync` without an effect, for a write made at once (`AtOnce`): `f`'s value, or `undefined` when the
-   * lock cannot be had at once, taking it failed, or `f` threw (the caller's effect path meets that again). A release
-   * that fails goes on in the background.
+   * `tryWithLockSync` without an effect, for a write made at once (`AtOnce`): `f`'s value; the store's failure, when
+   * taking the lock failed or `f` threw one; or `undefined` when the lock cannot be had at once or `f` threw anything
+   * else (the caller's effect path meets that again). A release that fails goes on in the background.
    */
-  readonly withLockAtOnce: (<A>(id: string, f: () => A) => A | undefined) | undefined
+  readonly withLockAtOnce: (<A>(id: string, f: () => A) => A | TaskStoreError | undefined) | undefined
   /** Removes the lock at `path` if it still reads `judged` (atomic: renamed aside, checked, put back if not). */
   readonly breakLock: (path: string, judged: string) => Effect.Effect<void, PlatformError.PlatformError>
   /** The holder a lock names, or `undefined` for a lock that is nobody's. */
@@ -336,15 +336,16 @@ export const make = (
   const withLockAtOnce =
     sys === undefined
       ? undefined
-      : <A>(id: string, f: () => A): A | undefined => {
+      : <A>(id: string, f: () => A): A | TaskStoreError | undefined => {
           const locked = lockedSync(sys, id, f)
           switch (locked._tag) {
             case "Busy":
-            case "Failed":
               return undefined
+            case "Failed":
+              return locked.error
             case "Threw":
               options.background(releaseLock(id))
-              return undefined
+              return locked.thrown instanceof TaskStoreError ? locked.thrown : undefined
             case "Done":
               if (!locked.released) options.background(releaseLock(id))
               return locked.value

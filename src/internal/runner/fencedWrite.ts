@@ -57,16 +57,21 @@ const dataBytes = (patch: TaskRecord.TaskPatch) =>
 
 /**
  * The fenced write made at once, where the store can (`AtOnce`), while no other write of the task holds its lock and
- * the lease is still this runner's, of a patch up to `atOnceMaxBytes`: the new metadata, or `undefined` when it was
- * not made (the effect path then meets and reports whatever stopped it). The caller acts on a request the metadata
- * holds (`noticed`).
+ * the lease is still this runner's, of a patch up to `atOnceMaxBytes`: the new metadata; the store's failure, for the
+ * caller to go on from as from a failed write (`writeThroughOutages`); or `undefined` when it was not made (the effect
+ * path then meets and reports whatever stopped it). The caller acts on a request the metadata holds (`noticed`).
  */
-export const writeAtOnce = (engine: Engine, r: Running, patch: Patch, now: number): TaskRecord.TaskInfo | undefined => {
+export const writeAtOnce = (
+  engine: Engine,
+  r: Running,
+  patch: Patch,
+  now: number
+): TaskRecord.TaskInfo | TaskStoreError | undefined => {
   if (engine.writeAtOnce === undefined || r.lock.isHeld || !r.holdsLease) return undefined
   const changes = patch(r.info, now)
   if (dataBytes(changes) > atOnceMaxBytes) return undefined
   const info = engine.writeAtOnce(r.id, r.info.revision, changes)
-  if (info !== undefined) {
+  if (info !== undefined && !(info instanceof TaskStoreError)) {
     r.info = info
     r.renewedAt = now
   }
@@ -150,10 +155,17 @@ const maxOutageBackoffMs = 1000
 export const writeThroughOutages = (
   engine: Engine,
   r: Running,
-  patch: Patch
+  patch: Patch,
+  /** How a write at once of `patch` already failed: go on from there rather than try at once again. */
+  failedAtOnce?: TaskStoreError
 ): Effect.Effect<TaskRecord.TaskInfo, LeaseLost | TaskStoreError> => {
   const attemptFrom = (delayMs: number): Effect.Effect<TaskRecord.TaskInfo, LeaseLost | TaskStoreError> =>
-    write(engine, r, patch).pipe(
+    ridingOut(write(engine, r, patch), delayMs)
+  const ridingOut = (
+    tried: Effect.Effect<TaskRecord.TaskInfo, LeaseLost | TaskStoreError>,
+    delayMs: number
+  ): Effect.Effect<TaskRecord.TaskInfo, LeaseLost | TaskStoreError> =>
+    tried.pipe(
       Effect.catchIf(
         (e): e is TaskStoreError => e._tag === "TaskStoreError" && e.reason === "Unavailable",
         (e) =>
@@ -170,11 +182,13 @@ export const writeThroughOutages = (
           )
       )
     )
+  if (failedAtOnce !== undefined) return ridingOut(Effect.fail(failedAtOnce), 50)
   // At once where the store can; the effect path, with its lock, retries and outages, where it cannot.
   return Effect.clockWith((clock) =>
     Effect.suspend(() => {
       const info = writeAtOnce(engine, r, patch, clock.unsafeCurrentTimeMillis())
-      return info === undefined ? attemptFrom(50) : noticed(r, info)
+      if (info === undefined) return attemptFrom(50)
+      return info instanceof TaskStoreError ? ridingOut(Effect.fail(info), 50) : noticed(r, info)
     })
   )
 }

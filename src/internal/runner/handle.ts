@@ -4,6 +4,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as Progress from "../../Progress.js"
+import { TaskStoreError } from "../../TaskError.js"
 import * as AtOnce from "../atOnce.js"
 import type * as Task from "../../Task.js"
 import { encodeField } from "./codecs.js"
@@ -48,12 +49,12 @@ export const makeHandle = <S>(engine: Engine, r: Running, initial: S, attempt: n
     r.flushedVersion = version
     r.flushedDone = done
   }
-  /** The checkpoint of `next` written the effect way. */
-  const written = (next: S, bytes: Uint8Array) => {
+  /** The checkpoint of `next` written the effect way (going on from a write at once that failed, if one did). */
+  const written = (next: S, bytes: Uint8Array, failedAtOnce?: TaskStoreError) => {
     const version = tracker.version
     const done = tracker.done
     return Effect.flatMap(
-      Effect.tapError(writeThroughOutages(engine, r, patchOf(bytes)), (e) =>
+      Effect.tapError(writeThroughOutages(engine, r, patchOf(bytes), failedAtOnce), (e) =>
         e._tag === "LeaseLost" ? onWriteError(r)(e) : Effect.void
       ),
       () => {
@@ -79,7 +80,7 @@ export const makeHandle = <S>(engine: Engine, r: Running, initial: S, attempt: n
           const version = tracker.version
           const done = tracker.done
           const info = writeAtOnce(engine, r, patchOf(bytes), clock.unsafeCurrentTimeMillis())
-          if (info === undefined) return written(next, bytes)
+          if (info === undefined || info instanceof TaskStoreError) return written(next, bytes, info)
           stored(next, version, done)
           return info.interrupt === undefined ? yieldToEventLoop : Effect.zipRight(noticed(r, info), yieldToEventLoop)
         })
