@@ -19,26 +19,36 @@ export interface Raw {
   readonly close: () => void | Promise<void>
 }
 
-/** Durable atomic replaces of a 1,350-byte file in `dir` (the bytes a 1 KiB state makes in a record file). */
-export const fileRaw = (dir: string): Raw => {
-  const rawDir = join(dir, "raw")
+/**
+ * Durable atomic replaces of files in directory `rawDir` (made if missing) by `body`: temp file, write, fsync, close,
+ * rename over the target, fsync the directory. `close` lets the directory go.
+ */
+const replacer = (rawDir: string, body: Uint8Array) => {
   mkdirSync(rawDir, { recursive: true })
   const dirFd = openSync(rawDir, "r")
-  const body = Buffer.alloc(1350, 1)
   let k = 0
   return {
-    write: (n) => {
-      for (let i = 0; i < n; i++) {
-        const temp = join(rawDir, `.tmp-${k++}`)
-        const fd = openSync(temp, "wx")
-        writeSync(fd, body)
-        fsyncSync(fd)
-        closeSync(fd)
-        renameSync(temp, join(rawDir, "record.task"))
-        fsyncSync(dirFd)
-      }
+    replace: (name: string) => {
+      const temp = join(rawDir, `.tmp-${k++}`)
+      const fd = openSync(temp, "wx")
+      writeSync(fd, body)
+      fsyncSync(fd)
+      closeSync(fd)
+      renameSync(temp, join(rawDir, name))
+      fsyncSync(dirFd)
     },
     close: () => closeSync(dirFd)
+  }
+}
+
+/** Durable atomic replaces of a 1,350-byte file in `dir` (the bytes a 1 KiB state makes in a record file). */
+export const fileRaw = (dir: string): Raw => {
+  const files = replacer(join(dir, "raw"), Buffer.alloc(1350, 1))
+  return {
+    write: (n) => {
+      for (let i = 0; i < n; i++) files.replace("record.task")
+    },
+    close: files.close
   }
 }
 
@@ -97,29 +107,16 @@ export const postgresRaw = async (url: string, prefix: string): Promise<Raw | un
  *   itself made (`table`, with its indexes), through better-sqlite3 or `pg` (prepared, as the store's own are).
  */
 export const taskWritesFile = (dir: string): Raw => {
-  const rawDir = join(dir, "tasks-raw")
-  mkdirSync(rawDir, { recursive: true })
-  const dirFd = openSync(rawDir, "r")
-  const body = Buffer.alloc(400, 1)
-  let k = 0
-  const replace = (target: string) => {
-    const temp = join(rawDir, `.tmp-${k++}`)
-    const fd = openSync(temp, "wx")
-    writeSync(fd, body)
-    fsyncSync(fd)
-    closeSync(fd)
-    renameSync(temp, target)
-    fsyncSync(dirFd)
-  }
+  const files = replacer(join(dir, "tasks-raw"), Buffer.alloc(400, 1))
   return {
     write: (n) => {
       for (let i = 0; i < n; i++) {
-        const target = join(rawDir, `${TaskId.make(Date.now())}.task`)
-        replace(target)
-        replace(target)
+        const name = `${TaskId.make(Date.now())}.task`
+        files.replace(name)
+        files.replace(name)
       }
     },
-    close: () => closeSync(dirFd)
+    close: files.close
   }
 }
 
