@@ -204,6 +204,10 @@ const toText = (bytes: Uint8Array): string => {
   return JSON.stringify(decodeBinaryForm(bytes), withBinaryAsBase64)
 }
 
+/** An `Either` as the effect that has run to it. */
+const fromEither = <A, E>(either: Either.Either<A, E>): Effect.Effect<A, E> =>
+  Either.isRight(either) ? Effect.succeed(either.right) : Effect.fail(either.left)
+
 /**
  * The default codec: the Schema's encoded form as JSON text in UTF-8. Typed arrays in the encoded form (a
  * `Schema.Uint8ArrayFromSelf` field, say) are kept as bytes next to the JSON, not as text: a value that holds any is
@@ -229,43 +233,37 @@ export const json = <A, I>(schema: Schema.Schema<A, I, never>): Codec<A> => {
       return Either.left(`it cannot be stored as JSON: ${e instanceof Error ? e.message : String(e)}`)
     }
   }
-  const codec: Codec<A> = {
-    encode: (value) =>
-      Effect.suspend(() => {
-        const bytes = encode(value)
-        return Either.isRight(bytes) ? Effect.succeed(bytes.right) : Effect.fail(bytes.left)
-      }),
-    decode: (bytes) =>
-      Effect.suspend(() => {
-        if (isBinaryForm(bytes)) {
-          let encoded: unknown
-          try {
-            encoded = decodeBinaryForm(bytes)
-          } catch (e) {
-            return Effect.fail({
-              detail: `the stored binary form is damaged: ${e instanceof Error ? e.message : String(e)}`,
-              found: preview(bytes)
-            })
-          }
-          const result = decodeValue(encoded)
-          return Either.isRight(result)
-            ? Effect.succeed(result.right)
-            : Effect.fail({ detail: ParseResult.TreeFormatter.formatIssueSync(result.left), found: preview(bytes) })
-        }
-        let text: string
-        try {
-          text = decoder.decode(bytes)
-        } catch {
-          return Effect.fail({ detail: "the bytes are not valid UTF-8", found: preview(bytes) })
-        }
-        const result = decodeJson(text)
-        return Either.isRight(result)
-          ? Effect.succeed(result.right)
-          : Effect.fail({ detail: ParseResult.TreeFormatter.formatIssueSync(result.left), found: preview(bytes) })
-      })
+  const decode = (bytes: Uint8Array): Either.Either<A, DecodeFailure> => {
+    if (isBinaryForm(bytes)) {
+      let encoded: unknown
+      try {
+        encoded = decodeBinaryForm(bytes)
+      } catch (e) {
+        return Either.left({
+          detail: `the stored binary form is damaged: ${e instanceof Error ? e.message : String(e)}`,
+          found: preview(bytes)
+        })
+      }
+      const result = decodeValue(encoded)
+      return Either.isRight(result)
+        ? Either.right(result.right)
+        : Either.left({ detail: ParseResult.TreeFormatter.formatIssueSync(result.left), found: preview(bytes) })
+    }
+    let text: string
+    try {
+      text = decoder.decode(bytes)
+    } catch {
+      return Either.left({ detail: "the bytes are not valid UTF-8", found: preview(bytes) })
+    }
+    const result = decodeJson(text)
+    return Either.isRight(result)
+      ? Either.right(result.right)
+      : Either.left({ detail: ParseResult.TreeFormatter.formatIssueSync(result.left), found: preview(bytes) })
   }
-  return AtOnce.registerEncode(codec, (value: A) => {
-    const bytes = encode(value)
-    return Either.isRight(bytes) ? bytes.right : undefined
-  })
+  const codec: Codec<A> = {
+    encode: (value) => Effect.suspend(() => fromEither(encode(value))),
+    decode: (bytes) => Effect.suspend(() => fromEither(decode(bytes)))
+  }
+  // The runner encodes and decodes at once with the same functions (`AtOnce`): no step of a fiber each.
+  return AtOnce.registerCodec(codec, { encode, decode })
 }

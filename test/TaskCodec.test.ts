@@ -127,18 +127,24 @@ describe("TaskCodec.json", () => {
       })
   )
 
-  it.effect("its encoding at once (a checkpoint's) gives the effect's bytes, and nothing where the effect fails", () =>
+  it.effect("its encoding and decoding at once (the runner's) give what its effects give, failures included", () =>
     Effect.gen(function* () {
       const codec = TaskCodec.json(State)
-      const encode = AtOnce.encodeOf<typeof State.Type>(codec)
-      assert.isDefined(encode)
+      const now = AtOnce.codecOf<typeof State.Type>(codec)
+      assert.isDefined(now)
       const long = { ...sample(), note: "ü".repeat(70_000) }
       for (const value of [sample(), long, { round: 1, bytes: new Uint8Array(0), vectors: [] }]) {
-        assert.deepStrictEqual(encode!(value), yield* codec.encode(value))
+        const bytes = yield* codec.encode(value)
+        assert.deepStrictEqual(now!.encode(value), Either.right(bytes))
+        assert.deepStrictEqual(now!.decode(bytes), Either.right(yield* codec.decode(bytes)))
       }
       const invalid = { ...sample(), round: 1.5 }
-      assert.isTrue(Either.isLeft(yield* Effect.either(codec.encode(invalid))))
-      assert.isUndefined(encode!(invalid))
+      assert.deepStrictEqual(now!.encode(invalid), yield* Effect.either(codec.encode(invalid)))
+      assert.isTrue(Either.isLeft(now!.encode(invalid)))
+      for (const damaged of [new Uint8Array([0xff, 0xfe]), new TextEncoder().encode('{"round":"x"}')]) {
+        assert.deepStrictEqual(now!.decode(damaged), yield* Effect.either(codec.decode(damaged)))
+        assert.isTrue(Either.isLeft(now!.decode(damaged)))
+      }
     })
   )
 

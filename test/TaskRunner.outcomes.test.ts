@@ -48,7 +48,11 @@ describe("TaskRunner outcomes", () => {
       const BadState = oneShot("bad-state", (task) => Effect.as(task.checkpoint({ n: 0.5 }), 1))
       const Undeclared = oneShot("undeclared", () => Effect.fail("plain string" as never))
       const Dies = oneShot("dies", () => Effect.die(new Error("first line\nsecond line")))
-      const tasks = [BadResult, StoreFails, BadState, Undeclared, Dies]
+      // A definition whose `run` throws instead of returning an effect: its run ends, and is recorded, like any other.
+      const Throws = oneShot("throws", () => {
+        throw new Error("no effect made")
+      })
+      const tasks = [BadResult, StoreFails, BadState, Undeclared, Dies, Throws]
       const { runner, scope } = yield* buildRunner(store, { tasks })
       yield* Effect.addFinalizer(() => Scope.close(scope, Exit.void))
       const expected: Array<readonly [Task.Any, string, RegExp]> = [
@@ -56,7 +60,8 @@ describe("TaskRunner outcomes", () => {
         [StoreFails, "store", /Task store update failed \(Io\): disk on fire/],
         [BadState, "defect", /The state of task .* does not encode/],
         [Undeclared, "defect", /plain string/],
-        [Dies, "defect", /first line/]
+        [Dies, "defect", /first line/],
+        [Throws, "defect", /no effect made/]
       ]
       for (const [task, kind, message] of expected) {
         const id = yield* runner.start(task, {})

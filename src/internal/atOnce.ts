@@ -1,15 +1,22 @@
 /**
- * What can be done at once, in plain synchronous code: a codec's encoding, a store's write of one record. The codecs
- * and stores that can register it here; the runner's checkpoints and ends use it where it is registered, and take
- * the effect path where it is not (a codec or store of the user's, a store wrapped in another layer) or where it
- * declines. A checkpoint then costs a few steps of the fiber rather than the dozens of its effect path, and on a disk
- * that counts: a write gets slower with the work done since the last one.
+ * What can be done at once, in plain synchronous code: a codec's encoding and decoding, a store's write of one record.
+ * The codecs and stores that can register it here; the runner's runs, checkpoints and ends use it where it is
+ * registered, and take the effect path where it is not (a codec or store of the user's, a store wrapped in another
+ * layer) or where it declines. A checkpoint then costs a few steps of the fiber rather than the dozens of its effect
+ * path, and on a disk that counts: a write gets slower with the work done since the last one.
  */
+import type * as Either from "effect/Either"
 import type { TaskStoreError } from "../TaskError.js"
 import type * as TaskRecord from "../TaskRecord.js"
 
-/** A value's bytes, or `undefined` when it cannot be encoded (the effect path reports why). */
-export type Encode<A> = (value: A) => Uint8Array | undefined
+/**
+ * A codec's encoding and decoding made now: what its effects would give, as `Either`. A task's input, state, result
+ * and error then cost no step of a fiber to encode or decode.
+ */
+export interface Codec<A> {
+  readonly encode: (value: A) => Either.Either<Uint8Array, string>
+  readonly decode: (bytes: Uint8Array) => Either.Either<A, { readonly detail: string; readonly found: string }>
+}
 
 /**
  * A compare-and-swap of record `id` from revision `expected`, made now: its new metadata; the store's failure, as
@@ -24,17 +31,17 @@ export type Write = (
   patch: TaskRecord.TaskPatch
 ) => TaskRecord.TaskInfo | TaskStoreError | undefined
 
-const encoders = new WeakMap<object, Encode<any>>()
+const codecs = new WeakMap<object, Codec<any>>()
 const writers = new WeakMap<object, Write>()
 
-/** Registers `encode` as what `codec` does at once. */
-export const registerEncode = <C extends object>(codec: C, encode: Encode<any>): C => {
-  encoders.set(codec, encode)
+/** Registers `now` as what `codec` does at once. */
+export const registerCodec = <C extends object>(codec: C, now: Codec<any>): C => {
+  codecs.set(codec, now)
   return codec
 }
 
 /** What `codec` does at once, if it was registered. */
-export const encodeOf = <A>(codec: object): Encode<A> | undefined => encoders.get(codec)
+export const codecOf = <A>(codec: object): Codec<A> | undefined => codecs.get(codec)
 
 /** Registers `write` as what `store` writes at once. */
 export const registerWrite = <S extends object>(store: S, write: Write): S => {

@@ -29,17 +29,19 @@ const info: TaskRecord.TaskInfo = {
 }
 
 const running = (token = "token") =>
-  Running.make({
-    id: "t",
-    task: Counter,
-    token,
-    leaseMs: 30_000,
-    interestMs: undefined,
-    startedAt: 0,
-    tracker: new Progress.Tracker(),
-    info,
-    byWorker: false
-  })
+  Effect.sync(() =>
+    Running.make({
+      id: "t",
+      task: Counter,
+      token,
+      leaseMs: 30_000,
+      interestMs: undefined,
+      startedAt: 0,
+      tracker: new Progress.Tracker(),
+      info,
+      byWorker: false
+    })
+  )
 
 describe("runner engine", () => {
   it.live("a stop requested before the task's fiber is attached is delivered when it is", () =>

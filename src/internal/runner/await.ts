@@ -14,7 +14,7 @@ import type { RecordedEnd } from "./running.js"
  * The end of a task as its typed success or failure; `none` while it is still on its way. From `known`, the end a run
  * here has just recorded, when there is one; from the store otherwise.
  */
-const ended = <T extends Task.Any>(engine: Engine, task: T, id: string, now: number, known?: RecordedEnd) =>
+const ended = <T extends Task.Any>(engine: Engine, task: T, id: string, known?: RecordedEnd) =>
   Effect.gen(function* () {
     const info = known?.info ?? (yield* engine.store.getInfo(id))
     yield* checkKind(task, info)
@@ -47,7 +47,7 @@ const ended = <T extends Task.Any>(engine: Engine, task: T, id: string, now: num
       case "paused":
         return yield* new TaskPaused({ id, reason: info.reason ?? "paused" })
       case "running":
-        if (!engine.running.has(id) && isStale(engine, info, now)) {
+        if (!engine.running.has(id) && isStale(engine, info, yield* Clock.currentTimeMillis)) {
           // A run of this process may have ended and let its lease go since that read (a stale look, not a stale
           // task): judge only a record that has not moved.
           const again = yield* engine.store.getInfo(id)
@@ -76,8 +76,7 @@ export const awaitTask = <T extends Task.Any>(
         // Its run here ended on a store failure: that failure, with its path or server, says more than the record.
         if (r.storeError !== undefined) return yield* Effect.fail(r.storeError)
       }
-      const now = yield* Clock.currentTimeMillis
-      const result = yield* ended(engine, task, id, now, r?.end)
+      const result = yield* ended(engine, task, id, r?.end)
       if (Option.isSome(result)) return result.value as Task.Success<T>
       if (!engine.running.has(id)) yield* Effect.sleep(engine.awaitMs)
     }
@@ -86,8 +85,7 @@ export const awaitTask = <T extends Task.Any>(
 /** The stored end of a task, without waiting: `TaskNotCompleted` while it has none. */
 export const result = <T extends Task.Any>(engine: Engine, task: T, id: string) =>
   Effect.gen(function* () {
-    const now = yield* Clock.currentTimeMillis
-    const value = yield* ended(engine, task, id, now).pipe(
+    const value = yield* ended(engine, task, id).pipe(
       Effect.catchTag("TaskPaused", (e) => Effect.fail(new TaskNotCompleted({ id: e.id, status: "paused" }))),
       Effect.catchTag("TaskCancelled", (e) => Effect.fail(new TaskNotCompleted({ id: e.id, status: "cancelled" })))
     )

@@ -76,27 +76,6 @@ export interface Claimed {
   readonly now: number
 }
 
-/**
- * Writes a record that holds a fresh lease of this runner (`write` is a claim of a stored task, or the creation of a
- * task already claimed). The token is held before it is written: between the write and the launch, this process
- * must not see its own lease as stale.
- */
-const claimWith = <E>(
-  engine: Engine,
-  task: Task.Any,
-  write: (lease: Lease.Lease, now: number) => Effect.Effect<TaskRecord.TaskInfo, E>
-): Effect.Effect<Claimed, E> =>
-  Effect.gen(function* () {
-    const now = yield* Clock.currentTimeMillis
-    const leaseMs = toMillis(task.leaseDuration ?? engine.defaultLeaseMs)
-    const lease = Lease.make(engine.me, now, leaseMs)
-    hold(lease.token)
-    // Failed or interrupted (a write that went through is then a lease this process holds in no runner: stale here at
-    // once, so a resume can have it).
-    const info = yield* write(lease, now).pipe(Effect.onError(() => Effect.sync(() => release(lease.token))))
-    return { info, token: lease.token, leaseMs, now }
-  })
-
 /** Launches a task whose lease this runner has just written, from `state`; `byWorker` when a worker claimed it. */
 const begin = (
   engine: Engine,
@@ -107,10 +86,10 @@ const begin = (
   context: Context.Context<never>,
   byWorker: boolean
 ): Effect.Effect<void> =>
-  Effect.gen(function* () {
+  Effect.suspend(() => {
     // A child's interest is its parent's: nobody polls a child, and a parent paused for want of interest pauses it.
     const interest = claimed.info.parent === undefined ? (task.interestTimeout ?? engine.interestTimeout) : undefined
-    const r = yield* Running.make({
+    const r = Running.make({
       id: claimed.info.id,
       task,
       token: claimed.token,
@@ -124,13 +103,13 @@ const begin = (
     // A task that had children before this run counts them all, not only those it attaches to again.
     if (claimed.info.progress.own !== undefined) familyOf(engine, r, true)
     engine.running.set(r.id, r)
-    yield* watch(engine)
-    yield* launch(engine, r, input, state, context)
+    return Effect.zipRight(watch(engine), launch(engine, r, input, state, context))
   })
 
 /**
- * Writes a record with this runner's fresh lease, then launches the task: once the write is in, the launch is not
- * interrupted, so a claimed task always has its `Running` (whoever interrupts the caller then stops the task itself).
+ * Writes a record with this runner's fresh lease (`write` is a claim of a stored task, or the creation of a task
+ * already claimed), then launches the task: once the write is in, the launch is not interrupted, so a claimed task
+ * always has its `Running` (whoever interrupts the caller then stops the task itself).
  */
 export const claimAndBegin = <E>(
   engine: Engine,
@@ -142,9 +121,27 @@ export const claimAndBegin = <E>(
   byWorker = false
 ): Effect.Effect<TaskRecord.TaskInfo, E> =>
   Effect.uninterruptibleMask((restore) =>
-    Effect.flatMap(restore(claimWith(engine, task, write)), (claimed) =>
-      Effect.as(begin(engine, task, claimed, input, state, context, byWorker), claimed.info)
-    )
+    Effect.clockWith((clock) => {
+      const now = clock.unsafeCurrentTimeMillis()
+      const leaseMs = toMillis(task.leaseDuration ?? engine.defaultLeaseMs)
+      const lease = Lease.make(engine.me, now, leaseMs)
+      // The token is held before it is written: between the write and the launch, this process must not see its own
+      // lease as stale.
+      hold(lease.token)
+      return Effect.matchCauseEffect(restore(write(lease, now)), {
+        // Failed or interrupted (a write that went through is then a lease this process holds in no runner: stale
+        // here at once, so a resume can have it).
+        onFailure: (cause) => {
+          release(lease.token)
+          return Effect.failCause(cause)
+        },
+        onSuccess: (info) =>
+          Effect.as(
+            begin(engine, task, { info, token: lease.token, leaseMs, now }, input, state, context, byWorker),
+            info
+          )
+      })
+    })
   )
 
 /** Resumes task `id` here with the services in `context`; a task already running here is left as it is. */

@@ -17,58 +17,79 @@ import { writeThroughOutages } from "./fencedWrite.js"
 import { makeHandle } from "./handle.js"
 import { stopBeating } from "./heartbeat.js"
 import { enterRun, flushLogs } from "./logCapture.js"
-import { outcome } from "./outcome.js"
+import { type EndPatch, outcome } from "./outcome.js"
 import { release, type Running } from "./running.js"
 import { unwatchIfIdle } from "./watch.js"
 
+/** Writes the end of a run: the metadata stored, or `undefined` when it could not be written (logged). */
+const recordEnd = (engine: Engine, r: Running, patch: EndPatch): Effect.Effect<TaskRecord.TaskInfo | undefined> => {
+  let written: TaskRecord.TaskPatch | undefined
+  return Effect.matchEffect(
+    writeThroughOutages(engine, r, (_, now) => (written = patch(now))),
+    {
+      onSuccess: (info) => {
+        r.end = { info, result: written?.result, error: written?.error }
+        return Effect.succeed(info)
+      },
+      // After a store failure the awaiter gets that failure; this one says the same again (at info level).
+      onFailure: (e) =>
+        Effect.as(
+          r.storeError === undefined
+            ? Effect.logWarning(`Could not record the end of task ${r.id}`, e)
+            : Effect.logInfo(`Could not record the end of task ${r.id}`, e),
+          undefined
+        )
+    }
+  )
+}
+
 /**
- * Records the end of a run (unless the lease is lost), then lets it go from the table of running tasks. A run its
- * retry policy sends back to the queue is resumed here once its delay has passed, unless a worker claims it first
- * (a worker's own run goes back to the workers, to be counted in their slots).
+ * Records the end of a run (unless the lease is lost). A run its retry policy sends back to the queue is resumed here
+ * once its delay has passed, unless a worker claims it first (a worker's own run goes back to the workers, to be
+ * counted in their slots).
  */
-const finish = (engine: Engine, r: Running, exit: Exit.Exit<unknown, unknown>, context: Context.Context<never>) =>
+const record = (engine: Engine, r: Running, exit: Exit.Exit<unknown, unknown>, context: Context.Context<never>) =>
   Effect.gen(function* () {
     const patch = yield* outcome(r, exit)
-    if (patch !== undefined && r.holdsLease) {
-      yield* flushLogs(engine, r)
-      let written: TaskRecord.TaskPatch | undefined
-      const recorded = yield* writeThroughOutages(engine, r, (_, now) => (written = patch(now))).pipe(
-        Effect.map((info) => {
-          r.end = { info, result: written?.result, error: written?.error }
-          return info as TaskRecord.TaskInfo | undefined
-        }),
-        Effect.catchAll((e) =>
-          // After a store failure the awaiter gets that failure; this one says the same again (at info level).
-          Effect.as(
-            r.storeError === undefined
-              ? Effect.logWarning(`Could not record the end of task ${r.id}`, e)
-              : Effect.logInfo(`Could not record the end of task ${r.id}`, e),
-            undefined
-          )
+    if (patch === undefined || !r.holdsLease) return
+    yield* flushLogs(engine, r)
+    const recorded = yield* recordEnd(engine, r, patch)
+    if (recorded?.status === "pending" && recorded.runAt !== undefined && !r.byWorker) {
+      const retry = Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        Effect.delay(
+          resume(engine, r.id, context).pipe(
+            // Claimed elsewhere meanwhile, cancelled, deleted: nothing to do here.
+            Effect.catchAll(() => Effect.void)
+          ),
+          Duration.millis(Math.max(0, recorded.runAt! - now))
         )
       )
-      if (recorded?.status === "pending" && recorded.runAt !== undefined && !r.byWorker) {
-        const retry = Effect.flatMap(Clock.currentTimeMillis, (now) =>
-          Effect.delay(
-            resume(engine, r.id, context).pipe(
-              // Claimed elsewhere meanwhile, cancelled, deleted: nothing to do here.
-              Effect.catchAll(() => Effect.void)
-            ),
-            Duration.millis(Math.max(0, recorded.runAt! - now))
-          )
-        )
-        yield* Effect.forkIn(Effect.interruptible(retry), engine.scope)
-      }
+      yield* Effect.forkIn(Effect.interruptible(retry), engine.scope)
     }
-  }).pipe(
-    Effect.ensuring(
-      Effect.suspend(() => {
-        engine.running.delete(r.id)
-        release(r.token)
-        return Effect.zipRight(unwatchIfIdle(engine), Deferred.done(r.done, Exit.void))
+  })
+
+/** Lets a run go from the table of running tasks, and tells whoever awaits it here that its end is recorded. */
+const letGo = (engine: Engine, r: Running) =>
+  Effect.suspend(() => {
+    engine.running.delete(r.id)
+    release(r.token)
+    return Effect.zipRight(
+      unwatchIfIdle(engine),
+      Effect.sync(() => {
+        Deferred.unsafeDone(r.done, Exit.void)
       })
     )
-  )
+  })
+
+/**
+ * Records the end of a run, then lets it go, however the recording ends. It runs uninterruptibly (the end of the
+ * task's fiber).
+ */
+const finish = (engine: Engine, r: Running, exit: Exit.Exit<unknown, unknown>, context: Context.Context<never>) =>
+  Effect.matchCauseEffect(record(engine, r, exit, context), {
+    onFailure: (cause) => Effect.zipRight(letGo(engine, r), Effect.failCause(cause)),
+    onSuccess: () => letGo(engine, r)
+  })
 
 /** Forks the task's fiber in the runner's scope and gives it to `r`. */
 export const launch = (
@@ -78,21 +99,22 @@ export const launch = (
   state: unknown,
   context: Context.Context<never>
 ): Effect.Effect<void> =>
-  Effect.gen(function* () {
+  Effect.suspend(() => {
     const handle = makeHandle(engine, r, state, r.info.attempts)
-    const program = r.task.run(input, handle) as Effect.Effect<unknown, unknown, never>
     // The fiber is the task's from its start to its end: its services, its log, set once rather than set and restored.
     const services = Context.add(context, Task.CurrentTask, handle as Task.Handle<unknown>)
+    // The task's program is made in its own fiber: a definition that throws instead of returning an effect ends its
+    // run as a defect, recorded like any other.
+    const program = Effect.suspend(() => r.task.run(input, handle) as Effect.Effect<unknown, unknown, never>)
     const supervised = Effect.uninterruptibleMask((restore) =>
-      Effect.gen(function* () {
-        yield* FiberRef.set(FiberRef.currentContext, services)
-        yield* enterRun(engine, r)
-        const exit = yield* Effect.exit(restore(program))
-        // The runner's heartbeat loop beats the task while its fiber runs, and stops before its end is recorded.
-        yield* stopBeating(r)
-        yield* finish(engine, r, exit, context)
-      })
+      Effect.zipRight(
+        Effect.zipRight(FiberRef.set(FiberRef.currentContext, services), enterRun(engine, r)),
+        Effect.flatMap(Effect.exit(restore(program)), (exit) =>
+          // The runner's heartbeat loop beats the task while its fiber runs, and stops before its end is recorded.
+          Effect.zipRight(stopBeating(r), finish(engine, r, exit, context))
+        )
+      )
     )
     // Interruptible whatever the caller's region (a claim launches its task uninterruptibly): a fork inherits it.
-    yield* r.attach(yield* Effect.forkIn(Effect.interruptible(supervised), engine.scope))
+    return Effect.flatMap(Effect.forkIn(Effect.interruptible(supervised), engine.scope), (fiber) => r.attach(fiber))
   })

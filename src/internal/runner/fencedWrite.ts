@@ -184,13 +184,11 @@ export const writeThroughOutages = (
     )
   if (failedAtOnce !== undefined) return ridingOut(Effect.fail(failedAtOnce), 50)
   // At once where the store can; the effect path, with its lock, retries and outages, where it cannot.
-  return Effect.clockWith((clock) =>
-    Effect.suspend(() => {
-      const info = writeAtOnce(engine, r, patch, clock.unsafeCurrentTimeMillis())
-      if (info === undefined) return attemptFrom(50)
-      return info instanceof TaskStoreError ? ridingOut(Effect.fail(info), 50) : noticed(r, info)
-    })
-  )
+  return Effect.clockWith((clock) => {
+    const info = writeAtOnce(engine, r, patch, clock.unsafeCurrentTimeMillis())
+    if (info === undefined) return attemptFrom(50)
+    return info instanceof TaskStoreError ? ridingOut(Effect.fail(info), 50) : noticed(r, info)
+  })
 }
 
 /**

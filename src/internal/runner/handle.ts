@@ -3,9 +3,9 @@
  * heartbeat flushes.
  */
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Progress from "../../Progress.js"
 import { TaskStoreError } from "../../TaskError.js"
-import * as AtOnce from "../atOnce.js"
 import type * as Task from "../../Task.js"
 import { encodeField } from "./codecs.js"
 import type { Engine } from "./engine.js"
@@ -38,7 +38,6 @@ export const makeHandle = <S>(engine: Engine, r: Running, initial: S, attempt: n
     tracker.done++
   })
   const codec = r.task.codecs.state as { readonly encode: (value: S) => Effect.Effect<Uint8Array, string> }
-  const encodeAtOnce = AtOnce.encodeOf<S>(codec)
   /** What a checkpoint writes: the state, with the lease renewed and progress flushed. */
   const patchOf =
     (bytes: Uint8Array): Patch =>
@@ -71,20 +70,20 @@ export const makeHandle = <S>(engine: Engine, r: Running, initial: S, attempt: n
     attempt,
     // At once where the codec and the store can (one step of the fiber), the effect way where they cannot.
     checkpoint: (next) =>
-      Effect.clockWith((clock) =>
-        Effect.suspend(() => {
-          const bytes = encodeAtOnce?.(next)
-          if (bytes === undefined) {
-            return Effect.flatMap(encodeField(codec, r.id, r.task.name, "state", next), (bytes) => written(next, bytes))
-          }
-          const version = tracker.version
-          const done = tracker.done
-          const info = writeAtOnce(engine, r, patchOf(bytes), clock.unsafeCurrentTimeMillis())
-          if (info === undefined || info instanceof TaskStoreError) return written(next, bytes, info)
-          stored(next, version, done)
-          return info.interrupt === undefined ? yieldToEventLoop : Effect.zipRight(noticed(r, info), yieldToEventLoop)
-        })
-      ),
+      Effect.clockWith((clock) => {
+        const encoded = encodeField(codec, r.id, r.task.name, "state", next)
+        // Encoded at once (an `Exit`) where the codec can; a failure is the effect path's to report.
+        if (!Exit.isExit(encoded) || Exit.isFailure(encoded)) {
+          return Effect.flatMap(encoded, (bytes) => written(next, bytes))
+        }
+        const bytes = (encoded as Exit.Success<Uint8Array, never>).value
+        const version = tracker.version
+        const done = tracker.done
+        const info = writeAtOnce(engine, r, patchOf(bytes), clock.unsafeCurrentTimeMillis())
+        if (info === undefined || info instanceof TaskStoreError) return written(next, bytes, info)
+        stored(next, version, done)
+        return info.interrupt === undefined ? yieldToEventLoop : Effect.zipRight(noticed(r, info), yieldToEventLoop)
+      }),
     // `progress()` and `progress(1)` reuse one prebuilt effect: the hot path allocates nothing.
     progress: (n = 1) => (n === 1 ? progressOne : Effect.sync(() => tracker.advance(n))),
     total: (n) => Effect.sync(() => tracker.setTotal(n)),

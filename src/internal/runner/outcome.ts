@@ -7,7 +7,7 @@ import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import { LeaseLost, TaskEncodeError, TaskStoreError } from "../../TaskError.js"
 import type * as TaskRecord from "../../TaskRecord.js"
-import { encodeField } from "./codecs.js"
+import { either, encodeField } from "./codecs.js"
 import { retryDelay } from "./retry.js"
 import type { Running } from "./running.js"
 
@@ -81,7 +81,7 @@ const failedOrRetried = (
 export const outcome = (r: Running, exit: Exit.Exit<unknown, unknown>): Effect.Effect<EndPatch | undefined> =>
   Effect.gen(function* () {
     if (Exit.isSuccess(exit)) {
-      const bytes = yield* Effect.either(encodeField(r.task.codecs.success, r.id, r.task.name, "result", exit.value))
+      const bytes = yield* either(encodeField(r.task.codecs.success, r.id, r.task.name, "result", exit.value))
       if (bytes._tag === "Left") return failed(r, "defect", bytes.left.message)
       return (now) => ({
         status: "completed",
@@ -105,7 +105,7 @@ export const outcome = (r: Running, exit: Exit.Exit<unknown, unknown>): Effect.E
         return failed(r, "store", error.message)
       }
       if (error instanceof TaskEncodeError) return failed(r, "defect", error.message)
-      const bytes = yield* Effect.either(encodeField(r.task.codecs.error, r.id, r.task.name, "error", error))
+      const bytes = yield* either(encodeField(r.task.codecs.error, r.id, r.task.name, "error", error))
       const message = firstLine(Cause.pretty(Cause.fail(error)))
       return yield* bytes._tag === "Right"
         ? failedOrRetried(r, "error", message, bytes.right)

@@ -5,6 +5,7 @@
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as FiberId from "effect/FiberId"
 import type * as Progress from "../../Progress.js"
 import type * as Task from "../../Task.js"
 import type { TaskStoreError } from "../../TaskError.js"
@@ -130,8 +131,9 @@ export class Running {
   }
 
   /** A running task with its lock and completion signal. */
-  static make(options: RunningOptions): Effect.Effect<Running> {
-    return Effect.map(Deferred.make<void>(), (done) => new Running(options, new WriteLock(), done))
+  static make(options: RunningOptions): Running {
+    // The signal is awaited by whoever waits for the task, not by the fiber that made it: it names no fiber.
+    return new Running(options, new WriteLock(), Deferred.unsafeMake<void>(FiberId.none))
   }
 
   /** The stop requested so far, if any. */

@@ -4,24 +4,29 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import type * as Task from "../../Task.js"
 import * as TaskCodec from "../../TaskCodec.js"
-import { TaskDecodeError, TaskInputMismatch } from "../../TaskError.js"
+import { TaskInputMismatch } from "../../TaskError.js"
 import * as TaskId from "../../TaskId.js"
 import type * as TaskRecord from "../../TaskRecord.js"
 import type { StartOptions, SubmitOptions } from "../../TaskRunner.js"
 import { awaitTask } from "./await.js"
 import { claimAndBegin, resume } from "./claim.js"
-import { encodeField } from "./codecs.js"
+import { decodeField, encodeField } from "./codecs.js"
 import { stopHere } from "./control.js"
 import { checkKind, type Engine, register } from "./engine.js"
 
 /** The runner's services merged with the caller's: what a task started by this caller runs with. */
 export const callerContext = <R>(engine: Engine) =>
-  Effect.map(Effect.context<R>(), (context) => Context.merge(engine.captured, context) as Context.Context<never>)
+  Effect.contextWith((context: Context.Context<R>) => Context.merge(engine.captured, context) as Context.Context<never>)
 
-/** A new task's id (validated) and its encoded input. */
-const prepare = <T extends Task.Any>(engine: Engine, task: T, input: Task.Input<T>, options?: StartOptions) =>
+/** A new task's id (validated, or made as of `now`) and its encoded input. */
+const prepare = <T extends Task.Any>(
+  engine: Engine,
+  task: T,
+  input: Task.Input<T>,
+  options: StartOptions | undefined,
+  now: number
+) =>
   Effect.gen(function* () {
-    const now = yield* Clock.currentTimeMillis
     const id = options?.id ?? TaskId.make(now)
     yield* TaskId.validate(id)
     const bytes = yield* encodeField(task.codecs.input, id, task.name, "input", input)
@@ -50,8 +55,8 @@ export const submit = <T extends Task.Any>(
   membership?: Membership
 ) =>
   Effect.gen(function* () {
-    const { id, bytes } = yield* prepare(engine, task, input, options)
     const now = yield* Clock.currentTimeMillis
+    const { id, bytes } = yield* prepare(engine, task, input, options, now)
     const priority = options?.priority ?? 0
     const runAt = options?.runAt instanceof Date ? options.runAt.getTime() : options?.runAt
     if (!Number.isSafeInteger(priority)) {
@@ -86,12 +91,9 @@ export const start = <T extends Task.Any>(
   membership?: Membership
 ) =>
   Effect.gen(function* () {
-    const { id, bytes } = yield* prepare(engine, task, input, options)
+    const { id, bytes } = yield* prepare(engine, task, input, options, yield* Clock.currentTimeMillis)
     // The task starts from its input as stored, as a resume will: decoded from the bytes, before anything is written.
-    const decoded = yield* Effect.mapError(
-      task.codecs.input.decode(bytes),
-      (e) => new TaskDecodeError({ id, kind: task.name, field: "input", found: e.found, detail: e.detail })
-    )
+    const decoded = yield* decodeField(task.codecs.input, { id, kind: task.name }, "input", bytes)
     const context = yield* callerContext<Task.Services<T>>(engine)
     yield* claimAndBegin(
       engine,

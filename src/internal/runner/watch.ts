@@ -113,7 +113,8 @@ const lingering = new WeakMap<Engine, { lastEnd: number; pending: boolean }>()
  * it wakes too early it waits out the rest.
  */
 export const unwatchIfIdle = (engine: Engine): Effect.Effect<void> =>
-  Effect.flatMap(Clock.currentTimeMillis, (now) => {
+  Effect.clockWith((clock) => {
+    const now = clock.unsafeCurrentTimeMillis()
     const fiber = watchers.get(engine)
     if (fiber === undefined || engine.running.size > 0) return Effect.void
     const linger = lingering.get(engine)
