@@ -4,8 +4,9 @@
  *
  * A third loop in each round is the floor under any store: the same raw writes with the state encoded before each, as
  * little as encoding can be (the state's Schema, `JSON.stringify`, UTF-8). A store cannot write a state it has not
- * encoded, and the raw loop has nothing at all between its writes. On SQLite a fourth is the store's own statement
- * made raw (`checkpointWritesSqlite`): what writing a checkpoint's metadata with its state costs, with nothing else.
+ * encoded, and the raw loop has nothing at all between its writes. On SQLite and Postgres a fourth is the store's own
+ * statement made raw (`checkpointWritesSqlite`, `checkpointWritesPostgres`): what writing a checkpoint's metadata with
+ * its state costs, with nothing else.
  */
 import { Effect, Layer, Schema } from "effect"
 import { join } from "node:path"
@@ -13,7 +14,15 @@ import { Task, TaskRunner, type TaskStore } from "../src/index.js"
 import * as File from "../src/TaskStore/File.js"
 import * as Postgres from "../src/TaskStore/Postgres.js"
 import * as Sqlite from "../src/TaskStore/Sqlite.js"
-import { checkpointWritesSqlite, dropTables, fileRaw, postgresRaw, type Raw, sqliteRaw } from "./raw.js"
+import {
+  checkpointWritesPostgres,
+  checkpointWritesSqlite,
+  dropTables,
+  fileRaw,
+  postgresRaw,
+  type Raw,
+  sqliteRaw
+} from "./raw.js"
 import { median, scratchDir } from "./util.js"
 
 const pad = "x".repeat(1024 - 16)
@@ -21,7 +30,7 @@ const pad = "x".repeat(1024 - 16)
 /** The raw loops run by the task between its own rounds, registered per run. */
 const raws = new Map<string, (n: number) => void | Promise<void>>()
 /** Where there is one, the store's own statement made raw (`raw.ts`), opened once the store has made its table. */
-const statementFloors = new Map<string, () => Raw>()
+const statementFloors = new Map<string, () => Raw | Promise<Raw | undefined>>()
 
 const State = Schema.Struct({ n: Schema.Int, pad: Schema.String })
 
@@ -54,7 +63,7 @@ const Checkpointer = Task.make({
     Effect.gen(function* () {
       const raw = raws.get(input.raw)!
       const statementWrites = yield* Effect.acquireRelease(
-        Effect.sync(() => statementFloors.get(input.raw)?.()),
+        Effect.promise(async () => statementFloors.get(input.raw)?.()),
         (w) => Effect.promise(async () => w?.close())
       )
       const store: Array<number> = []
@@ -139,6 +148,9 @@ export const postgresCheckpoints = async (url: string, rounds = 9, perRound = 20
   const raw = await postgresRaw(url, prefix)
   if (raw === undefined) return undefined
   try {
+    statementFloors.set("postgres", () =>
+      checkpointWritesPostgres(url, `${prefix}tasks`, (n) => encodeLeast({ n, pad }))
+    )
     return await measure("postgres", Postgres.layer({ url, tablePrefix: prefix }), raw.write, rounds, perRound)
   } finally {
     await raw.close()

@@ -192,6 +192,26 @@ export const taskWritesSqlite = (filename: string, table: string): Raw => {
   }
 }
 
+/** A checkpoint's `UPDATE` as the SQL store makes it from a known revision: progress, lease, time and state. */
+const checkpointStatement = (table: string, param: (n: number) => string) =>
+  `UPDATE "${table}" SET "progress" = ${param(1)}, "lease" = ${param(2)}, "updated_at" = ${param(3)}, "state" = ${param(4)},
+   revision = revision + 1 WHERE id = ${param(5)} AND revision = ${param(6)} AND created_at = ${param(7)}`
+
+/**
+ * The parameters of task `id`'s checkpoints one after another, from revision 1: the metadata made JSON and the state
+ * encoded by `encode` before each, as a store must.
+ */
+const checkpointParams = (id: string, createdAt: number, encode: (n: number) => Uint8Array) => {
+  const holder = { host: "bench", pid: process.pid, processStart: "1" }
+  let revision = 1
+  return () => {
+    const at = Date.now()
+    const state = encode(revision)
+    const lease = JSON.stringify({ token: id, holder, expiresAt: at + 30_000 })
+    return [JSON.stringify({ done: revision }), lease, at, state, id, revision++, createdAt]
+  }
+}
+
 /**
  * A checkpoint's write as the SQLite store makes it, raw: its own `UPDATE` from a known revision (progress, lease, time
  * and state) of a row of its own in the table the store made (`table` in `filename`), with the state encoded by
@@ -204,22 +224,37 @@ export const checkpointWritesSqlite = (filename: string, table: string, encode: 
   const now = Date.now()
   const id = TaskId.make(now)
   db.prepare(taskStatements(table, () => "?").insert).all(...taskParams(id, now).insert)
-  const update = db.prepare(
-    `UPDATE "${table}" SET "progress" = ?, "lease" = ?, "updated_at" = ?, "state" = ?, revision = revision + 1
-     WHERE id = ? AND revision = ? AND created_at = ?`
-  )
-  const holder = { host: "bench", pid: process.pid, processStart: "1" }
-  let revision = 1
+  const update = db.prepare(checkpointStatement(table, () => "?"))
+  const next = checkpointParams(id, now, encode)
   return {
     write: (n) => {
-      for (let i = 0; i < n; i++) {
-        const at = Date.now()
-        const state = encode(revision)
-        const lease = JSON.stringify({ token: id, holder, expiresAt: at + 30_000 })
-        update.run(JSON.stringify({ done: revision }), lease, at, state, id, revision++, now)
-      }
+      for (let i = 0; i < n; i++) update.run(...next())
     },
     close: () => void db.close()
+  }
+}
+
+/**
+ * See `checkpointWritesSqlite`: on the Postgres server at `url`, in the table `table` its store made, through `pg`
+ * with the statement prepared (as the store's own are).
+ */
+export const checkpointWritesPostgres = async (
+  url: string,
+  table: string,
+  encode: (n: number) => Uint8Array
+): Promise<Raw | undefined> => {
+  const client = await connectedClient(url)
+  if (client === undefined) return undefined
+  const now = Date.now()
+  const id = TaskId.make(now)
+  await client.query(taskStatements(table, (n) => `$${n}`).insert, taskParams(id, now).insert)
+  const text = checkpointStatement(table, (n) => `$${n}`)
+  const next = checkpointParams(id, now, encode)
+  return {
+    write: async (n) => {
+      for (let i = 0; i < n; i++) await client.query({ name: "checkpoint", text, values: next() })
+    },
+    close: () => client.end()
   }
 }
 
