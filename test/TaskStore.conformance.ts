@@ -52,7 +52,8 @@ export const conformance = <E>(
   name: string,
   makeLayer: () => Layer.Layer<TaskStore, E>,
   /** Whether the store writes at once (`internal/atOnce.ts`): its hot path is synchronous. */
-  options: { readonly writesAtOnce?: boolean } = {}
+  /** Whether the store writes at once (`sync`, `AtOnce.Write`) or issues at once (`async`, `AtOnce.WriteAsync`). */
+  options: { readonly writesAtOnce?: "sync" | "async" | undefined } = {}
 ) => {
   const withStore = <A, X>(f: (store: TaskStore["Type"]) => Effect.Effect<A, X>) =>
     Effect.flatMap(TaskStore, f).pipe(Effect.provide(makeLayer()))
@@ -218,33 +219,42 @@ export const conformance = <E>(
     )
 
     it.effect(
-      options.writesAtOnce === true
-        ? "a write made at once is update's compare-and-swap: from the revision it names, or nothing"
-        : "it makes no write at once: its runner's writes all go through update",
+      options.writesAtOnce === undefined
+        ? "it makes no write at once: its runner's writes all go through update"
+        : `a write ${options.writesAtOnce === "sync" ? "made" : "issued"} at once is update's compare-and-swap: from the revision it names, or nothing`,
       () =>
         withStore((store) =>
           Effect.gen(function* () {
             yield* store.create(record("a", { status: "running", state: bytes("s1") }))
-            const write = AtOnce.writeOf(store)
+            const now = AtOnce.writeOf(store)
+            const soon = AtOnce.writeAsyncOf(store)
+            // Either kind of write as an effect: what it gives, once answered.
+            const write = (id: string, expected: number, patch: TaskRecord.TaskPatch) =>
+              Effect.suspend(() => {
+                if (now !== undefined) return Effect.succeed(now(id, expected, patch))
+                const answer = soon?.(id, expected, patch)
+                return answer === undefined ? Effect.succeed(undefined) : Effect.promise(() => answer)
+              })
             const patch = { state: bytes("s2"), progress: { done: 2 }, updatedAt: 3_000, reason: undefined }
-            if (options.writesAtOnce !== true) {
-              assert.isUndefined(write?.("a", 1, patch))
+            assert.strictEqual(now !== undefined, options.writesAtOnce === "sync", "a write made at once")
+            assert.strictEqual(soon !== undefined, options.writesAtOnce === "async", "a write issued at once")
+            if (options.writesAtOnce === undefined) {
+              assert.isUndefined(yield* write("a", 1, patch))
               assert.strictEqual((yield* store.getInfo("a")).revision, 1, "nothing written")
               return
             }
-            assert.isDefined(write)
-            const written = write!("a", 1, patch) as TaskRecord.TaskInfo | undefined
+            const written = (yield* write("a", 1, patch)) as TaskRecord.TaskInfo | undefined
             assert.strictEqual(written?.revision, 2)
             assert.deepStrictEqual(written, yield* store.getInfo("a"))
             assert.deepStrictEqual((yield* store.get("a")).state, bytes("s2"))
             assert.strictEqual(written?.progress.done, 2)
             // From a revision the record has left: nothing, and the record is as it was.
-            assert.isUndefined(write!("a", 1, { state: bytes("s3"), progress: { done: 3 }, updatedAt: 4_000 }))
+            assert.isUndefined(yield* write("a", 1, { state: bytes("s3"), progress: { done: 3 }, updatedAt: 4_000 }))
             yield* store.update("a", 2, { progress: { done: 4 }, updatedAt: 5_000 })
-            assert.isUndefined(write!("a", 2, { state: bytes("s3"), progress: { done: 3 }, updatedAt: 4_000 }))
+            assert.isUndefined(yield* write("a", 2, { state: bytes("s3"), progress: { done: 3 }, updatedAt: 4_000 }))
             const after = yield* store.get("a")
             assert.deepStrictEqual([after.revision, after.progress.done, after.state], [3, 4, bytes("s2")])
-            assert.isUndefined(write!("missing", 1, patch), "a record that is not there")
+            assert.isUndefined(yield* write("missing", 1, patch), "a record that is not there")
           })
         )
     )

@@ -22,7 +22,7 @@ import { bytes, increment, record } from "./helpers/store.js"
 import { inTempDir, tempDir } from "./helpers/tempDir.js"
 import { warningCollector } from "./helpers/logs.js"
 
-conformance("file", () => inTempDir((directory) => File.layer({ directory })), { writesAtOnce: true })
+conformance("file", () => inTempDir((directory) => File.layer({ directory })), { writesAtOnce: "sync" })
 
 describe("file store", () => {
   it.scoped("two store instances on one directory in one process keep compare-and-swap", () =>

@@ -30,7 +30,9 @@ const opening = (options: Postgres.Options) =>
   )
 
 if (available) {
-  conformance("postgres", () => Postgres.layer({ url: postgresUrl, tablePrefix: freshPrefix(), maxConnections: 4 }))
+  conformance("postgres", () => Postgres.layer({ url: postgresUrl, tablePrefix: freshPrefix(), maxConnections: 4 }), {
+    writesAtOnce: "async"
+  })
   knownRevision("postgres", () =>
     Effect.sync(() => {
       const tablePrefix = freshPrefix()

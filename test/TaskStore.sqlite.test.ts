@@ -14,7 +14,7 @@ import { record } from "./helpers/store.js"
 import { inTempDir, tempDir } from "./helpers/tempDir.js"
 
 conformance("sqlite", () => inTempDir((dir) => Sqlite.layer({ filename: join(dir, "tasks.db") })), {
-  writesAtOnce: true
+  writesAtOnce: "sync"
 })
 knownRevision("sqlite", () => Effect.map(tempDir, (dir) => () => Sqlite.layer({ filename: join(dir, "known.db") })))
 

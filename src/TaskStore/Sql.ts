@@ -736,6 +736,31 @@ export const make = (
       return leanApplied(lean.base, patch)
     }
 
+    /**
+     * A lean update issued at once on an asynchronous direct connection (`AtOnce.WriteAsync`), from the known
+     * revision, of a write nobody is told of; once answered, what `updateAtOnce` gives.
+     */
+    const updateAsync: AtOnce.WriteAsync = (id, expected, patch) => {
+      if (direct?._tag !== "Async" || announced(patch)) return undefined
+      const lean = leanStatement(id, expected, columnsOf(patch))
+      if (lean === undefined) return undefined
+      const failed = (cause: unknown) => {
+        known!.delete(id)
+        return fail("update", id)(executeError(cause))
+      }
+      let changed: Promise<number>
+      try {
+        changed = direct.run(lean.text, lean.params)
+      } catch (cause) {
+        return Promise.resolve(failed(cause))
+      }
+      return changed.then((n) => {
+        if (n > 0) return leanApplied(lean.base, patch)
+        known!.delete(id)
+        return undefined
+      }, failed)
+    }
+
     const service = TaskStore.make({
       create: (record) => {
         const inserted = (rows: ReadonlyArray<unknown>) => {
@@ -877,8 +902,10 @@ export const make = (
             )
           : Stream.empty)
     })
-    // Only a synchronous direct connection writes at once (SQLite's); Postgres's statements all wait on the server.
-    return direct?._tag === "Sync" ? AtOnce.registerWrite(service, updateAtOnce) : service
+    // A synchronous direct connection writes at once (SQLite's); an asynchronous one (Postgres's) issues at once.
+    if (direct?._tag === "Sync") return AtOnce.registerWrite(service, updateAtOnce)
+    if (direct?._tag === "Async") return AtOnce.registerWriteAsync(service, updateAsync)
+    return service
   })
 
 /**

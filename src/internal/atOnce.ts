@@ -1,5 +1,6 @@
 /**
- * What can be done at once, in plain synchronous code: a codec's encoding and decoding, a store's write of one record.
+ * What can be done at once, in plain synchronous code: a codec's encoding and decoding, a store's write of one record
+ * (or, on a connection that answers later, its issue).
  * The codecs and stores that can register it here; the runner's runs, checkpoints and ends use it where it is
  * registered, and take the effect path where it is not (a codec or store of the user's, a store wrapped in another
  * layer) or where it declines. A checkpoint then costs a few steps of the fiber rather than the dozens of its effect
@@ -31,8 +32,20 @@ export type Write = (
   patch: TaskRecord.TaskPatch
 ) => TaskRecord.TaskInfo | TaskStoreError | undefined
 
+/**
+ * The same write on a connection that answers later (Postgres's): issued now, in one synchronous call, its outcome
+ * what `Write` gives, once the database has answered (the promise never rejects); `undefined` when it cannot be issued
+ * now. The runner awaits it in one step, instead of the effects of `update` around the same statement.
+ */
+export type WriteAsync = (
+  id: string,
+  expected: number,
+  patch: TaskRecord.TaskPatch
+) => Promise<TaskRecord.TaskInfo | TaskStoreError | undefined> | undefined
+
 const codecs = new WeakMap<object, Codec<any>>()
 const writers = new WeakMap<object, Write>()
+const asyncWriters = new WeakMap<object, WriteAsync>()
 
 /** Registers `now` as what `codec` does at once. */
 export const registerCodec = <C extends object>(codec: C, now: Codec<any>): C => {
@@ -51,3 +64,12 @@ export const registerWrite = <S extends object>(store: S, write: Write): S => {
 
 /** What `store` writes at once, if it was registered. */
 export const writeOf = (store: object): Write | undefined => writers.get(store)
+
+/** Registers `write` as what `store` issues at once and hears of later. */
+export const registerWriteAsync = <S extends object>(store: S, write: WriteAsync): S => {
+  asyncWriters.set(store, write)
+  return store
+}
+
+/** What `store` issues at once and hears of later, if it was registered. */
+export const writeAsyncOf = (store: object): WriteAsync | undefined => asyncWriters.get(store)

@@ -3,7 +3,7 @@
  * fiber exists, and a write that keeps conflicting while the lease is still ours.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Exit, Fiber, Layer } from "effect"
+import { Deferred, Effect, Exit, Fiber, Layer, Option } from "effect"
 import { hostname } from "node:os"
 import * as AtOnce from "../../src/internal/atOnce.js"
 import * as Engine from "../../src/internal/runner/engine.js"
@@ -199,6 +199,83 @@ describe("runner engine", () => {
             assert.strictEqual(updates, 1)
           }
         }
+      })
+  )
+
+  it.scoped(
+    "a write issued at once holds the task's lock until the store answers, and the runner goes on from the answer",
+    () =>
+      Effect.gen(function* () {
+        const memory = yield* TaskStore.makeMemory
+        const lease = Lease.make(Holder.self(), Date.now(), 30_000)
+        yield* memory.create({ ...info, status: "running", lease, input: bytes("{}") })
+        const writeNow = AtOnce.writeOf(memory)!
+        let issued = 0
+        let updates = 0
+        let answer: (reply?: TaskRecord.TaskInfo | TaskStoreError | undefined) => void = () => {}
+        // A store that answers when the test says: with the write made then, or with the reply given.
+        const later = AtOnce.registerWriteAsync(
+          {
+            ...memory,
+            update: (id: string, expected: number, patch: TaskRecord.TaskPatch) =>
+              Effect.suspend(() => {
+                updates++
+                return memory.update(id, expected, patch)
+              })
+          },
+          (id, expected, patch) => {
+            issued++
+            return new Promise((resolve) => {
+              answer = (...reply) => resolve(reply.length === 0 ? writeNow(id, expected, patch) : reply[0])
+            })
+          }
+        )
+        const engine = yield* Engine.make({ tasks: [Counter] }).pipe(
+          Effect.provide(Layer.succeed(TaskStore.TaskStore, later))
+        )
+        const r = yield* running(lease.token)
+        r.info = yield* memory.getInfo("t")
+        const issue = (done: number) =>
+          Effect.gen(function* () {
+            const before = issued
+            const fiber = yield* Effect.fork(FencedWrite.writeThroughOutages(engine, r, () => ({ progress: { done } })))
+            while (issued === before) yield* Effect.yieldNow()
+            return fiber
+          })
+
+        // Answered with the write made: the metadata is the runner's; the lock was held until then.
+        let fiber = yield* issue(1)
+        assert.isTrue(r.lock.isHeld, "held while the store has not answered")
+        assert.isTrue(Option.isNone(yield* r.lock.ifFree(Effect.void)), "a beat meanwhile skips")
+        answer()
+        const written = yield* Fiber.join(fiber)
+        assert.strictEqual(written.revision, 2)
+        assert.deepStrictEqual(r.info, written)
+        assert.isFalse(r.lock.isHeld)
+
+        // Interrupted before the answer: the lock stays held, and the metadata is kept, once the answer comes.
+        fiber = yield* issue(2)
+        yield* Fiber.interrupt(fiber)
+        assert.isTrue(r.lock.isHeld)
+        answer()
+        yield* Effect.promise(() => Promise.resolve())
+        assert.isFalse(r.lock.isHeld)
+        assert.strictEqual(r.info.revision, 3)
+        assert.strictEqual(r.info.progress.done, 2)
+
+        // Not made (the record moved): the effect path writes it, through update.
+        fiber = yield* issue(3)
+        answer(undefined)
+        assert.strictEqual((yield* Fiber.join(fiber)).revision, 4)
+        assert.strictEqual(updates, 1)
+
+        // A failure of the store's own: the write fails with it, and nothing is tried again.
+        fiber = yield* issue(4)
+        answer(new TaskStoreError({ reason: "Io", operation: "update", detail: "failed when answered" }))
+        const failed = yield* Effect.flip(Fiber.join(fiber))
+        assert.strictEqual(failed._tag, "TaskStoreError")
+        assert.strictEqual(updates, 1)
+        assert.strictEqual((yield* memory.getInfo("t")).revision, 4)
       })
   )
 

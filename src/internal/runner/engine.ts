@@ -21,6 +21,8 @@ export interface Engine {
   readonly store: TaskStore["Type"]
   /** The store's write made at once, where it has one (`AtOnce`). */
   readonly writeAtOnce: AtOnce.Write | undefined
+  /** The store's write issued at once and answered later, where it has one (`AtOnce`). */
+  readonly writeAsync: AtOnce.WriteAsync | undefined
   /** This process, as it signs its leases. */
   readonly me: Holder.Holder
   /** The runner's scope: task fibers live in it, and are paused when it closes. */
@@ -48,6 +50,7 @@ export const make = (options: Options): Effect.Effect<Engine, never, TaskStore |
     return {
       store,
       writeAtOnce: AtOnce.writeOf(store),
+      writeAsync: AtOnce.writeAsyncOf(store),
       me: Holder.self(options.host),
       scope: yield* Effect.scope,
       captured: yield* Effect.context<never>(),

@@ -55,11 +55,34 @@ const atOnceMaxBytes = 1024 * 1024
 const dataBytes = (patch: TaskRecord.TaskPatch) =>
   (patch.state?.byteLength ?? 0) + (patch.result?.byteLength ?? 0) + (patch.error?.byteLength ?? 0)
 
+/** The write's outcome as the runner keeps it: the metadata the store now holds, and when the lease was renewed. */
+const settled = (
+  r: Running,
+  info: TaskRecord.TaskInfo | TaskStoreError | undefined,
+  now: number
+): TaskRecord.TaskInfo | TaskStoreError | undefined => {
+  if (info !== undefined && !(info instanceof TaskStoreError)) {
+    r.info = info
+    r.renewedAt = now
+  }
+  return info
+}
+
 /**
- * The fenced write made at once, where the store can (`AtOnce`), while no other write of the task holds its lock and
- * the lease is still this runner's, of a patch up to `atOnceMaxBytes`: the new metadata; the store's failure, for the
- * caller to go on from as from a failed write (`writeThroughOutages`); or `undefined` when it was not made (the effect
- * path then meets and reports whatever stopped it). The caller acts on a request the metadata holds (`noticed`).
+ * The changes of `patch` if a fenced write of them can skip the effect path now: the store has a quick write, no other
+ * write of the task holds its lock, the lease is still this runner's, and they carry up to `atOnceMaxBytes`.
+ */
+const quickChanges = (r: Running, patch: Patch, now: number): TaskRecord.TaskPatch | undefined => {
+  if (r.lock.isHeld || !r.holdsLease) return undefined
+  const changes = patch(r.info, now)
+  return dataBytes(changes) > atOnceMaxBytes ? undefined : changes
+}
+
+/**
+ * The fenced write made at once, where the store can (`AtOnce`), of changes `quickChanges` lets through: the new
+ * metadata; the store's failure, for the caller to go on from as from a failed write (`writeThroughOutages`); or
+ * `undefined` when it was not made (the effect path then meets and reports whatever stopped it). The caller acts on a
+ * request the metadata holds (`noticed`).
  */
 export const writeAtOnce = (
   engine: Engine,
@@ -67,15 +90,34 @@ export const writeAtOnce = (
   patch: Patch,
   now: number
 ): TaskRecord.TaskInfo | TaskStoreError | undefined => {
-  if (engine.writeAtOnce === undefined || r.lock.isHeld || !r.holdsLease) return undefined
-  const changes = patch(r.info, now)
-  if (dataBytes(changes) > atOnceMaxBytes) return undefined
-  const info = engine.writeAtOnce(r.id, r.info.revision, changes)
-  if (info !== undefined && !(info instanceof TaskStoreError)) {
-    r.info = info
-    r.renewedAt = now
-  }
-  return info
+  if (engine.writeAtOnce === undefined) return undefined
+  const changes = quickChanges(r, patch, now)
+  return changes === undefined ? undefined : settled(r, engine.writeAtOnce(r.id, r.info.revision, changes), now)
+}
+
+/**
+ * The fenced write issued at once where the store answers later (`AtOnce.WriteAsync`, Postgres), awaited in one step
+ * with the task's lock held until the answer: what `writeAtOnce` gives, once answered; `undefined`, and nothing
+ * issued, where it cannot be. Interrupted meanwhile, the caller goes; the lock stays held, and the metadata is kept,
+ * until the answer comes.
+ */
+export const writeAsync = (
+  engine: Engine,
+  r: Running,
+  patch: Patch,
+  now: number
+): Effect.Effect<TaskRecord.TaskInfo | TaskStoreError | undefined> | undefined => {
+  if (engine.writeAsync === undefined) return undefined
+  const changes = quickChanges(r, patch, now)
+  const answer = changes === undefined ? undefined : engine.writeAsync(r.id, r.info.revision, changes)
+  if (answer === undefined) return undefined
+  r.lock.tryHold()
+  return Effect.async((resume) => {
+    void answer.then((info) => {
+      r.lock.letGo()
+      resume(Effect.succeed(settled(r, info, now)))
+    })
+  })
 }
 
 /** One compare-and-swap; a conflict re-reads, and is retried only if the lease is still ours. */
@@ -183,11 +225,20 @@ export const writeThroughOutages = (
       )
     )
   if (failedAtOnce !== undefined) return ridingOut(Effect.fail(failedAtOnce), 50)
-  // At once where the store can; the effect path, with its lock, retries and outages, where it cannot.
+  const from = (info: TaskRecord.TaskInfo | TaskStoreError | undefined) =>
+    info === undefined
+      ? attemptFrom(50)
+      : info instanceof TaskStoreError
+        ? ridingOut(Effect.fail(info), 50)
+        : noticed(r, info)
+  // At once where the store can, issued at once where it answers later; the effect path, with its lock, retries and
+  // outages, where neither can.
   return Effect.clockWith((clock) => {
-    const info = writeAtOnce(engine, r, patch, clock.unsafeCurrentTimeMillis())
-    if (info === undefined) return attemptFrom(50)
-    return info instanceof TaskStoreError ? ridingOut(Effect.fail(info), 50) : noticed(r, info)
+    const now = clock.unsafeCurrentTimeMillis()
+    const info = writeAtOnce(engine, r, patch, now)
+    if (info !== undefined) return from(info)
+    const answer = writeAsync(engine, r, patch, now)
+    return answer === undefined ? attemptFrom(50) : Effect.flatMap(answer, from)
   })
 }
 

@@ -7,10 +7,19 @@ import * as Exit from "effect/Exit"
 import * as Progress from "../../Progress.js"
 import { TaskStoreError } from "../../TaskError.js"
 import type * as Task from "../../Task.js"
+import type * as TaskRecord from "../../TaskRecord.js"
 import { encodeField } from "./codecs.js"
 import type { Engine } from "./engine.js"
 import { child } from "./family.js"
-import { noticed, onWriteError, type Patch, renewal, writeAtOnce, writeThroughOutages } from "./fencedWrite.js"
+import {
+  noticed,
+  onWriteError,
+  type Patch,
+  renewal,
+  writeAsync,
+  writeAtOnce,
+  writeThroughOutages
+} from "./fencedWrite.js"
 import type { Running } from "./running.js"
 
 /**
@@ -79,10 +88,17 @@ export const makeHandle = <S>(engine: Engine, r: Running, initial: S, attempt: n
         const bytes = (encoded as Exit.Success<Uint8Array, never>).value
         const version = tracker.version
         const done = tracker.done
-        const info = writeAtOnce(engine, r, patchOf(bytes), clock.unsafeCurrentTimeMillis())
-        if (info === undefined || info instanceof TaskStoreError) return written(next, bytes, info)
-        stored(next, version, done)
-        return info.interrupt === undefined ? yieldToEventLoop : Effect.zipRight(noticed(r, info), yieldToEventLoop)
+        const now = clock.unsafeCurrentTimeMillis()
+        /** What the checkpoint's write at once, or issued at once, gave: stored, else the effect way from there. */
+        const after = (info: TaskRecord.TaskInfo | TaskStoreError | undefined) => {
+          if (info === undefined || info instanceof TaskStoreError) return written(next, bytes, info)
+          stored(next, version, done)
+          return info.interrupt === undefined ? yieldToEventLoop : Effect.zipRight(noticed(r, info), yieldToEventLoop)
+        }
+        const info = writeAtOnce(engine, r, patchOf(bytes), now)
+        if (info !== undefined) return after(info)
+        const answer = writeAsync(engine, r, patchOf(bytes), now)
+        return answer === undefined ? written(next, bytes) : Effect.flatMap(answer, after)
       }),
     // `progress()` and `progress(1)` reuse one prebuilt effect: the hot path allocates nothing.
     progress: (n = 1) => (n === 1 ? progressOne : Effect.sync(() => tracker.advance(n))),

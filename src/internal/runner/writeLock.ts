@@ -39,11 +39,20 @@ export class WriteLock {
     })
   })
 
+  /** Takes the lock if it is free now: true when taken (the caller lets it go with `letGo`). */
+  tryHold(): boolean {
+    if (this.held) return false
+    this.held = true
+    return true
+  }
+
   /** Lets the lock go, and wakes the writes waiting for it (the first to run takes it; the others wait again). */
-  private readonly release: Effect.Effect<void> = Effect.sync(() => {
+  letGo(): void {
     this.held = false
     for (const waiter of Array.from(this.waiting)) waiter()
-  })
+  }
+
+  private readonly release: Effect.Effect<void> = Effect.sync(() => this.letGo())
 
   /** `effect` with the lock held; the lock is let go however `effect` ends, interruption included. */
   with<A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> {
