@@ -114,8 +114,10 @@ export const writeAsync = (
   r.lock.tryHold()
   return Effect.async((resume) => {
     void answer.then((info) => {
+      // The metadata first: a write waiting for the lock writes from it.
+      const outcome = settled(r, info, now)
       r.lock.letGo()
-      resume(Effect.succeed(settled(r, info, now)))
+      resume(Effect.succeed(outcome))
     })
   })
 }
