@@ -236,8 +236,9 @@ export const conformance = <E>(
                 return answer === undefined ? Effect.succeed(undefined) : Effect.promise(() => answer)
               })
             const patch = { state: bytes("s2"), progress: { done: 2 }, updatedAt: 3_000, reason: undefined }
-            assert.strictEqual(now !== undefined, options.writesAtOnce === "sync", "a write made at once")
-            assert.strictEqual(soon !== undefined, options.writesAtOnce === "async", "a write issued at once")
+            // A store that makes none may still register one that declines (the file store over a portable FileSystem).
+            if (options.writesAtOnce === "sync") assert.isDefined(now, "a write made at once")
+            if (options.writesAtOnce === "async") assert.isDefined(soon, "a write issued at once")
             if (options.writesAtOnce === undefined) {
               assert.isUndefined(yield* write("a", 1, patch))
               assert.strictEqual((yield* store.getInfo("a")).revision, 1, "nothing written")
