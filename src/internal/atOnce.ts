@@ -1,10 +1,10 @@
 /**
  * What can be done at once, in plain synchronous code: a codec's encoding and decoding, a store's write of one record
- * (or, on a connection that answers later, its issue).
- * The codecs and stores that can register it here; the runner's runs, checkpoints and ends use it where it is
- * registered, and take the effect path where it is not (a codec or store of the user's, a store wrapped in another
- * layer) or where it declines. A checkpoint then costs a few steps of the fiber rather than the dozens of its effect
- * path, and on a disk that counts: a write gets slower with the work done since the last one.
+ * (or, on a connection that answers later, its issue). The codecs and stores that can register it here; the runner's
+ * runs, checkpoints and ends use it where it is registered, and take the effect path where it is not (a codec or
+ * store of the user's, a store wrapped in another layer) or where it declines. A checkpoint then costs a few steps of
+ * the fiber rather than the dozens of its effect path, and on a disk that counts: a write gets slower with the work
+ * done since the last one.
  */
 import type * as Either from "effect/Either"
 import type { TaskStoreError } from "../TaskError.js"
