@@ -46,8 +46,8 @@ export interface Encoded {
 
 /** Lays a record out as chunks (data fields are not copied) with the checksum computed incrementally. */
 export const encode = (record: TaskRecord.TaskRecord): Encoded => {
-  const { input, state, result, error, ...info } = record
-  const fields = [input, state, result, error] as const
+  const fields = [record.input, record.state, record.result, record.error] as const
+  const info = TaskRecord.info(record)
   const meta = Buffer.from(JSON.stringify(info))
   const head = Buffer.alloc(preambleSize)
   magic.copy(head, 0)
