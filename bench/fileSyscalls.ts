@@ -43,6 +43,9 @@ try {
       const raw = join(dir, "raw")
       fs.mkdirSync(raw)
       const dirFd = fs.openSync(raw, "r")
+      // The lock is a hard link to a holder file, as the store's is (`internal/file/locks.ts`).
+      const holder = join(raw, ".holder")
+      fs.writeFileSync(holder, "")
       const body = Buffer.alloc(425, 1)
       const head = Buffer.alloc(68)
       const state = new Uint8Array(1050)
@@ -59,7 +62,7 @@ try {
         start = process.hrtime.bigint()
         for (let i = 0; i < n; i++) {
           sys.statSync(join(raw, "a.want"))
-          sys.symlinkSync(`L:1:2:x:${i}`, join(raw, "a.lock"))
+          sys.linkSync(holder, join(raw, "a.lock"))
           if (round > 0 || i > 0) {
             const fd = sys.openSync(join(raw, "a.task"), "r")
             sys.fstatSync(fd)
