@@ -22,10 +22,7 @@ export class WriteLock {
    * lock does not stay held by a fiber that is gone.
    */
   private readonly take: Effect.Effect<void> = Effect.suspend(() => {
-    if (!this.held) {
-      this.held = true
-      return Effect.void
-    }
+    if (this.tryHold()) return Effect.void
     return Effect.async<void>((resume) => {
       const waiter = () => {
         this.waiting.delete(waiter)
@@ -65,8 +62,7 @@ export class WriteLock {
   ifFree<A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<Option.Option<A>, E, R> {
     return Effect.uninterruptibleMask((restore) =>
       Effect.suspend(() => {
-        if (this.held) return Effect.succeed(Option.none())
-        this.held = true
+        if (!this.tryHold()) return Effect.succeed(Option.none())
         return Effect.ensuring(Effect.asSome(restore(effect)), this.release)
       })
     )
