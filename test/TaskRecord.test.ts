@@ -46,4 +46,20 @@ describe("TaskRecord.applyPatch", () => {
       revision: 5
     })
   })
+
+  it("patching metadata with a state (a SQL store's known metadata) adds it; info leaves the byte fields out", () => {
+    const known = TaskRecord.info(record)
+    assert.deepStrictEqual(
+      Object.keys(known).sort(),
+      Object.keys(record)
+        .filter((k) => k !== "input" && k !== "state")
+        .sort()
+    )
+    const state = new Uint8Array([3])
+    const next = TaskRecord.applyPatch(known as TaskRecord.TaskRecord, { state, progress: { done: 2 }, updatedAt: 3 })
+    assert.deepStrictEqual(next, { ...known, state, progress: { done: 2 }, updatedAt: 3, revision: 5 } as never)
+    assert.deepStrictEqual(TaskRecord.info(next), { ...known, progress: { done: 2 }, updatedAt: 3, revision: 5 })
+    const ended = TaskRecord.applyPatch(next, { result: new Uint8Array([4]), error: new Uint8Array([5]) })
+    for (const key of ["input", "state", "result", "error"]) assert.isFalse(key in TaskRecord.info(ended), key)
+  })
 })

@@ -51,7 +51,6 @@ export const eachFailureNamesItself = (
 export const conformance = <E>(
   name: string,
   makeLayer: () => Layer.Layer<TaskStore, E>,
-  /** Whether the store writes at once (`internal/atOnce.ts`): its hot path is synchronous. */
   /** Whether the store writes at once (`sync`, `AtOnce.Write`) or issues at once (`async`, `AtOnce.WriteAsync`). */
   options: { readonly writesAtOnce?: "sync" | "async" | undefined } = {}
 ) => {
