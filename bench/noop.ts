@@ -22,7 +22,8 @@ import {
 } from "./raw.js"
 import { median, scratchDir } from "./util.js"
 
-const Noop = Task.make({
+/** A task that does nothing: what a run costs besides its work. */
+export const Noop = Task.make({
   name: "bench-noop",
   input: Schema.Struct({}),
   state: Schema.Struct({}),

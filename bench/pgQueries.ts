@@ -13,6 +13,7 @@ import { Effect, Layer, Schema } from "effect"
 import pg from "pg"
 import { Task, TaskRunner } from "../src/index.js"
 import * as Postgres from "../src/TaskStore/Postgres.js"
+import { Noop } from "./noop.js"
 import { checkpointWritesPostgres, dropTables, type Raw, taskWritesPostgres } from "./raw.js"
 
 const work = (process.argv[2] ?? "checkpoint") as "checkpoint" | "noop"
@@ -98,15 +99,6 @@ const Checkpointer = Task.make({
       }
       return 0
     })
-})
-
-const Noop = Task.make({
-  name: "bench-pg-noop",
-  input: Schema.Struct({}),
-  state: Schema.Struct({}),
-  success: Schema.Number,
-  initial: () => ({}),
-  run: () => Effect.succeed(0)
 })
 
 try {
