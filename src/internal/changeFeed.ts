@@ -81,11 +81,14 @@ const asStream = (subscribe: (sink: Sink) => () => void): Stream.Stream<string |
 
 /**
  * Runs `f` for each id in `changes` (a batch at a time, `undefined` alone for "some record"), until the changes end.
- * A stream made by `fromSource` is followed from its source: one wake-up of this fiber per batch.
+ * A stream made by `fromSource` is followed from its source: one wake-up of this fiber per batch, and none for a
+ * change `atOnce` deals with itself, in the source's callback (it returns `true`): a follower that has nothing to do
+ * for most changes (a record not its own, a look already on its way) costs no fiber's turn for them.
  */
 export const follow = (
   changes: Stream.Stream<string | undefined>,
-  f: (id: string | undefined) => Effect.Effect<void>
+  f: (id: string | undefined) => Effect.Effect<void>,
+  atOnce?: (id: string | undefined) => boolean
 ): Effect.Effect<void> => {
   const subscribe = sources.get(changes)
   if (subscribe === undefined) return Stream.runForEach(changes, f)
@@ -95,6 +98,7 @@ export const follow = (
     let wake: (() => void) | undefined
     const sink: Sink = {
       changed: (id) => {
+        if (atOnce?.(id) === true) return
         pending.add(id)
         wake?.()
       },

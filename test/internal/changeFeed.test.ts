@@ -117,6 +117,33 @@ describe("ChangeFeed.follow", () => {
     })
   )
 
+  it.live("a change `atOnce` deals with is not handed on; the others are, in order", () =>
+    Effect.gen(function* () {
+      const feed = manual()
+      const seen: Array<string | undefined> = []
+      const dealt: Array<string | undefined> = []
+      const atOnce = (id: string | undefined) => {
+        if (id === undefined || !id.startsWith("mine")) return false
+        dealt.push(id)
+        return true
+      }
+      const fiber = yield* Effect.fork(
+        ChangeFeed.follow(feed.stream, (id) => Effect.sync(() => void seen.push(id)), atOnce)
+      )
+      yield* Effect.sleep("20 millis")
+      for (const id of ["mine-1", "a", "mine-2", "b", "mine-1"]) feed.sink().changed(id)
+      yield* Effect.sleep("20 millis")
+      assert.deepStrictEqual(dealt, ["mine-1", "mine-2", "mine-1"])
+      assert.deepStrictEqual(seen, ["a", "b"])
+      // Only what was dealt with stays out: nothing here, so the follower wakes for nothing.
+      for (let i = 0; i < 3; i++) feed.sink().changed("mine-3")
+      yield* Effect.sleep("20 millis")
+      assert.deepStrictEqual(seen, ["a", "b"])
+      assert.strictEqual(dealt.length, 6)
+      yield* Fiber.interrupt(fiber)
+    })
+  )
+
   it.live("too many distinct ids at once become one `undefined`; a stream made elsewhere is followed as a stream", () =>
     Effect.gen(function* () {
       const feed = manual()

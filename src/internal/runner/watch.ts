@@ -55,7 +55,12 @@ const lookSoon = (engine: Engine, r: Running): Effect.Effect<void> =>
       r.lookAgain = false
       return Effect.zipRight(
         glance,
-        Effect.suspend(() => (r.lookAgain && r.stop === undefined && !r.ending ? loop : Effect.void))
+        Effect.suspend(() => {
+          if (r.lookAgain && r.stop === undefined && !r.ending) return loop
+          // In the same step as the last check: a change from now on starts a new look (`lookSoon`, `lookingAlready`).
+          r.looking = false
+          return Effect.void
+        })
       )
     })
     return Effect.asVoid(
@@ -83,14 +88,32 @@ const onChange = (engine: Engine) => (id: string | undefined) =>
     return Effect.forEach(engine.running.values(), (r) => lookSoon(engine, r), { discard: true })
   })
 
+/**
+ * `onChange` without a fiber's turn where it has nothing to start (`ChangeFeed.follow`'s `atOnce`): a record of a task
+ * not running here, or not any more, or one whose look is on its way (it looks again). A task checkpointing back to
+ * back changes its own record a thousand times a second, and all but one change in `lookSpacingMs` end here.
+ */
+const lookingAlready = (engine: Engine) => (id: string | undefined) => {
+  if (id === undefined) return false
+  const r = engine.running.get(id)
+  if (r === undefined || r.stop !== undefined || r.ending) return true
+  if (!r.looking) return false
+  r.lookAgain = true
+  return true
+}
+
 /** Starts the heartbeats and following the store's changes if nothing does yet (a task starts running here). */
 export const watch = (engine: Engine): Effect.Effect<void> =>
   Effect.suspend(() => {
     if (watchers.has(engine)) return Effect.void
     // A store without changes ends its stream at once; the heartbeats go on.
-    const follow = Effect.zipRight(ChangeFeed.follow(engine.store.changes, onChange(engine)), heartbeats(engine), {
-      concurrent: true
-    })
+    const follow = Effect.zipRight(
+      ChangeFeed.follow(engine.store.changes, onChange(engine), lookingAlready(engine)),
+      heartbeats(engine),
+      {
+        concurrent: true
+      }
+    )
     // Started from a task's fiber (a child task's start), it must not log into that task's log, nor its beats.
     const own = Effect.zipRight(FiberRef.set(CurrentRun, undefined), follow)
     return Effect.map(Effect.forkIn(Effect.interruptible(own), engine.scope), (fiber) => {
