@@ -2,8 +2,8 @@
  * `npm run bench:breakdown`: where a checkpoint's time and a large state's memory go, layer by layer, so that the
  * analysis in docs/performance.md can be reproduced.
  *
- * - file: the raw recipe; the same loop issuing every system call of the store's protocol (fairness hint, lock
- *   symlink, cache check, temp file, fsyncs, rename, unlock); `store.update` alone; `task.checkpoint` through the runner.
+ * - file: the raw recipe; every system call of the store's protocol made raw (fairness hint, lock, cache check, temp
+ *   file, fsyncs, rename, unlock: `checkpointWritesFile`); `store.update` alone; `task.checkpoint` through the runner.
  * - SQLite: a raw `UPDATE`; the store's own `UPDATE … RETURNING` statement on better-sqlite3; `store.update` alone;
  *   `task.checkpoint` through the runner.
  * - Postgres (when a server answers at `VLTASK_BENCH_POSTGRES`): a raw `UPDATE` on a plain `pg` client; the store's own
@@ -19,7 +19,7 @@ import * as File from "../src/TaskStore/File.js"
 import * as Sqlite from "../src/TaskStore/Sqlite.js"
 import * as Postgres from "../src/TaskStore/Postgres.js"
 import { fileCheckpoints, postgresCheckpoints, sqliteCheckpoints } from "./checkpoint.js"
-import { connectedClient, dropTables } from "./raw.js"
+import { checkpointWritesFile, connectedClient, dropTables, fileRaw } from "./raw.js"
 import { largeState } from "./largeState.js"
 import { median, runningRecord, scratchDir } from "./util.js"
 
@@ -75,33 +75,12 @@ const updateRate = (layer: Layer.Layer<TaskStore.TaskStore, unknown>) =>
 const file = async () => {
   const { dir, cleanup } = scratchDir("breakdown-file")
   try {
-    const raw = join(dir, "raw")
-    fs.mkdirSync(raw)
-    const dirFd = fs.openSync(raw, "r")
-    const body = Buffer.alloc(1350, 1)
-    const head = Buffer.alloc(68)
-    let k = 0
-    const replace = () => {
-      const temp = join(raw, `.tmp-${k++}`)
-      const fd = fs.openSync(temp, "wx")
-      fs.writeSync(fd, body)
-      fs.fsyncSync(fd)
-      fs.closeSync(fd)
-      fs.renameSync(temp, join(raw, "a.task"))
-      fs.fsyncSync(dirFd)
-    }
-    replace()
-    const recipe = rate(replace)
-    const protocol = rate(() => {
-      fs.existsSync(join(raw, "a.want"))
-      fs.symlinkSync(`L:1:2:abcdefgh:${k}`, join(raw, "a.lock"))
-      const fd = fs.openSync(join(raw, "a.task"), "r")
-      fs.readSync(fd, head, 0, 68, 0)
-      fs.closeSync(fd)
-      replace()
-      fs.unlinkSync(join(raw, "a.lock"))
-    })
-    fs.closeSync(dirFd)
+    const raw = fileRaw(dir)
+    const recipe = rate(() => raw.write(1))
+    raw.close()
+    const own = checkpointWritesFile(dir, () => state)
+    const protocol = rate(() => own.write(1))
+    own.close()
     const update = await updateRate(File.layer({ directory: join(dir, "store") }))
     const checkpoint = (await fileCheckpoints()).per_s
     return { recipe, protocol, update, checkpoint }

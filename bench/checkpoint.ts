@@ -4,9 +4,9 @@
  *
  * A third loop in each round is the floor under any store: the same raw writes with the state encoded before each, as
  * little as encoding can be (the state's Schema, `JSON.stringify`, UTF-8). A store cannot write a state it has not
- * encoded, and the raw loop has nothing at all between its writes. On SQLite and Postgres a fourth is the store's own
- * statement made raw (`checkpointWritesSqlite`, `checkpointWritesPostgres`): what writing a checkpoint's metadata with
- * its state costs, with nothing else.
+ * encoded, and the raw loop has nothing at all between its writes. A fourth is the store's own write made raw: on
+ * SQLite and Postgres its statement (`checkpointWritesSqlite`, `checkpointWritesPostgres`), on files its system calls
+ * with the lock (`checkpointWritesFile`): what writing a checkpoint's metadata with its state costs, with nothing else.
  */
 import { Effect, Layer, Schema } from "effect"
 import { join } from "node:path"
@@ -15,6 +15,7 @@ import * as File from "../src/TaskStore/File.js"
 import * as Postgres from "../src/TaskStore/Postgres.js"
 import * as Sqlite from "../src/TaskStore/Sqlite.js"
 import {
+  checkpointWritesFile,
   checkpointWritesPostgres,
   checkpointWritesSqlite,
   dropTables,
@@ -121,6 +122,7 @@ export const fileCheckpoints = async (rounds = 9, perRound = 200) => {
   const { dir, cleanup } = scratchDir("file-ckpt")
   const raw = fileRaw(dir)
   try {
+    statementFloors.set("file", () => checkpointWritesFile(dir, (n) => encodeLeast({ n, pad })))
     return await measure("file", File.layer({ directory: join(dir, "store") }), raw.write, rounds, perRound)
   } finally {
     raw.close()

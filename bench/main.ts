@@ -64,6 +64,7 @@ const result = {
   file_raw_per_s: file.raw_per_s,
   file_checkpoint_vs_limit: file.ratio,
   file_floor_vs_limit: file.floor_ratio,
+  file_protocol_floor_vs_limit: file.statement_ratio ?? null,
   sqlite_checkpoints_per_s: sqlite.per_s,
   sqlite_raw_per_s: sqlite.raw_per_s,
   sqlite_checkpoint_vs_raw: sqlite.ratio,
@@ -135,7 +136,7 @@ const rows: Array<[string, string, string, string]> = [
   [
     "file_checkpoint_vs_limit",
     f(result.file_checkpoint_vs_limit, 2),
-    `≥ 0.90 (the floor, raw writes with the state encoded between them: ${f(result.file_floor_vs_limit, 2)})`,
+    `≥ 0.90 (the floor, raw writes with the state encoded between them: ${f(result.file_floor_vs_limit, 2)}; the store's own system calls made raw, lock included: ${f(result.file_protocol_floor_vs_limit ?? 0, 2)})`,
     ok(result.file_checkpoint_vs_limit >= 0.9)
   ],
   [

@@ -8,7 +8,21 @@
  * - Postgres: one single-row `UPDATE` with a 1 KiB `bytea` through `pg`, one round trip each.
  */
 import Database from "better-sqlite3"
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, writeSync } from "node:fs"
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  fsyncSync,
+  linkSync,
+  mkdirSync,
+  openSync,
+  readSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+  writeSync
+} from "node:fs"
 import { join } from "node:path"
 import pg from "pg"
 import * as TaskId from "../src/TaskId.js"
@@ -28,10 +42,10 @@ const replacer = (rawDir: string, body: Uint8Array) => {
   const dirFd = openSync(rawDir, "r")
   let k = 0
   return {
-    replace: (name: string) => {
+    replace: (name: string, bytes: Uint8Array = body) => {
       const temp = join(rawDir, `.tmp-${k++}`)
       const fd = openSync(temp, "wx")
-      writeSync(fd, body)
+      writeSync(fd, bytes)
       fsyncSync(fd)
       closeSync(fd)
       renameSync(temp, join(rawDir, name))
@@ -231,6 +245,47 @@ export const checkpointWritesSqlite = (filename: string, table: string, encode: 
       for (let i = 0; i < n; i++) update.run(...next())
     },
     close: () => void db.close()
+  }
+}
+
+/**
+ * A checkpoint's write as the file store makes it, raw, in a directory of its own in `dir`: every system call of the
+ * store's protocol, in its order — the fairness hint looked for, the lock taken (a hard link to a holder file), the
+ * record's head read (open, fstat, read, close: the cache check), the durable replace (as `fileRaw`), the lock
+ * dropped — with the state encoded by `encode` and the metadata made JSON before each, and nothing else: the floor
+ * under a file store that writes what a checkpoint must, under a lock between processes.
+ */
+export const checkpointWritesFile = (dir: string, encode: (n: number) => Uint8Array): Raw => {
+  const rawDir = join(dir, "protocol")
+  const files = replacer(rawDir, Buffer.alloc(0))
+  const now = Date.now()
+  const id = TaskId.make(now)
+  const [record, lock, want, holder] = [".task", ".lock", ".want", ".holder"].map((s) => join(rawDir, `${id}${s}`))
+  writeFileSync(holder!, "L:bench")
+  const next = checkpointParams(id, now, encode)
+  const utf8 = new TextEncoder()
+  const head = Buffer.alloc(68)
+  const write = () => {
+    const [progress, lease, at, state] = next() as [string, string, number, Uint8Array]
+    statSync(want!, { throwIfNoEntry: false })
+    linkSync(holder!, lock!)
+    const fd = openSync(record!, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK)
+    fstatSync(fd)
+    readSync(fd, head, 0, head.length, 0)
+    closeSync(fd)
+    const meta = utf8.encode(`{"progress":${progress},"lease":${lease},"updatedAt":${at}}`)
+    const bytes = new Uint8Array(head.length + meta.length + state.length)
+    bytes.set(meta, head.length)
+    bytes.set(state, head.length + meta.length)
+    files.replace(`${id}.task`, bytes)
+    unlinkSync(lock!)
+  }
+  files.replace(`${id}.task`, Buffer.alloc(1350, 1))
+  return {
+    write: (n) => {
+      for (let i = 0; i < n; i++) write()
+    },
+    close: files.close
   }
 }
 
