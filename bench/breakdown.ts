@@ -4,8 +4,8 @@
  *
  * - file: the raw recipe; every system call of the store's protocol made raw (fairness hint, lock, cache check, temp
  *   file, fsyncs, rename, unlock: `checkpointWritesFile`); `store.update` alone; `task.checkpoint` through the runner.
- * - SQLite: a raw `UPDATE`; the store's own `UPDATE … RETURNING` statement on better-sqlite3; `store.update` alone;
- *   `task.checkpoint` through the runner.
+ * - SQLite: a raw `UPDATE`; the store's own checkpoint `UPDATE` on better-sqlite3 (`checkpointWritesSqlite`);
+ *   `store.update` alone; `task.checkpoint` through the runner.
  * - Postgres (when a server answers at `VLTASK_BENCH_POSTGRES`): a raw `UPDATE` on a plain `pg` client; the store's own
  *   statement, prepared, on that client; `store.update` alone; `task.checkpoint` through the runner.
  * - 16 MiB state: peak RSS growth / state size with a garbage collection forced after each checkpoint.
@@ -19,7 +19,14 @@ import * as File from "../src/TaskStore/File.js"
 import * as Sqlite from "../src/TaskStore/Sqlite.js"
 import * as Postgres from "../src/TaskStore/Postgres.js"
 import { fileCheckpoints, postgresCheckpoints, sqliteCheckpoints } from "./checkpoint.js"
-import { checkpointWritesFile, connectedClient, dropTables, fileRaw } from "./raw.js"
+import {
+  checkpointWritesFile,
+  checkpointWritesPostgres,
+  checkpointWritesSqlite,
+  connectedClient,
+  dropTables,
+  fileRaw
+} from "./raw.js"
 import { largeState } from "./largeState.js"
 import { median, runningRecord, scratchDir } from "./util.js"
 
@@ -94,23 +101,12 @@ const sqlite = async () => {
   try {
     const update = await updateRate(Sqlite.layer({ filename: join(dir, "store.db") }))
     // The store's statement straight on better-sqlite3, on the database the store created and migrated.
+    const statement = checkpointWritesSqlite(join(dir, "store.db"), "vltask_tasks", () => state)
+    const own = rate(() => statement.write(1))
+    statement.close()
     const db = new Database(join(dir, "store.db"))
     db.pragma("synchronous = FULL")
-    const statement = db.prepare(
-      `UPDATE vltask_tasks SET progress = ?, lease = ?, updated_at = ?, state = ?, revision = revision + 1
-       WHERE id = ? AND revision = ?
-       RETURNING id, kind, status, revision, progress, lease, interrupt, reason, failure, attempts, created_at, updated_at, started_at, finished_at, polled_at`
-    )
-    let revision = (db.prepare("SELECT revision FROM vltask_tasks WHERE id = 'a'").get() as { revision: number })
-      .revision
     const blob = Buffer.from(state)
-    const json = JSON.stringify(lease)
-    const own = rate(() => {
-      const rows = statement.all('{"done":1}', json, Date.now(), blob, "a", revision) as Array<{
-        revision: number
-      }>
-      revision = rows[0]!.revision
-    })
     db.exec("CREATE TABLE raw (id TEXT PRIMARY KEY, revision INTEGER, state BLOB)")
     db.prepare("INSERT INTO raw VALUES ('a', 0, ?)").run(blob)
     const rawUpdate = db.prepare("UPDATE raw SET state = ?, revision = revision + 1 WHERE id = 'a'")
@@ -130,20 +126,10 @@ const postgres = async (url: string) => {
   try {
     const update = await updateRate(Postgres.layer({ url, tablePrefix: prefix }))
     // The store's statement on a plain client, prepared, on the table the store created and migrated.
-    const text = `UPDATE ${prefix}tasks SET progress = $1, lease = $2, updated_at = $3, state = $4, revision = revision + 1
-       WHERE id = $5 AND revision = $6
-       RETURNING id, kind, status, revision, progress, lease, interrupt, reason, failure, attempts, created_at, updated_at, started_at, finished_at, polled_at, priority, run_at, parent, weight`
+    const statement = await checkpointWritesPostgres(url, `${prefix}tasks`, () => state)
+    const own = await rateAsync(async () => statement!.write(1))
+    await statement!.close()
     const blob = Buffer.from(state)
-    const json = JSON.stringify(lease)
-    let revision = Number((await client.query(`SELECT revision FROM ${prefix}tasks WHERE id = 'a'`)).rows[0].revision)
-    const own = await rateAsync(async () => {
-      const result = await client.query({
-        name: "own",
-        text,
-        values: ['{"done":1}', json, Date.now(), blob, "a", revision]
-      })
-      revision = Number(result.rows[0].revision)
-    })
     await client.query(`CREATE TABLE ${prefix}raw (id TEXT PRIMARY KEY, revision INTEGER, state BYTEA)`)
     await client.query(`INSERT INTO ${prefix}raw VALUES ('a', 0, $1)`, [blob])
     const raw = await rateAsync(() =>
