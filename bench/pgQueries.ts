@@ -7,13 +7,14 @@
  *
  * - `checkpoint`: a task checkpointing a 1 KiB state, three rounds of 2,000, each followed by 2,000 of the store's
  *   checkpoint statement made raw.
- * - `noop`: 2,000 sequential `runner.run` of a task that does nothing, then 2,000 of its two writes made raw.
+ * - `noop`: 2,000 sequential `runner.run` of a task that does nothing (after `noop.ts`'s warm-up), then 2,000 of its
+ *   two writes made raw.
  */
 import { Effect, Layer, Schema } from "effect"
 import pg from "pg"
 import { Task, TaskRunner } from "../src/index.js"
 import * as Postgres from "../src/TaskStore/Postgres.js"
-import { Noop } from "./noop.js"
+import { Noop, warmupRuns } from "./noop.js"
 import { checkpointWritesPostgres, dropTables, type Raw, taskWritesPostgres } from "./raw.js"
 
 const work = (process.argv[2] ?? "checkpoint") as "checkpoint" | "noop"
@@ -109,7 +110,8 @@ try {
         yield* runner.run(Checkpointer, {})
         return
       }
-      for (let i = 0; i < 200; i++) yield* runner.run(Noop, {})
+      // The runner in its steady state, as `noop.ts` measures it.
+      for (let i = 0; i < warmupRuns; i++) yield* runner.run(Noop, {})
       take()
       const start = performance.now()
       for (let i = 0; i < n; i++) yield* runner.run(Noop, {})
