@@ -1,7 +1,8 @@
 /**
  * The file store's per-task locks: a lock whose holder is gone is broken whenever it is met (not only when a store
- * opens), a reused pid does not keep a dead holder's lock, a live holder's lock is respected, and a process that
- * checkpoints back to back lets another process in.
+ * opens), a reused pid does not keep a dead holder's lock, a live holder's lock is respected, a process that
+ * checkpoints back to back lets another process in, and the lock a task running here keeps between its writes is
+ * dropped when the event loop turns and hides nobody's write.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Either, Fiber, Logger } from "effect"
@@ -51,6 +52,11 @@ const liveProcess = Effect.acquireRelease(
   }),
   (child) => Effect.sync(() => child.kill("SIGKILL"))
 )
+
+/** A record running here (its lease this process's), as a runner writes it. */
+const runningHere = (id: string) =>
+  record(id, { status: "running", lease: { token: "t", holder: Holder.self(), expiresAt: Date.now() + 60_000 } })
+const nextTurn = Effect.promise(() => new Promise((resolve) => setImmediate(resolve)))
 
 describe("file store locks", () => {
   it.scoped("a lock left by a process that died after the store opened is broken, not waited for", () =>
@@ -325,4 +331,97 @@ describe("file store locks", () => {
       assert.strictEqual(failures, 0)
     })
   )
+
+  it.scoped("a record running here keeps its lock between writes until the event loop turns, and is not re-read", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const lockFile = join(dir, "tasks", "k.lock")
+      const recordFile = join(dir, "tasks", "k.task")
+      const calls = { link: 0, unlink: 0, read: 0 }
+      const syscalls: FileSystemSync.Syscalls = {
+        ...FileSystemSync.nodeSyscalls,
+        linkSync: (from, to) => {
+          if (to === lockFile) calls.link++
+          FileSystemSync.nodeSyscalls.linkSync(from, to)
+        },
+        unlinkSync: (path) => {
+          if (path === lockFile) calls.unlink++
+          FileSystemSync.nodeSyscalls.unlinkSync(path)
+        },
+        openSync: (path, flags, mode) => {
+          if (path === recordFile) calls.read++
+          return FileSystemSync.nodeSyscalls.openSync(path, flags, mode)
+        }
+      }
+      const store = yield* File.make({ directory: dir }).pipe(Effect.provide(FileSystemSync.layerWith(syscalls)))
+
+      yield* store.create(runningHere("k"))
+      for (let revision = 1; revision <= 5; revision++) {
+        yield* store.update("k", revision, { progress: { done: revision } })
+      }
+      assert.deepStrictEqual(calls, { link: 1, unlink: 0, read: 0 }, "taken once, kept, and the record trusted")
+      assert.isTrue(linkExists(lockFile), "kept while the writes go on")
+      yield* nextTurn
+      assert.isFalse(linkExists(lockFile), "dropped when the event loop turns")
+      assert.strictEqual(calls.unlink, 1)
+
+      // Taken again at the next write, and its head read again: another writer may have come in between.
+      yield* store.update("k", 6, { progress: { done: 6 } })
+      assert.deepStrictEqual(calls, { link: 2, unlink: 1, read: 1 })
+      // A write here that takes the lock the effect way (a log flush) drops the kept one first: the write after it
+      // takes the lock again, and reads the record again.
+      yield* store.appendLogs("k", [{ time: 1, level: "INFO", message: "m" }])
+      yield* store.update("k", 7, { progress: { done: 7 } })
+      assert.strictEqual(calls.read, 2, "not trusted after another write under the lock")
+      yield* nextTurn
+
+      // A record of another process's, or none's, is not kept: its lock goes with the write.
+      yield* store.create(record("p"))
+      yield* store.update("p", 1, { reason: "pending" })
+      assert.isFalse(linkExists(join(dir, "tasks", "p.lock")))
+      const elsewhere = { token: "u", holder: { ...Holder.self(), pid: deadPid() }, expiresAt: Date.now() + 60_000 }
+      yield* store.update("k", 8, { lease: elsewhere })
+      assert.isFalse(linkExists(lockFile), "a lease taken over: the lock is not kept for it")
+      // A task's end leaves nothing kept either.
+      yield* store.create(runningHere("e"))
+      yield* store.update("e", 1, { status: "completed", lease: undefined })
+      assert.isFalse(linkExists(join(dir, "tasks", "e.lock")))
+    })
+  )
+
+  it.scoped("a lock kept by one store hides no other writer's change from it, and is dropped on closing", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      yield* Effect.scoped(kept(dir))
+      // Its scope closed, the first store has dropped the lock it kept.
+      assert.deepStrictEqual(
+        readdirSync(join(dir, "tasks")).filter((n) => n.endsWith(".lock")),
+        []
+      )
+    })
+  )
 })
+
+/** Two stores on `dir`: the first keeps the lock of a task running here, the second writes the task all the same. */
+const kept = (dir: string) =>
+  Effect.gen(function* () {
+    const a = yield* openStore(dir)
+    const lockFile = join(dir, "tasks", "s.lock")
+    yield* a.create(runningHere("s"))
+    assert.isTrue(linkExists(lockFile), "kept by the first store")
+
+    // A second store on the same directory waits for it: the first drops it when the event loop turns.
+    yield* Effect.scoped(
+      Effect.gen(function* () {
+        const b = yield* openStore(dir)
+        assert.strictEqual((yield* b.update("s", 1, { reason: "from b" })).revision, 2)
+      })
+    )
+    // The first store takes the lock again and reads what the second wrote: its write from revision 1 conflicts.
+    const stale = yield* Effect.either(a.update("s", 1, { progress: { done: 1 } }))
+    assert.isTrue(Either.isLeft(stale) && stale.left._tag === "RevisionConflict", "the other's write is seen")
+    const fresh = yield* a.update("s", 2, { progress: { done: 2 } })
+    assert.strictEqual(fresh.reason, "from b")
+    assert.strictEqual((yield* a.get("s")).reason, "from b")
+    assert.isTrue(linkExists(lockFile), "kept again")
+  })

@@ -103,15 +103,15 @@ export const make = (
      */
     const hot = <A, E>(
       id: string,
-      direct: (d: Records.Direct) => Effect.Effect<A, E>,
+      direct: (d: Records.Direct, kept: boolean) => Effect.Effect<A, E>,
       slow: Effect.Effect<A, E | TaskStoreError>
     ): Effect.Effect<A, E | TaskStoreError> => {
       const d = records.direct
       if (d === undefined || locks.tryWithLockSync === undefined) return slow
       return Effect.flatMap(
-        locks.tryWithLockSync(id, () => {
+        locks.tryWithLockSync(id, (kept) => {
           try {
-            return direct(d)
+            return direct(d, kept)
           } catch (e) {
             // The direct calls throw what the effects fail with.
             if (e instanceof TaskStoreError || e instanceof TaskNotFound) return Effect.fail(e as E | TaskStoreError)
@@ -126,14 +126,43 @@ export const make = (
     const conflict = (current: TaskRecord.TaskRecord, id: string, expected: number) =>
       current.revision === expected ? undefined : new RevisionConflict({ id, expected, found: current.revision })
 
-    /** An update in direct system calls, under the task's lock: the new metadata, or the conflict. */
-    const updateDirect = (d: Records.Direct, id: string, expected: number, patch: TaskRecord.TaskPatch) => {
-      const current = d.readRecord(id)
+    /**
+     * After a write in direct system calls: a record this process runs keeps its lock until the event loop turns
+     * (`Locks.keep`), for the task's next write (a checkpoint, its end) to make without taking the lock or reading
+     * the record's head again. Nothing else is written that often.
+     */
+    const keepIfRunningHere = (info: TaskRecord.TaskInfo) => {
+      const holder = info.lease?.holder
+      if (
+        info.status === "running" &&
+        holder !== undefined &&
+        holder.pid === layout.me.pid &&
+        holder.processStart === layout.me.processStart &&
+        holder.host === layout.me.host
+      ) {
+        locks.keep()
+      }
+    }
+
+    /**
+     * An update in direct system calls, under the task's lock (`kept` from this store's last write of it): the new
+     * metadata, or the conflict.
+     */
+    const updateDirect = (
+      d: Records.Direct,
+      id: string,
+      expected: number,
+      patch: TaskRecord.TaskPatch,
+      kept: boolean
+    ) => {
+      const current = d.readRecord(id, kept)
       const missed = conflict(current, id, expected)
       if (missed !== undefined) return missed
       const next = TaskRecord.applyPatch(current, patch)
       d.writeRecord(id, next, "update")
-      return TaskRecord.info(next)
+      const info = TaskRecord.info(next)
+      keepIfRunningHere(info)
+      return info
     }
 
     /**
@@ -144,8 +173,8 @@ export const make = (
     const updateAtOnce: AtOnce.Write = (id, expected, patch) => {
       const d = records.direct
       if (d === undefined || locks.withLockAtOnce === undefined) return undefined
-      return locks.withLockAtOnce(id, () => {
-        const updated = updateDirect(d, id, expected, patch)
+      return locks.withLockAtOnce(id, (kept) => {
+        const updated = updateDirect(d, id, expected, patch, kept)
         return updated instanceof RevisionConflict ? undefined : updated
       })
     }
@@ -160,6 +189,7 @@ export const make = (
             }
             d.removeIfAny(layout.logPath(record.id), "create", record.id)
             d.writeRecord(record.id, record, "create")
+            keepIfRunningHere(record)
             return Effect.void
           },
           locks.withLock(
@@ -180,8 +210,8 @@ export const make = (
       update: (id, expected, patch) =>
         hot(
           id,
-          (d) => {
-            const updated = updateDirect(d, id, expected, patch)
+          (d, kept) => {
+            const updated = updateDirect(d, id, expected, patch, kept)
             return updated instanceof RevisionConflict ? Effect.fail(updated) : Effect.succeed(updated)
           },
           locks.withLock(

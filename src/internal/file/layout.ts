@@ -5,6 +5,7 @@
  * - `<id>.log`: the task's log lines, one JSON object per line, appended.
  * - `<id>.lock`: present while one process reads-checks-writes the record: a hard link to that store's holder file,
  *   whose content names it (a symbolic link whose target names the holder, from versions before, is read the same).
+ *   A task running in that process keeps it between back-to-back writes until the event loop turns (`Locks.keep`).
  * - `.holder-<pid>-<start>-<store>`: a store's holder file, made when it opens, removed when it closes; swept when a
  *   store opens if the process that made it is gone.
  * - `<id>.want`: a hint left by a process waiting for the lock, so the holder lets it in (fairness).

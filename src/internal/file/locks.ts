@@ -3,7 +3,8 @@
  * atomic step; broken when its holder is gone, waited for (fairly) when it is alive; released, and retried in the
  * background if the release fails. A link to a file that exists makes a directory entry and nothing else: no inode
  * is allocated and freed per write, as with the symbolic links of versions before (still read, and broken, the same
- * way), whose creation and removal the write's directory fsync had to commit too (`npx tsx bench/lockCost.ts`).
+ * way), whose creation and removal the write's directory fsync had to commit too (`npx tsx bench/lockCost.ts`). A
+ * write at once of a task running here keeps its lock until the event loop turns (`keep`), for the next write.
  */
 import type * as PlatformError from "@effect/platform/Error"
 import * as Duration from "effect/Duration"
@@ -25,13 +26,21 @@ export interface Locks {
    * nobody here is on its way to it, no process waits for it, none holds it. `undefined` when it cannot: the caller
    * goes through `withLock`, which waits, breaks a dead holder's lock and lets waiters in. Only on `FileSystemSync`.
    */
-  readonly tryWithLockSync: (<A>(id: string, f: () => A) => Effect.Effect<A | undefined, TaskStoreError>) | undefined
+  readonly tryWithLockSync:
+    (<A>(id: string, f: (kept: boolean) => A) => Effect.Effect<A | undefined, TaskStoreError>) | undefined
   /**
    * `tryWithLockSync` without an effect, for a write made at once (`AtOnce`): `f`'s value; the store's failure, when
    * taking the lock failed or `f` threw one; or `undefined` when the lock cannot be had at once or `f` threw anything
    * else (the caller's effect path meets that again). A release that fails goes on in the background.
    */
-  readonly withLockAtOnce: (<A>(id: string, f: () => A) => A | TaskStoreError | undefined) | undefined
+  readonly withLockAtOnce: (<A>(id: string, f: (kept: boolean) => A) => A | TaskStoreError | undefined) | undefined
+  /**
+   * Called by `f` under `tryWithLockSync` or `withLockAtOnce`: the lock is kept once `f` returns, until the event loop
+   * next turns (or sooner: another fiber here or another process wants it, the store closes). A task writing back to
+   * back takes and drops it once per turn rather than once per write, and its next write there is told (`kept`) that
+   * nobody can have written the record since its last one: all writers hold the lock.
+   */
+  readonly keep: () => void
   /** Removes the lock at `path` if it still reads `judged` (atomic: renamed aside, checked, put back if not). */
   readonly breakLock: (path: string, judged: string) => Effect.Effect<void, PlatformError.PlatformError>
   /** The holder a lock names, or `undefined` for a lock that is nobody's. */
@@ -99,6 +108,9 @@ export const make = (
   const holderPath = join(layout.dir, `${holderPrefix}${me.pid}-${me.processStart}-${instance}`)
   /** The ids whose lock this instance holds now: a failed release retried in the background leaves these alone. */
   const held = new Set<string>()
+  /** The ids whose lock a write at once kept (`keep`), and the turn of the event loop that drops them. */
+  const kept = new Set<string>()
+  let dropping: ReturnType<typeof setImmediate> | undefined
   const makeHolder = fs.writeFileString(holderPath, content)
   // A lock or hint with any part missing (or extra) is nobody's.
   const parseLock = (text: string): LockOwner | undefined => {
@@ -235,9 +247,10 @@ export const make = (
     const retry = Effect.gen(function* () {
       for (let delay = 10; delay < 60_000; delay *= 2) {
         yield* pause(delay)
-        // Taken again here meanwhile (the leftover broken and a new lock made): its holder releases it. Asked again
-        // after the read, which another fiber here may have overtaken.
-        if (held.has(id) || !(yield* stillOurs) || held.has(id)) return
+        // Taken again here meanwhile (the leftover broken and a new lock made, or one kept by a write at once): its
+        // holder releases it. Asked again after the read, which another fiber here may have overtaken.
+        const takenAgain = () => held.has(id) || kept.has(id)
+        if (takenAgain() || !(yield* stillOurs) || takenAgain()) return
         const removed = yield* Effect.either(fs.remove(path))
         if (removed._tag === "Right") return
       }
@@ -255,6 +268,8 @@ export const make = (
 
   const withLock = <A, E>(id: string, effect: Effect.Effect<A, E>): Effect.Effect<A, E | TaskStoreError> =>
     Effect.suspend(() => {
+      // A lock kept here is dropped first: taking it again below, the wait would take it for a leftover to break.
+      if (kept.has(id)) dropKept(id)
       const s = stripe(id)
       s.queued++
       return s.semaphore
@@ -276,34 +291,79 @@ export const make = (
 
   const sys = options.syscalls
 
+  /** Drops the kept lock of `id` now; a removal that fails goes on in the background. */
+  const dropKept = (id: string) => {
+    kept.delete(id)
+    try {
+      sys!.unlinkSync(layout.lockPath(id))
+    } catch (e) {
+      // Gone already (removed by hand): nothing to release.
+      if (FileSystemSync.codeOf(e) !== "ENOENT") options.background(releaseLock(id))
+    }
+  }
+  const dropAllKept = () => {
+    if (dropping !== undefined) clearImmediate(dropping)
+    dropping = undefined
+    for (const id of kept) dropKept(id)
+  }
+
+  /** Whether `f` is running under `lockedSync`, and whether it asked to keep the lock. */
+  let inside = false
+  let keepAsked = false
+  const keep = () => {
+    if (inside) keepAsked = true
+  }
+
   /**
    * `f` under the lock of `id`, taken and dropped in direct system calls, if it can be had at once. Synchronous from
    * the first call to the last: no fiber of this process can come in between, so the only ones to respect are those
-   * already queued for the stripe (they go first, through `withLock`).
+   * already queued for the stripe (they go first, through `withLock`). A lock kept by the write before (`keep`) is
+   * used as it is, and `f` told so; one `f` asks to keep stays until the event loop turns.
    */
-  const lockedSync = <A>(sys: FileSystemSync.Syscalls, id: string, f: () => A): Locked<A> => {
-    if (stripe(id).queued > 0) return busy
-    // A waiter's hint (or one we cannot read): `withLock` gives it its turn.
+  const lockedSync = <A>(sys: FileSystemSync.Syscalls, id: string, f: (kept: boolean) => A): Locked<A> => {
+    const wasKept = kept.has(id)
+    if (stripe(id).queued > 0) {
+      if (wasKept) dropKept(id)
+      return busy
+    }
+    // A waiter's hint (or one we cannot read): `withLock` gives it its turn, once the lock kept for it is dropped.
     try {
-      if (sys.statSync(layout.wantPath(id)) !== undefined) return busy
+      if (sys.statSync(layout.wantPath(id)) !== undefined) {
+        if (wasKept) dropKept(id)
+        return busy
+      }
     } catch {
+      if (wasKept) dropKept(id)
       return busy
     }
     const path = layout.lockPath(id)
-    try {
-      sys.linkSync(holderPath, path)
-    } catch (e) {
-      const code = FileSystemSync.codeOf(e)
-      // Taken (or the holder file gone, which `withLock` makes again): the effect path.
-      return code === "EEXIST" || code === "ENOENT"
-        ? busy
-        : { _tag: "Failed", error: layout.io("lock", path, id)(FileSystemSync.systemError("link", path, e)) }
+    if (wasKept) {
+      kept.delete(id)
+    } else {
+      try {
+        sys.linkSync(holderPath, path)
+      } catch (e) {
+        const code = FileSystemSync.codeOf(e)
+        // Taken (or the holder file gone, which `withLock` makes again): the effect path.
+        return code === "EEXIST" || code === "ENOENT"
+          ? busy
+          : { _tag: "Failed", error: layout.io("lock", path, id)(FileSystemSync.systemError("link", path, e)) }
+      }
     }
     let value: A
+    inside = true
+    keepAsked = false
     try {
-      value = f()
+      value = f(wasKept)
     } catch (e) {
       return { _tag: "Threw", thrown: e }
+    } finally {
+      inside = false
+    }
+    if (keepAsked) {
+      kept.add(id)
+      dropping ??= setImmediate(dropAllKept)
+      return { _tag: "Done", value, released: true }
     }
     try {
       sys.unlinkSync(path)
@@ -316,7 +376,7 @@ export const make = (
   const tryWithLockSync =
     sys === undefined
       ? undefined
-      : <A>(id: string, f: () => A): Effect.Effect<A | undefined, TaskStoreError> =>
+      : <A>(id: string, f: (kept: boolean) => A): Effect.Effect<A | undefined, TaskStoreError> =>
           Effect.suspend((): Effect.Effect<A | undefined, TaskStoreError> => {
             const locked = lockedSync(sys, id, f)
             switch (locked._tag) {
@@ -336,7 +396,7 @@ export const make = (
   const withLockAtOnce =
     sys === undefined
       ? undefined
-      : <A>(id: string, f: () => A): A | TaskStoreError | undefined => {
+      : <A>(id: string, f: (kept: boolean) => A): A | TaskStoreError | undefined => {
           const locked = lockedSync(sys, id, f)
           switch (locked._tag) {
             case "Busy":
@@ -352,9 +412,12 @@ export const make = (
           }
         }
 
-  const close = fs.remove(holderPath).pipe(Effect.catchAll(() => Effect.void))
+  const close = Effect.zipRight(
+    Effect.sync(dropAllKept),
+    fs.remove(holderPath).pipe(Effect.catchAll(() => Effect.void))
+  )
 
   const open = makeHolder.pipe(Effect.mapError(layout.io("open", holderPath)))
 
-  return { withLock, tryWithLockSync, withLockAtOnce, breakLock, parseLock, parseWant, readLock, open, close }
+  return { withLock, tryWithLockSync, withLockAtOnce, keep, breakLock, parseLock, parseWant, readLock, open, close }
 }

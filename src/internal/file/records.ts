@@ -43,7 +43,11 @@ export interface Records {
  * throw what the effects fail with (`TaskNotFound`, `TaskStoreError`), and must run under the task's lock.
  */
 export interface Direct {
-  readonly readRecord: (id: string) => TaskRecord.TaskRecord
+  /**
+   * The record, from the cache when the file's nonce shows it unchanged; with `unchanged` (the lock has been held
+   * since this store last wrote it, so nobody else can have), from the cache without looking at the file.
+   */
+  readonly readRecord: (id: string, unchanged: boolean) => TaskRecord.TaskRecord
   readonly writeRecord: (id: string, record: TaskRecord.TaskRecord, operation: string) => void
   /** Whether `path` exists; a failure to tell is `operation`'s. */
   readonly exists: (path: string, operation: string, id: string) => boolean
@@ -251,10 +255,11 @@ export const make = (
     }
 
     return {
-      readRecord: (id) => {
+      readRecord: (id, unchanged) => {
         const path = layout.recordPath(id)
         try {
           const hit = cache.get(id)
+          if (hit !== undefined && unchanged) return hit.record
           if (hit !== undefined) {
             const preamble = RecordFile.readPreamble(readHead(path, RecordFile.preambleSize))
             if (Either.isRight(preamble) && preamble.right.nonce === hit.nonce) return hit.record
