@@ -2,8 +2,8 @@
  * `npm run bench:breakdown`: where a checkpoint's time and a large state's memory go, layer by layer, so that the
  * analysis in docs/performance.md can be reproduced.
  *
- * - file: the raw recipe; every system call of the store's protocol made raw (fairness hint, lock, cache check, temp
- *   file, fsyncs, rename, unlock: `checkpointWritesFile`); `store.update` alone; `task.checkpoint` through the runner.
+ * - file: the raw recipe; every system call of the store's protocol made raw (fairness hint, temp file, fsyncs,
+ *   rename, under a lock kept: `checkpointWritesFile`); `store.update` alone; `task.checkpoint` through the runner.
  * - SQLite: a raw `UPDATE`; the store's own checkpoint `UPDATE` on better-sqlite3 (`checkpointWritesSqlite`);
  *   `store.update` alone; `task.checkpoint` through the runner.
  * - Postgres (when a server answers at `VLTASK_BENCH_POSTGRES`): a raw `UPDATE` on a plain `pg` client; the store's own
@@ -14,7 +14,7 @@ import Database from "better-sqlite3"
 import { Effect, Layer } from "effect"
 import * as fs from "node:fs"
 import { join } from "node:path"
-import { TaskStore } from "../src/index.js"
+import { Holder, TaskStore } from "../src/index.js"
 import * as File from "../src/TaskStore/File.js"
 import * as Sqlite from "../src/TaskStore/Sqlite.js"
 import * as Postgres from "../src/TaskStore/Postgres.js"
@@ -50,9 +50,10 @@ const rateAsync = async (f: () => Promise<unknown>) => {
   return median(rounds)
 }
 
+/** The lease of a task running in this process, as the runner writes it (the file store keeps its lock between them). */
 const lease = {
   token: "01a220b5-41e9-7080-884f-f28554064fdc",
-  holder: { host: "bench", pid: 1, processStart: "1" },
+  holder: Holder.self(),
   expiresAt: 1_800_000_000_000
 }
 const state = new Uint8Array(1050)

@@ -10,13 +10,10 @@
 import Database from "better-sqlite3"
 import {
   closeSync,
-  constants,
-  fstatSync,
   fsyncSync,
   linkSync,
   mkdirSync,
   openSync,
-  readSync,
   renameSync,
   statSync,
   unlinkSync,
@@ -249,43 +246,42 @@ export const checkpointWritesSqlite = (filename: string, table: string, encode: 
 }
 
 /**
- * A checkpoint's write as the file store makes it, raw, in a directory of its own in `dir`: every system call of the
- * store's protocol, in its order — the fairness hint looked for, the lock taken (a hard link to a holder file), the
- * record's head read (open, fstat, read, close: the cache check), the durable replace (as `fileRaw`), the lock
- * dropped — with the state encoded by `encode` and the metadata made JSON before each, and nothing else: the floor
- * under a file store that writes what a checkpoint must, under a lock between processes.
+ * A checkpoint's write as the file store makes it back to back, raw, in a directory of its own in `dir`: every system
+ * call of the store's protocol, in its order — the fairness hint looked for, the durable replace (as `fileRaw`) — with
+ * the state encoded by `encode` and the metadata made JSON before each, and nothing else: the floor under a file
+ * store that writes what a checkpoint must, under a lock between processes. The lock (a hard link to a holder file)
+ * is taken once and kept, as the store keeps it between a running task's writes until the event loop turns, and the
+ * record is not read again, as the store does not read what it wrote under a lock it kept.
  */
 export const checkpointWritesFile = (dir: string, encode: (n: number) => Uint8Array): Raw => {
   const rawDir = join(dir, "protocol")
   const files = replacer(rawDir, Buffer.alloc(0))
   const now = Date.now()
   const id = TaskId.make(now)
-  const [record, lock, want, holder] = [".task", ".lock", ".want", ".holder"].map((s) => join(rawDir, `${id}${s}`))
+  const [lock, want, holder] = [".lock", ".want", ".holder"].map((s) => join(rawDir, `${id}${s}`))
   writeFileSync(holder!, "L:bench")
   const next = checkpointParams(id, now, encode)
   const utf8 = new TextEncoder()
-  const head = Buffer.alloc(68)
+  const preamble = 68
   const write = () => {
     const [progress, lease, at, state] = next() as [string, string, number, Uint8Array]
     statSync(want!, { throwIfNoEntry: false })
-    linkSync(holder!, lock!)
-    const fd = openSync(record!, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK)
-    fstatSync(fd)
-    readSync(fd, head, 0, head.length, 0)
-    closeSync(fd)
     const meta = utf8.encode(`{"progress":${progress},"lease":${lease},"updatedAt":${at}}`)
-    const bytes = new Uint8Array(head.length + meta.length + state.length)
-    bytes.set(meta, head.length)
-    bytes.set(state, head.length + meta.length)
+    const bytes = new Uint8Array(preamble + meta.length + state.length)
+    bytes.set(meta, preamble)
+    bytes.set(state, preamble + meta.length)
     files.replace(`${id}.task`, bytes)
-    unlinkSync(lock!)
   }
   files.replace(`${id}.task`, Buffer.alloc(1350, 1))
+  linkSync(holder!, lock!)
   return {
     write: (n) => {
       for (let i = 0; i < n; i++) write()
     },
-    close: files.close
+    close: () => {
+      unlinkSync(lock!)
+      files.close()
+    }
   }
 }
 
