@@ -93,7 +93,12 @@ const measure = (
   )
 
 /** The store of `kind` the benchmark runs its tasks on, in `dir` (or under `prefix` on the server at `url`). */
-const storeLayer = (kind: "memory" | "file" | "sqlite" | "postgres", dir: string, prefix: string, url?: string) =>
+export const storeLayer = (
+  kind: "memory" | "file" | "sqlite" | "postgres",
+  dir: string,
+  prefix: string,
+  url?: string
+) =>
   kind === "memory"
     ? TaskStore.layerMemory
     : kind === "file"

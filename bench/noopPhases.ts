@@ -5,12 +5,8 @@
  * the median of rounds. What is left when the two store calls are taken away is the runner's own work.
  */
 import { Effect, Layer, Schema } from "effect"
-import { join } from "node:path"
 import { Task, TaskRunner, TaskStore } from "../src/index.js"
-import * as File from "../src/TaskStore/File.js"
-import * as Postgres from "../src/TaskStore/Postgres.js"
-import * as Sqlite from "../src/TaskStore/Sqlite.js"
-import { warmupRuns } from "./noop.js"
+import { storeLayer, warmupRuns } from "./noop.js"
 import { dropTables } from "./raw.js"
 import { median, scratchDir } from "./util.js"
 
@@ -67,14 +63,7 @@ const timed = (store: Layer.Layer<TaskStore.TaskStore, unknown>) =>
 
 const { dir, cleanup } = scratchDir(`noop-phases-${kind}`)
 try {
-  const store =
-    kind === "memory"
-      ? TaskStore.layerMemory
-      : kind === "file"
-        ? File.layer({ directory: join(dir, "store") })
-        : kind === "sqlite"
-          ? Sqlite.layer({ filename: join(dir, "store.db") })
-          : Postgres.layer({ url, tablePrefix: prefix })
+  const store = storeLayer(kind, dir, prefix, url)
   const rounds = phases.map(() => [] as Array<number>)
   await Effect.runPromise(
     Effect.gen(function* () {
