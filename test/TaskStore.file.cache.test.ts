@@ -9,6 +9,7 @@ import { statSync } from "node:fs"
 import { basename, join } from "node:path"
 import * as File from "../src/TaskStore/File.js"
 import * as FileSystemSync from "../src/internal/file/fileSystemSync.js"
+import * as Records from "../src/internal/file/records.js"
 import { bytes, record } from "./helpers/store.js"
 import { tempDir } from "./helpers/tempDir.js"
 
@@ -134,6 +135,30 @@ describe("file store cache", () => {
       assert.isAtLeast(yield* other.during("t.task", other.store.getInfo("t")), 20_000)
       assert.strictEqual((yield* store.getInfo("t")).reason, reason)
     })
+  )
+
+  it.scoped(
+    "a large state is not kept in the cache: a write that replaces it reads the preamble only, others the file",
+    () =>
+      Effect.gen(function* () {
+        const dir = yield* tempDir
+        // A cache smaller than the state: the record is cached only because the state is left out.
+        const { store, during } = yield* openStore(dir, 64 * 1024)
+        const large = (c: string) => bytes(c.repeat(Records.uncachedFieldBytes))
+        yield* store.create(record("t", { input: bytes("small"), state: large("a") }))
+        // A checkpoint's write: the state is replaced, so the state the cache went without is not needed.
+        assert.isBelow(yield* during("t.task", store.update("t", 1, { state: large("b") })), 4096)
+        assert.isBelow(yield* during("t.task", store.update("t", 2, { state: large("c") })), 4096)
+        // A write that keeps the state (a heartbeat) reads the record whole, and the state it writes back is intact.
+        assert.isAtLeast(yield* during("t.task", store.update("t", 3, { reason: "kept" })), Records.uncachedFieldBytes)
+        const stored = yield* store.get("t")
+        assert.deepStrictEqual(stored.state, large("c"))
+        assert.deepStrictEqual(stored.input, bytes("small"))
+        assert.strictEqual(stored.reason, "kept")
+        // Its metadata and input are still cached: a state written at once again reads the preamble only.
+        assert.isBelow(yield* during("t.task", store.update("t", 4, { state: large("d") })), 4096)
+        assert.deepStrictEqual((yield* store.get("t")).state, large("d"))
+      })
   )
 
   it.scoped("a deleted record is not served from the cache", () =>

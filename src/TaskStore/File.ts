@@ -42,7 +42,10 @@ export interface Options {
   readonly directory: string
   /** How long to wait for another live process's lock on a task before failing (default 30 s). */
   readonly lockTimeout?: Duration.DurationInput | undefined
-  /** Bytes of recently written records kept in memory to skip re-reading them (default 64 MiB). */
+  /**
+   * Bytes of recently written records kept in memory to skip re-reading them (default 64 MiB). A data field of 1 MiB
+   * or more (a large state) is not kept: a write that replaces it does not need it, one that keeps it reads the file.
+   */
   readonly cacheBytes?: number | undefined
 }
 
@@ -155,7 +158,7 @@ export const make = (
       patch: TaskRecord.TaskPatch,
       kept: boolean
     ) => {
-      const current = d.readRecord(id, kept)
+      const current = d.readRecord(id, kept, patch)
       const missed = conflict(current, id, expected)
       if (missed !== undefined) return missed
       const next = TaskRecord.applyPatch(current, patch)
@@ -217,7 +220,7 @@ export const make = (
           locks.withLock(
             id,
             Effect.gen(function* () {
-              const current = yield* records.readRecord(id, true)
+              const current = yield* records.readRecord(id, true, patch)
               const missed = conflict(current, id, expected)
               if (missed !== undefined) return yield* missed
               const next = TaskRecord.applyPatch(current, patch)
