@@ -48,7 +48,10 @@ export interface Options {
   readonly tasks: ReadonlyArray<Task.Any>
   /** How long a lease lasts without a heartbeat (default 30 s). Another runner may take the task over after that. */
   readonly leaseDuration?: Duration.DurationInput | undefined
-  /** How often progress and logs are flushed and the lease renewed (default 1 s). */
+  /**
+   * How often progress and logs are flushed and the lease renewed (default 1 s); less often where a write of the
+   * record takes long (at most once per 50 times the last write's duration, the lease still a third through).
+   */
   readonly flushInterval?: Duration.DurationInput | undefined
   /** Pause any task nobody has polled for this long (default: never). A task's own setting wins. */
   readonly interestTimeout?: Duration.DurationInput | undefined

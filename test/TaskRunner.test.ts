@@ -409,6 +409,63 @@ describe("TaskRunner", () => {
   )
 
   it.scoped(
+    "a heartbeat writes progress less often the longer its writes take; the lease is still renewed in time",
+    () =>
+      Effect.gen(function* () {
+        /**
+         * The beat writes (no state) in 20 s of a task that reports progress and never checkpoints, each taking
+         * `writeMs`, under a lease of `leaseS` seconds: when each began, and until when the lease it wrote runs.
+         */
+        const beatWrites = (writeMs: number, leaseS: number) =>
+          Effect.gen(function* () {
+            const store = yield* TaskStore.makeMemory
+            const writes: Array<{ at: number; leaseUntil: number }> = []
+            const slow: Store = {
+              ...store,
+              update: (id, expected, patch) =>
+                patch.state !== undefined || patch.status !== undefined
+                  ? store.update(id, expected, patch)
+                  : Effect.flatMap(TestClock.currentTimeMillis, (at) =>
+                      Effect.zipRight(
+                        Effect.sleep(`${writeMs} millis`),
+                        Effect.tap(store.update(id, expected, patch), (info) =>
+                          Effect.sync(() => writes.push({ at, leaseUntil: info.lease!.expiresAt }))
+                        )
+                      )
+                    )
+            }
+            const { runner, scope } = yield* buildRunner(slow, {
+              leaseDuration: `${leaseS} seconds`,
+              flushInterval: "1 second"
+            })
+            const id = yield* runner.start(Counter, { n: 100_000, every: 1_000_000, stepMs: 100 })
+            for (let t = 0; t < 200; t++) yield* TestClock.adjust("100 millis")
+            const progress = (yield* store.getInfo(id)).progress.done
+            yield* Scope.close(scope, Exit.void)
+            const gaps = writes.slice(1).map((w, i) => w.at - writes[i]!.at)
+            return { writes, gaps, progress }
+          })
+        // Writes that cost nothing: progress is written at every beat, as before.
+        const quick = yield* beatWrites(0, 30)
+        assert.isAtLeast(quick.writes.length, 15)
+        // Writes of 100 ms: one at most every 5 s (50 times as long); the lease (30 s) needs none more often.
+        const slow = yield* beatWrites(100, 30)
+        assert.isAtLeast(slow.writes.length, 3)
+        assert.isAtMost(slow.writes.length, 4)
+        for (const gap of slow.gaps) assert.isAtLeast(gap, 5000)
+        assert.isAbove(slow.progress, 100)
+        // Writes of 400 ms under a lease of 9 s: the lease is renewed a third through all the same, each time long
+        // before the lease the last write gave runs out.
+        const leased = yield* beatWrites(400, 9)
+        assert.isAtLeast(leased.writes.length, 5)
+        for (const gap of leased.gaps) assert.isAtMost(gap, 4000)
+        for (let i = 1; i < leased.writes.length; i++) {
+          assert.isBelow(leased.writes[i]!.at, leased.writes[i - 1]!.leaseUntil - 4000)
+        }
+      })
+  )
+
+  it.scoped(
     "a heartbeat the store refuses with its own failure (Io) stops the task at once; await gets that failure",
     () =>
       Effect.gen(function* () {

@@ -76,6 +76,8 @@ export class Running {
   /** When the lease was last renewed, and when a caller here last polled the task. */
   renewedAt: number
   polledAt: number
+  /** How long the last write of a heartbeat took, in ms: what a write of this record costs (`heartbeat.ts`). */
+  beatWriteMs = 0
   /**
    * The store failure that ended this run, if one did (a checkpoint that failed and ended the task, or a heartbeat
    * that could not write): whoever awaits the task here gets it, with its path or server, rather than a bare status.
