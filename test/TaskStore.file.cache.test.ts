@@ -144,13 +144,13 @@ describe("file store cache", () => {
         const dir = yield* tempDir
         // A cache smaller than the state: the record is cached only because the state is left out.
         const { store, during } = yield* openStore(dir, 64 * 1024)
-        const large = (c: string) => bytes(c.repeat(Records.uncachedFieldBytes))
+        const large = (c: string) => bytes(c.repeat(Records.uncachedStateBytes))
         yield* store.create(record("t", { input: bytes("small"), state: large("a") }))
         // A checkpoint's write: the state is replaced, so the state the cache went without is not needed.
         assert.isBelow(yield* during("t.task", store.update("t", 1, { state: large("b") })), 4096)
         assert.isBelow(yield* during("t.task", store.update("t", 2, { state: large("c") })), 4096)
         // A write that keeps the state (a heartbeat) reads the record whole, and the state it writes back is intact.
-        assert.isAtLeast(yield* during("t.task", store.update("t", 3, { reason: "kept" })), Records.uncachedFieldBytes)
+        assert.isAtLeast(yield* during("t.task", store.update("t", 3, { reason: "kept" })), Records.uncachedStateBytes)
         const stored = yield* store.get("t")
         assert.deepStrictEqual(stored.state, large("c"))
         assert.deepStrictEqual(stored.input, bytes("small"))
@@ -159,6 +159,16 @@ describe("file store cache", () => {
         assert.isBelow(yield* during("t.task", store.update("t", 4, { state: large("d") })), 4096)
         assert.deepStrictEqual((yield* store.get("t")).state, large("d"))
       })
+  )
+
+  it.scoped("a large input stays cached: no write replaces it", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const { store, during } = yield* openStore(dir)
+      yield* store.create(record("t", { input: bytes("i".repeat(Records.uncachedStateBytes)), state: bytes("s") }))
+      assert.isBelow(yield* during("t.task", store.update("t", 1, { state: bytes("s2") })), 4096)
+      assert.isBelow(yield* during("t.task", store.update("t", 2, { reason: "beat" })), 4096)
+    })
   )
 
   it.scoped("a deleted record is not served from the cache", () =>

@@ -43,8 +43,8 @@ export interface Options {
   /** How long to wait for another live process's lock on a task before failing (default 30 s). */
   readonly lockTimeout?: Duration.DurationInput | undefined
   /**
-   * Bytes of recently written records kept in memory to skip re-reading them (default 64 MiB). A data field of 1 MiB
-   * or more (a large state) is not kept: a write that replaces it does not need it, one that keeps it reads the file.
+   * Bytes of recently written records kept in memory to skip re-reading them (default 64 MiB). A state of 1 MiB or
+   * more is not kept: a write that replaces it (a checkpoint) does not need it, one that keeps it reads the file.
    */
   readonly cacheBytes?: number | undefined
 }

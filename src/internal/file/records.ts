@@ -21,8 +21,8 @@ import { isNotFound, type Layout } from "./layout.js"
 export interface Records {
   /**
    * Reads a whole record; with `cached`, from memory when the file's nonce shows it unchanged. With `replacing` (the
-   * patch the caller applies next), a cached record that went without its large data fields serves when the patch
-   * replaces them (see `uncachedFieldBytes`): the record given then lacks them.
+   * patch the caller applies next), a cached record that went without its large state serves when the patch replaces
+   * the state (see `uncachedStateBytes`): the record given then lacks it.
    */
   readonly readRecord: (
     id: string,
@@ -62,47 +62,40 @@ export interface Direct {
 }
 
 /**
- * A data field (input, state, result, error) this large or larger is not kept in the cache: the cached record goes
- * without it and serves only a write that replaces it, as a running task's next checkpoint does its state; anything
- * else (a heartbeat's write, which keeps the state) reads the file. Kept, the state of a running task's last
- * checkpoint stayed in memory a second time, beside the task's own value, until its next checkpoint: `npx tsx
- * bench/largeState.ts file <string|binary>` measured 2.0 states live after its checkpoints with it, 1.0 without
- * (`retained_ratio`, two runs each of both forms).
+ * A state this large or larger is not kept in the cache: the cached record goes without it and serves only a write
+ * that replaces it, as a running task's next checkpoint does; anything else (a heartbeat's write, which keeps the
+ * state) reads the file. Kept, the state of a running task's last checkpoint stayed in memory a second time, beside the
+ * task's own value, until its next checkpoint: `npx tsx bench/largeState.ts file <string|binary>` measured 2.0 states
+ * live after its checkpoints with it, 1.0 without (`retained_ratio`, two runs each of both forms). The input is kept
+ * whatever its size: no write replaces it, so every write would read it again.
  */
-export const uncachedFieldBytes = 1024 * 1024
+export const uncachedStateBytes = 1024 * 1024
 
-/** The data fields of a record. */
-type DataField = (typeof TaskRecord.dataFields)[number]
-
-/** A cached record: its write nonce, the record without its large data fields (`elided`), and the bytes it holds. */
+/** A cached record: its write nonce, the record (without its state if `stateElided`), and the bytes it holds. */
 interface Cached {
   readonly nonce: string
   readonly record: TaskRecord.TaskRecord
   readonly bytes: number
-  readonly elided: ReadonlyArray<DataField>
+  readonly stateElided: boolean
 }
-
-const noneElided: ReadonlyArray<DataField> = []
 
 /** What the cache keeps of a record written or read whole (`bytes` long, with write nonce `nonce`). */
 const cachedOf = (nonce: string, record: TaskRecord.TaskRecord, bytes: number): Cached => {
-  let large = false
-  // A loop, not a `filter`: this runs at every checkpoint, and a small record's entry allocates nothing else.
-  for (const f of TaskRecord.dataFields) if ((record[f]?.byteLength ?? 0) >= uncachedFieldBytes) large = true
-  if (!large) return { nonce, record, bytes, elided: noneElided }
-  const elided = TaskRecord.dataFields.filter((f) => (record[f]?.byteLength ?? 0) >= uncachedFieldBytes)
+  const state = record.state
+  if (state === undefined || state.byteLength < uncachedStateBytes) return { nonce, record, bytes, stateElided: false }
   const kept: Record<string, unknown> = {}
-  for (const key in record) {
-    if (!(elided as ReadonlyArray<string>).includes(key))
-      kept[key] = (record as unknown as Record<string, unknown>)[key]
+  for (const key in record) if (key !== "state") kept[key] = (record as unknown as Record<string, unknown>)[key]
+  return {
+    nonce,
+    record: kept as unknown as TaskRecord.TaskRecord,
+    bytes: bytes - state.byteLength,
+    stateElided: true
   }
-  for (const f of elided) bytes -= record[f]!.byteLength
-  return { nonce, record: kept as unknown as TaskRecord.TaskRecord, bytes, elided }
 }
 
 /** Whether a cached record serves a read for a write of `replacing`: it holds every field the write keeps. */
 const serves = (hit: Cached, replacing: TaskRecord.TaskPatch | undefined) =>
-  hit.elided.length === 0 || (replacing !== undefined && hit.elided.every((f) => Object.hasOwn(replacing, f)))
+  !hit.stateElided || (replacing !== undefined && Object.hasOwn(replacing, "state"))
 
 /**
  * The records of `layout`'s directory, caching up to `cacheLimit` bytes; `syncDir` makes a rename durable. With
