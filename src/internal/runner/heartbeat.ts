@@ -1,7 +1,7 @@
 /**
  * The heartbeat of every running task: every flush interval it flushes progress and logs and renews the lease (less
- * often where a write of the record takes long, see `beatCostFactor`; with nothing to write, it re-reads the record), notices pause and cancel requests from other processes, a takeover,
- * and interest that ran out. One loop per runner keeps the time for all its tasks and gives each due task a beat in
+ * often where a write of the record takes long, see `beatCostFactor`; with nothing to write, it re-reads the record),
+ * notices pause and cancel requests from other processes, a takeover, and interest that ran out. One loop per runner keeps the time for all its tasks and gives each due task a beat in
  * a fiber of its own; a run forks nothing for its heartbeat (a short task never beats at all).
  */
 import * as Clock from "effect/Clock"
@@ -31,7 +31,7 @@ const interestRanOut = (r: Running, now: number) =>
  * its last write took has passed since the task's last write: such writes then take at most ~2% of the task's time.
  * Most writes take a millisecond or less, and then it is every beat, as before. The file store and SQLite rewrite the
  * whole record at each write, state included: `npx tsx bench/metadataWrite.ts` measured a write of metadata alone at
- * 42–45 ms on the file store and 30 ms on SQLite with a 16 MiB state (Postgres, which leaves a large value where it
+ * 42–57 ms on the file store and 30 ms on SQLite with a 16 MiB state (Postgres, which leaves a large value where it
  * is, 3 ms), so with such a state progress is written every 2 s or so instead of every second.
  */
 export const beatCostFactor = 50
