@@ -1,8 +1,9 @@
 /**
  * The heartbeat of every running task: every flush interval it flushes progress and logs and renews the lease (less
  * often where a write of the record takes long, see `beatCostFactor`; with nothing to write, it re-reads the record),
- * notices pause and cancel requests from other processes, a takeover, and interest that ran out. One loop per runner keeps the time for all its tasks and gives each due task a beat in
- * a fiber of its own; a run forks nothing for its heartbeat (a short task never beats at all).
+ * notices pause and cancel requests from other processes, a takeover, and interest that ran out. One loop per runner
+ * keeps the time for all its tasks and gives each due task a beat in a fiber of its own; a run forks nothing for its
+ * heartbeat (a short task never beats at all).
  */
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
