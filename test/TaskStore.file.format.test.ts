@@ -119,4 +119,42 @@ describe("record file format", () => {
     const whole = RecordFile.readInfo(preamble.right, file.subarray(0, RecordFile.preambleSize + metaLength))
     assert.isTrue(Either.isRight(whole))
   })
+
+  it("small records in one buffer and large ones in chunks are laid out as documented, metadata in any script", () => {
+    /** The layout of `recordFile.ts`'s header comment, built here byte by byte with the write's own nonce. */
+    const documented = (record: TaskRecord.TaskRecord, nonce: Uint8Array) => {
+      const { input, state, result, error, ...info } = record
+      const fields = [input, state, result, error]
+      const meta = Buffer.from(JSON.stringify(info), "utf8")
+      const head = Buffer.alloc(68)
+      head.write("VLTASK\r\n", 0, "latin1")
+      head.writeUInt32LE(1, 8)
+      head.writeUInt32LE(fields.reduce((bits, f, i) => (f === undefined ? bits : bits | (1 << i)), 0), 12)
+      head.writeUInt32LE(meta.length, 16)
+      fields.forEach((f, i) => head.writeBigUInt64LE(BigInt(f?.length ?? 0), 20 + i * 8))
+      head.set(nonce, 52)
+      const body = Buffer.concat([head, meta, ...fields.filter((f) => f !== undefined)])
+      const trailer = Buffer.alloc(4)
+      trailer.writeUInt32LE(crc32(body) >>> 0)
+      return Buffer.concat([body, trailer])
+    }
+    const large = new Uint8Array(5 * 1024 * 1024).map((_, i) => i % 251)
+    for (const [state, chunks] of [
+      [bytes("state"), 1],
+      // Above the one-buffer size: the preamble and metadata, each data field as it is, the checksum.
+      [large, 5]
+    ] as const) {
+      const record = { ...full, reason: "paused — 一時停止 🚀", state }
+      const e = RecordFile.encode(record)
+      assert.strictEqual(e.chunks.length, chunks)
+      if (chunks > 1) assert.strictEqual(e.chunks[2], large, "a large field is written from the record, not copied")
+      const file = Buffer.concat(e.chunks)
+      assert.strictEqual(e.size, file.length)
+      assert.strictEqual(e.nonce, file.subarray(52, 68).toString("hex"))
+      assert.isTrue(file.equals(documented(record, file.subarray(52, 68))))
+      const decoded = RecordFile.decode(file)
+      assert.isTrue(Either.isRight(decoded))
+      if (Either.isRight(decoded)) assert.strictEqual(decoded.right.record.reason, record.reason)
+    }
+  })
 })

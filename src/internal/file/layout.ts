@@ -14,7 +14,7 @@
  */
 import type * as FileSystem from "@effect/platform/FileSystem"
 import type * as PlatformError from "@effect/platform/Error"
-import { join } from "node:path"
+import { join, sep } from "node:path"
 import type * as Holder from "../../Holder.js"
 import { TaskStoreError } from "../../TaskError.js"
 
@@ -70,16 +70,20 @@ export interface Layout {
 /** The layout of `dir`. */
 export const make = (fs: FileSystem.FileSystem, dir: string, me: Holder.Holder): Layout => {
   let tempCounter = 0
+  // Names appended to the directory as it is, normalized once here: `join` would normalize it again at every call,
+  // a few of which every checkpoint makes. Ids are valid task ids (`TaskStore.make` checks them), never `..` or a path.
+  const prefix = join(dir, sep)
+  const tempName = `${prefix}${tempPrefix}${me.pid}-${me.processStart}-`
   return {
     fs,
     dir,
     me,
-    recordPath: (id) => join(dir, id + recordSuffix),
-    logPath: (id) => join(dir, id + logSuffix),
-    lockPath: (id) => join(dir, id + lockSuffix),
-    wantPath: (id) => join(dir, id + wantSuffix),
+    recordPath: (id) => prefix + id + recordSuffix,
+    logPath: (id) => prefix + id + logSuffix,
+    lockPath: (id) => prefix + id + lockSuffix,
+    wantPath: (id) => prefix + id + wantSuffix,
     // Stryker disable next-line UpdateOperator: counting down gives unique names too.
-    tempPath: () => join(dir, `${tempPrefix}${me.pid}-${me.processStart}-${++tempCounter}`),
+    tempPath: () => tempName + ++tempCounter,
     io: (operation, path, id) => (error) => {
       const errno = errnoOf(error)
       return new TaskStoreError({

@@ -33,7 +33,7 @@ export const preambleSize = 68
 const trailerSize = 4
 
 const noncePrefix = randomBytes(8)
-let nonceCounter = 0n
+let nonceCounter = 0
 
 const decodeInfo = ParseResult.decodeUnknownEither(Schema.parseJson(TaskRecord.TaskInfo))
 
@@ -44,38 +44,68 @@ export interface Encoded {
   readonly nonce: string
 }
 
-/** Lays a record out as chunks (data fields are not copied) with the checksum computed incrementally. */
+/**
+ * Records up to this size are laid out in one buffer, to go down in one write; larger ones as chunks, their data fields
+ * not copied. Either way the same bytes are written: the threshold trades a copy for fewer system calls.
+ */
+const oneBufferMaxBytes = 4 * 1024 * 1024
+
+/** Writes `n` (a length, at most 2^53) at `offset` as a u64 LE without a BigInt. */
+const writeU64 = (buffer: Buffer, n: number, offset: number) => {
+  buffer.writeUInt32LE(n % 0x1_0000_0000, offset)
+  buffer.writeUInt32LE(Math.floor(n / 0x1_0000_0000), offset + 4)
+}
+
+/**
+ * Lays a record out: in one buffer when it is small (`oneBufferMaxBytes`), else as chunks whose data fields are the
+ * record's own (not copied), the checksum computed over them in turn.
+ */
 export const encode = (record: TaskRecord.TaskRecord): Encoded => {
   const fields = [record.input, record.state, record.result, record.error] as const
-  const info = TaskRecord.info(record)
-  const meta = Buffer.from(JSON.stringify(info))
-  const head = Buffer.alloc(preambleSize)
+  const meta = JSON.stringify(TaskRecord.info(record))
+  const metaLength = Buffer.byteLength(meta, "utf8")
+  let size = preambleSize + metaLength + trailerSize
+  for (const f of fields) if (f !== undefined) size += f.length
+  // Stryker disable next-line EqualityOperator,ConditionalExpression: either way the same bytes are written.
+  const oneBuffer = size <= oneBufferMaxBytes
+  // Every byte of it is written below: nothing of the pool's earlier contents is left in it.
+  const head = Buffer.allocUnsafe(oneBuffer ? size : preambleSize + metaLength)
   magic.copy(head, 0)
   head.writeUInt32LE(version, 8)
   let present = 0
-  fields.forEach((f, i) => {
+  for (let i = 0; i < fields.length; i++) {
+    const f = fields[i]
     if (f !== undefined) present |= 1 << i
-    head.writeBigUInt64LE(BigInt(f?.length ?? 0), 20 + i * 8)
-  })
+    writeU64(head, f?.length ?? 0, 20 + i * 8)
+  }
   head.writeUInt32LE(present, 12)
-  head.writeUInt32LE(meta.length, 16)
+  head.writeUInt32LE(metaLength, 16)
   // Unique per write: a random per-process prefix and a counter (the nonce tells writes apart; it need not be secret).
   noncePrefix.copy(head, 52)
-  head.writeBigUInt64LE(++nonceCounter, 60)
-  const nonce = head.subarray(52, 68)
-  const chunks: Array<Uint8Array> = [head, meta]
-  let crc = crc32(meta, crc32(head))
-  let size = preambleSize + meta.length + trailerSize
+  writeU64(head, ++nonceCounter, 60)
+  head.write(meta, preambleSize, metaLength, "utf8")
+  const nonce = head.toString("hex", 52, 68)
+  if (oneBuffer) {
+    let offset = preambleSize + metaLength
+    for (const f of fields) {
+      if (f === undefined) continue
+      head.set(f, offset)
+      offset += f.length
+    }
+    head.writeUInt32LE(crc32(head.subarray(0, offset)) >>> 0, offset)
+    return { chunks: [head], size, nonce }
+  }
+  const chunks: Array<Uint8Array> = [head]
+  let crc = crc32(head)
   for (const f of fields) {
     if (f === undefined) continue
     chunks.push(f)
     crc = crc32(f, crc)
-    size += f.length
   }
-  const trailer = Buffer.alloc(trailerSize)
+  const trailer = Buffer.allocUnsafe(trailerSize)
   trailer.writeUInt32LE(crc >>> 0, 0)
   chunks.push(trailer)
-  return { chunks, size, nonce: nonce.toString("hex") }
+  return { chunks, size, nonce }
 }
 
 /** The preamble's fields, once checked. */

@@ -254,10 +254,8 @@ export const make = (
       yield* Effect.scoped(
         Effect.gen(function* () {
           const file = yield* fs.open(temp, { flag: "wx", mode: 0o644 })
-          // Small records go down in one write; large ones chunk by chunk, without a copy of their data.
-          // Stryker disable next-line all: either way the same bytes are written; the threshold is a memory trade-off.
-          const chunks = encoded.size <= 4 * 1024 * 1024 ? [Buffer.concat(encoded.chunks)] : encoded.chunks
-          for (const chunk of chunks) yield* writeFully(file, chunk)
+          // Small records are one chunk; large ones several, without a copy of their data (`RecordFile.encode`).
+          for (const chunk of encoded.chunks) yield* writeFully(file, chunk)
           yield* file.sync
         })
       ).pipe(
@@ -327,10 +325,8 @@ export const make = (
         let renamed = false
         try {
           fd = FileSystemSync.openFile(sys, temp, "wx", 0o644)
-          // As `writeRecord`: small records in one write, large ones chunk by chunk without a copy.
-          const chunks = encoded.size <= 4 * 1024 * 1024 ? [Buffer.concat(encoded.chunks)] : encoded.chunks
           let position = 0
-          for (const chunk of chunks) position += FileSystemSync.writeAll(sys, fd, chunk, position)
+          for (const chunk of encoded.chunks) position += FileSystemSync.writeAll(sys, fd, chunk, position)
           sys.fsyncSync(fd)
           FileSystemSync.closeQuietly(sys, fd)
           fd = undefined
