@@ -3,14 +3,14 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Either } from "effect"
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
+import { existsSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import type { TaskStore } from "../src/index.js"
 import * as File from "../src/TaskStore/File.js"
 import { Faults, type Fault, layer as faultyLayer, type Plan } from "./helpers/faultyFileSystem.js"
 import { tempDir } from "./helpers/tempDir.js"
 import { everyOperation } from "./TaskStore.conformance.js"
-import { record } from "./helpers/store.js"
+import { record, tempFilesIn } from "./helpers/store.js"
 
 const bytes = (text: string) => new TextEncoder().encode(text)
 const text = (b: Uint8Array | undefined) => (b === undefined ? undefined : Buffer.from(b).toString("utf8"))
@@ -29,13 +29,13 @@ const checkpointWith = (plan: Plan | undefined) =>
     const result = yield* Effect.either(store.update("t", 1, { state: bytes("B".repeat(300)), status: "running" }))
     const log = [...faults.log]
     faults.disarm()
-    const names = readdirSync(join(dir, "tasks"))
+    const names = tempFilesIn(join(dir, "tasks"))
     const fresh = yield* openStore(dir, new Faults())
     const reread = yield* Effect.either(fresh.get("t"))
     return { result, log, names, reread, fresh }
   })
 
-const isTemp = (line: string) => line.includes("/.tmp-")
+const isTemp = (line: string) => line.includes("/.tmp/.tmp-")
 const line = { time: 1, level: "INFO", message: "line" } as const
 
 describe("file store under faults", () => {
@@ -55,17 +55,17 @@ describe("file store under faults", () => {
     Effect.gen(function* () {
       const { result, log } = yield* checkpointWith(undefined)
       assert.isTrue(Either.isRight(result))
-      const shown = log.map((l) => l.replace(/\/[^ ]*\/tasks/, "…").replace(/\.tmp-[0-9-]+/, ".tmp"))
+      const shown = log.map((l) => l.replace(/\/[^ ]*\/tasks/, "…").replace(/\.tmp\/\.tmp-[0-9-]+/, ".tmp/…"))
       assert.deepStrictEqual(shown, [
         "stat …/t.want", // a waiter's hint (none)
         "link …/t.lock", // the lock: a link to the store's holder file
         "open …/t.task", // the cache check: the preamble's nonce
         "fstat …/t.task",
         "read …/t.task",
-        "open …/.tmp", // the new record, created: not fstat'ed
-        "write …/.tmp",
-        "fsync …/.tmp",
-        "rename …/.tmp",
+        "open …/.tmp/…", // the new record, created: not fstat'ed
+        "write …/.tmp/…",
+        "fsync …/.tmp/…",
+        "rename …/.tmp/…",
         "fsync …",
         "unlink …/t.lock"
       ])
@@ -85,11 +85,7 @@ describe("file store under faults", () => {
           for (let at = 1; at <= steps; at++) {
             const where = `${fault}${persistent ? " (persistent)" : ""} at step ${at}: ${clean.log[at - 1]}`
             const { names, reread, result, fresh } = yield* checkpointWith({ at, fault, persistent })
-            assert.deepStrictEqual(
-              names.filter((n) => n.startsWith(".tmp-")),
-              [],
-              `no temp file left: ${where}`
-            )
+            assert.deepStrictEqual(names, [], `no temp file left: ${where}`)
             assert.isTrue(Either.isRight(reread), `still readable: ${where}`)
             const state = Either.isRight(reread) ? text(reread.right.state) : undefined
             assert.include(["A".repeat(300), "B".repeat(300)], state, `not damaged: ${where}`)
@@ -163,7 +159,7 @@ describe("file store under faults", () => {
       }
       writeFileSync(path, original)
       assert.strictEqual(text((yield* store.get("victim")).state), JSON.stringify({ n: 41 }))
-      readdirSync(join(dir, "tasks")).forEach((n) => assert.isFalse(n.startsWith(".tmp-")))
+      assert.deepStrictEqual(tempFilesIn(join(dir, "tasks")), [])
       const missing = yield* Effect.either(store.get("absent"))
       assert.isTrue(Either.isLeft(missing) && missing.left._tag === "TaskNotFound", "missing is not corrupt")
     })
@@ -231,11 +227,7 @@ describe("file store under faults", () => {
         const e = failed as unknown as { operation: string; errno?: string; path?: string; id?: string }
         assert.deepStrictEqual([e.operation, e.errno, e.path], [operation, "EIO", path])
         if (operation !== "list") assert.isString(e.id, operation)
-        assert.deepStrictEqual(
-          readdirSync(tasks).filter((n) => n.startsWith(".tmp-")),
-          [],
-          `no temp file left (${operation})`
-        )
+        assert.deepStrictEqual(tempFilesIn(tasks), [], `no temp file left (${operation})`)
       }
       // A delete that cannot read the record fails before it removes anything.
       if (!existsSync(join(tasks, "t.task"))) yield* store.create(record("t"))

@@ -129,7 +129,10 @@ describe("record file format", () => {
       const head = Buffer.alloc(68)
       head.write("VLTASK\r\n", 0, "latin1")
       head.writeUInt32LE(1, 8)
-      head.writeUInt32LE(fields.reduce((bits, f, i) => (f === undefined ? bits : bits | (1 << i)), 0), 12)
+      head.writeUInt32LE(
+        fields.reduce((bits, f, i) => (f === undefined ? bits : bits | (1 << i)), 0),
+        12
+      )
       head.writeUInt32LE(meta.length, 16)
       fields.forEach((f, i) => head.writeBigUInt64LE(BigInt(f?.length ?? 0), 20 + i * 8))
       head.set(nonce, 52)

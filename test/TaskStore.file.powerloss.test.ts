@@ -13,7 +13,7 @@ import type { TaskStore } from "../src/index.js"
 import * as File from "../src/TaskStore/File.js"
 import * as FileSystemSync from "../src/internal/file/fileSystemSync.js"
 import { PowerLoss } from "./helpers/powerLoss.js"
-import { record } from "./helpers/store.js"
+import { record, tempFilesIn } from "./helpers/store.js"
 
 const bytes = (text: string) => new TextEncoder().encode(text)
 const text = (b: Uint8Array | undefined) => (b === undefined ? undefined : Buffer.from(b).toString("utf8"))
@@ -64,9 +64,8 @@ const runRound = (scenario: Scenario, cut: number | undefined, armBeforeOpen: bo
       const where = `power cut at call ${cut ?? "none"} of ${calls}, ${acked} step(s) acknowledged`
       const store = yield* File.make({ directory: join(rebooted, "store"), lockTimeout: "2 seconds" })
       yield* scenario.check(store, acked, where)
-      const left = readdirSync(join(rebooted, "store", "tasks")).filter(
-        (n) => n.startsWith(".tmp-") || n.endsWith(".lock")
-      )
+      const tasks = join(rebooted, "store", "tasks")
+      const left = [...tempFilesIn(tasks), ...readdirSync(tasks).filter((n) => n.endsWith(".lock"))]
       assert.deepStrictEqual(left, [], `the reopened store swept what the cut left: ${where}`)
       return { acked, calls } satisfies Round
     } finally {

@@ -10,6 +10,7 @@ import {
   readdirSync,
   readFileSync,
   symlinkSync,
+  watch,
   writeFileSync
 } from "node:fs"
 import { spawnSync } from "node:child_process"
@@ -17,6 +18,7 @@ import { Either } from "effect"
 import { Holder, TaskStore } from "../src/index.js"
 import { join } from "node:path"
 import * as File from "../src/TaskStore/File.js"
+import * as FileSystemSync from "../src/internal/file/fileSystemSync.js"
 import { conformance } from "./TaskStore.conformance.js"
 import { bytes, increment, record } from "./helpers/store.js"
 import { inTempDir, tempDir } from "./helpers/tempDir.js"
@@ -25,6 +27,32 @@ import { warningCollector } from "./helpers/logs.js"
 conformance("file", () => inTempDir((directory) => File.layer({ directory })), { writesAtOnce: "sync" })
 
 describe("file store", () => {
+  it.scoped("a watcher of the records' directory hears of the record, never of the temp files written for it", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const store = yield* File.make({ directory: dir }).pipe(Effect.provide(FileSystemSync.layer))
+      const heard: Array<string> = []
+      const watcher = watch(join(dir, "tasks"), (_, name) => {
+        if (name !== null) heard.push(name)
+      })
+      yield* Effect.addFinalizer(() => Effect.sync(() => watcher.close()))
+      yield* store.create(record("w", { state: bytes("0") }))
+      for (let revision = 1; revision <= 5; revision++) {
+        yield* store.update("w", revision, { state: bytes(String(revision)) })
+      }
+      yield* store.appendLogs("w", [{ time: 1, level: "INFO", message: "x" }])
+      // The kernel's events reach the watcher once the event loop turns.
+      yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 200)))
+      assert.include(heard, "w.task")
+      assert.deepStrictEqual(
+        heard.filter((name) => name.startsWith(".tmp")),
+        [],
+        "temp files are made, written and renamed in .tmp/, which the watch does not see"
+      )
+      assert.strictEqual(Buffer.from((yield* store.get("w")).state!).toString(), "5")
+    })
+  )
+
   it.scoped("two store instances on one directory in one process keep compare-and-swap", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir
@@ -36,12 +64,14 @@ describe("file store", () => {
       })
       const info = yield* b.getInfo("c")
       assert.deepStrictEqual([info.progress.done, info.revision], [300, 301])
-      // The record, and each open store's holder file (which its locks link to); no lock left.
+      // The record, the directory of files being written (empty), and each open store's holder file (which its locks
+      // link to); no lock left.
       const names = readdirSync(join(dir, "tasks"))
       assert.deepStrictEqual(
         names.filter((n) => !n.startsWith(".holder-")),
-        ["c.task"]
+        [".tmp", "c.task"]
       )
+      assert.deepStrictEqual(readdirSync(join(dir, "tasks", ".tmp")), [])
       assert.strictEqual(names.filter((n) => n.startsWith(`.holder-${process.pid}-`)).length, 2)
     })
   )
@@ -68,6 +98,10 @@ describe("file store", () => {
         mkdirSync(tasks, { recursive: true })
         const dead = spawnSync(process.execPath, ["-e", "0"]).pid!
         const me = Holder.self()
+        // Temp files where this version makes them, and beside the records, where versions before did.
+        mkdirSync(join(tasks, ".tmp"))
+        writeFileSync(join(tasks, ".tmp", `.tmp-${dead}-1-2`), "half a record")
+        writeFileSync(join(tasks, ".tmp", `.tmp-${me.pid}-${me.processStart}-98`), "being written by this process")
         writeFileSync(join(tasks, `.tmp-${dead}-1-1`), "half a record")
         writeFileSync(join(tasks, `.break-${dead}-1-ab`), "")
         writeFileSync(join(tasks, `.tmp-${me.pid}-${me.processStart}-99`), "being written by this process")
@@ -86,8 +120,9 @@ describe("file store", () => {
         const left = readdirSync(tasks).sort()
         assert.deepStrictEqual(
           left.filter((n) => !n.startsWith(`.holder-${me.pid}-`)),
-          [`.tmp-${me.pid}-${me.processStart}-99`, "d.want"]
+          [".tmp", `.tmp-${me.pid}-${me.processStart}-99`, "d.want"]
         )
+        assert.deepStrictEqual(readdirSync(join(tasks, ".tmp")), [`.tmp-${me.pid}-${me.processStart}-98`])
         // A live process's holder file stays (this one's own, which the store just made, and the one planted).
         assert.strictEqual(left.filter((n) => n.startsWith(`.holder-${me.pid}-`)).length, 2)
       })
@@ -139,7 +174,7 @@ describe("file store", () => {
       yield* store.delete("bad")
       assert.deepStrictEqual(
         readdirSync(join(dir, "tasks")).filter((n) => !n.startsWith(".holder-")),
-        []
+        [".tmp"]
       )
     })
   )

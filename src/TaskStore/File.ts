@@ -71,6 +71,8 @@ export const make = (
       missing.push(path)
     }
     yield* fs.makeDirectory(dir, { recursive: true }).pipe(Effect.mapError(io("open", dir)))
+    // Not made durable: a record written through it is durable by its own name in `dir`, and a lost one is made again.
+    yield* fs.makeDirectory(layout.tempDir, { recursive: true }).pipe(Effect.mapError(io("open", layout.tempDir)))
     for (const path of missing) {
       yield* Effect.scoped(Effect.flatMap(fs.open(dirname(path)), (parent) => parent.sync)).pipe(
         Effect.mapError(io("open", dirname(path)))

@@ -10,6 +10,7 @@ import * as StoreUrl from "../../src/StoreUrl.js"
 import { spawnChild } from "../helpers/child.js"
 import pg from "pg"
 import { freshUrl, postgresUrl } from "../helpers/postgres.js"
+import { tempFilesIn } from "../helpers/store.js"
 
 export interface CrashResult {
   readonly kills: number
@@ -56,9 +57,10 @@ const postgresOrphans = async (location: string, id: string): Promise<number> =>
 const orphansIn = async (kind: StoreKind, location: string, id: string): Promise<number> => {
   switch (kind) {
     case "file":
-      return readdirSync(join(location, "tasks")).filter(
-        (n) => n.startsWith(".tmp-") || n.startsWith(".break-") || n.endsWith(".lock")
-      ).length
+      return (
+        tempFilesIn(join(location, "tasks")).length +
+        readdirSync(join(location, "tasks")).filter((n) => n.startsWith(".break-") || n.endsWith(".lock")).length
+      )
     case "sqlite":
       return readdirSync(dirname(location)).filter((n) => n.endsWith("-journal")).length
     case "postgres":

@@ -2,6 +2,8 @@
  * Small store helpers shared by the suites and the child process.
  */
 import { Effect } from "effect"
+import { existsSync, readdirSync } from "node:fs"
+import { join } from "node:path"
 import type { TaskStore } from "../../src/index.js"
 import type * as TaskRecord from "../../src/TaskRecord.js"
 
@@ -30,3 +32,12 @@ export const record = (
   input: bytes(`{"id":"${id}"}`),
   ...overrides
 })
+
+/**
+ * The temp files in a file store's records directory `tasks`: in its `.tmp/`, where they are made, and beside the
+ * records, where versions before made them.
+ */
+export const tempFilesIn = (tasks: string): Array<string> => {
+  const temps = (dir: string) => (existsSync(dir) ? readdirSync(dir).filter((n) => n.startsWith(".tmp-")) : [])
+  return [...temps(join(tasks, ".tmp")), ...temps(tasks)]
+}

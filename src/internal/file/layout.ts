@@ -9,8 +9,11 @@
  * - `.holder-<pid>-<start>-<store>`: a store's holder file, made when it opens, removed when it closes; swept when a
  *   store opens if the process that made it is gone.
  * - `<id>.want`: a hint left by a process waiting for the lock, so the holder lets it in (fairness).
- * - `.tmp-<pid>-<start>-<n>`, `.break-<pid>-<start>-<rand>`: a file being written, a lock being broken; swept when a
- *   store opens if the process that made it is gone.
+ * - `.tmp/.tmp-<pid>-<start>-<n>`: a file being written, in a directory of its own: the records' directory is watched
+ *   (`changes.ts`), and a temp file made, written and renamed there would wake every watcher three more times at every
+ *   write. Renamed into the records' directory when whole. Swept when a store opens if the process that made it is
+ *   gone, as are temp files of versions before, which were made beside the records.
+ * - `.break-<pid>-<start>-<rand>`: a lock being broken; swept likewise.
  */
 import type * as FileSystem from "@effect/platform/FileSystem"
 import type * as PlatformError from "@effect/platform/Error"
@@ -23,6 +26,8 @@ export const logSuffix = ".log"
 export const lockSuffix = ".lock"
 export const wantSuffix = ".want"
 export const tempPrefix = ".tmp-"
+/** The directory, inside the records' one, of the files being written. */
+export const tempDirName = ".tmp"
 export const breakPrefix = ".break-"
 export const holderPrefix = ".holder-"
 
@@ -55,6 +60,8 @@ export interface Layout {
   readonly fs: FileSystem.FileSystem
   /** The directory of the records (`<store>/tasks`). */
   readonly dir: string
+  /** The directory of the files being written (`<store>/tasks/.tmp`). */
+  readonly tempDir: string
   /** This process, as it signs locks and temp files. */
   readonly me: Holder.Holder
   readonly recordPath: (id: string) => string
@@ -73,10 +80,12 @@ export const make = (fs: FileSystem.FileSystem, dir: string, me: Holder.Holder):
   // Names appended to the directory as it is, normalized once here: `join` would normalize it again at every call,
   // a few of which every checkpoint makes. Ids are valid task ids (`TaskStore.make` checks them), never `..` or a path.
   const prefix = join(dir, sep)
-  const tempName = `${prefix}${tempPrefix}${me.pid}-${me.processStart}-`
+  const tempDir = join(dir, tempDirName)
+  const tempName = `${join(tempDir, sep)}${tempPrefix}${me.pid}-${me.processStart}-`
   return {
     fs,
     dir,
+    tempDir,
     me,
     recordPath: (id) => prefix + id + recordSuffix,
     logPath: (id) => prefix + id + logSuffix,

@@ -12,15 +12,28 @@ import type { Locks } from "./locks.js"
 /** Sweeps `layout`'s directory. */
 export const sweep = (layout: Layout, locks: Locks): Effect.Effect<void, TaskStoreError> => {
   const { dir, fs, me } = layout
-  return Effect.gen(function* () {
+  /** Removes the file at `path`, named by the process that made it, if that process is gone. */
+  const removeIfOrphan = (name: string, path: string) => {
+    const [pid, start] = name.slice(name.indexOf("-") + 1).split("-")
+    const holder = { host: me.host, pid: Number(pid), processStart: start ?? "" }
+    return Holder.mayBeAlive(holder, me) ? Effect.void : fs.remove(path).pipe(Effect.catchAll(() => Effect.void))
+  }
+  const temps = Effect.flatMap(fs.readDirectory(layout.tempDir), (names) =>
+    Effect.forEach(
+      names,
+      (name) => (name.startsWith(tempPrefix) ? removeIfOrphan(name, join(layout.tempDir, name)) : Effect.void),
+      {
+        discard: true
+      }
+    )
+  ).pipe(Effect.mapError(layout.io("open", layout.tempDir)))
+  const beside = Effect.gen(function* () {
     const names = yield* fs.readDirectory(dir)
     for (const name of names) {
       const path = join(dir, name)
+      // Temp files beside the records are from versions before `.tmp/`.
       if (name.startsWith(tempPrefix) || name.startsWith(breakPrefix) || name.startsWith(holderPrefix)) {
-        const [pid, start] = name.slice(name.indexOf("-") + 1).split("-")
-        const holder = { host: me.host, pid: Number(pid), processStart: start ?? "" }
-        if (Holder.mayBeAlive(holder, me)) continue
-        yield* fs.remove(path).pipe(Effect.catchAll(() => Effect.void))
+        yield* removeIfOrphan(name, path)
       } else if (name.endsWith(wantSuffix)) {
         const text = yield* fs.readFileString(path).pipe(Effect.catchAll(() => Effect.succeed("")))
         const hint = locks.parseWant(text)
@@ -37,4 +50,5 @@ export const sweep = (layout: Layout, locks: Locks): Effect.Effect<void, TaskSto
       }
     }
   }).pipe(Effect.mapError(layout.io("open", dir)))
+  return Effect.zipRight(temps, beside)
 }
