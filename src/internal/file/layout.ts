@@ -10,8 +10,8 @@
  *   store opens if the process that made it is gone.
  * - `<id>.want`: a hint left by a process waiting for the lock, so the holder lets it in (fairness).
  * - `.tmp/.tmp-<pid>-<start>-<n>`: a file being written, in a directory of its own: the records' directory is watched
- *   (`changes.ts`), and a temp file made, written and renamed there would wake every watcher three more times at every
- *   write. Renamed into the records' directory when whole. Swept when a store opens if the process that made it is
+ *   (`changes.ts`), and a temp file made, written and renamed there would give every watcher three more events at
+ *   every write. Renamed into the records' directory when whole. Swept when a store opens if the process that made it is
  *   gone, as are temp files of versions before, which were made beside the records.
  * - `.break-<pid>-<start>-<rand>`: a lock being broken; swept likewise.
  */
@@ -27,7 +27,7 @@ export const lockSuffix = ".lock"
 export const wantSuffix = ".want"
 export const tempPrefix = ".tmp-"
 /** The directory, inside the records' one, of the files being written. */
-export const tempDirName = ".tmp"
+const tempDirName = ".tmp"
 export const breakPrefix = ".break-"
 export const holderPrefix = ".holder-"
 
