@@ -66,7 +66,7 @@ export const encode = (record: TaskRecord.TaskRecord): Encoded => {
   const metaLength = Buffer.byteLength(meta, "utf8")
   let size = preambleSize + metaLength + trailerSize
   for (const f of fields) if (f !== undefined) size += f.length
-  // Stryker disable next-line EqualityOperator,ConditionalExpression: either way the same bytes are written.
+  // Stryker disable next-line EqualityOperator: one byte either side of the bound, the same bytes are written.
   const oneBuffer = size <= oneBufferMaxBytes
   // Every byte of it is written below: nothing of the pool's earlier contents is left in it.
   const head = Buffer.allocUnsafe(oneBuffer ? size : preambleSize + metaLength)
