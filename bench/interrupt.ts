@@ -1,6 +1,6 @@
 /**
  * Interrupt latency: from `cancel` in one process to the finalizer of the task another process runs. The owner hears
- * of the request through its store's changes (inotify on the file store's directory, SQLite's `data_version`,
+ * of the request through its store's changes (inotify on the file store's `.signals/`, SQLite's `data_version`,
  * Postgres `LISTEN/NOTIFY`), else at its next heartbeat (every second by default); this task writes only at
  * heartbeats, the worst case for the fallback.
  */

@@ -96,7 +96,10 @@ export class TaskStore extends Context.Tag("@vectorlink/task/TaskStore")<
     /**
      * While consumed, the ids of records that may have changed (written by anyone, this process included), as soon as
      * the store notices: a hint to look again, never a promise. `undefined` means "some record, which one is not
-     * known". A store that cannot notice changes gives a stream that ends at once; readers then fall back to polling.
+     * known". A store reports at least the writes another process must hear of at once — a request (pause, cancel)
+     * stored, a task queued (created or handed back `pending`) — and may report more (the memory store every write,
+     * SQLite any other connection's commit). A store that cannot notice changes gives a stream that ends at once;
+     * readers then fall back to polling.
      */
     readonly changes: Stream.Stream<string | undefined>
     /**

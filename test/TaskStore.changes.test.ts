@@ -1,18 +1,19 @@
 /**
  * `TaskStore.changes` on the durable stores: a pause or cancel stored through one store instance (a separate
  * connection, as another process has) reaches a second instance's `changes` at once — the file store through the
- * kernel's notifications on its directory, SQLite through `data_version`, Postgres through LISTEN/NOTIFY — which is
- * how a task's runner hears of requests in milliseconds instead of at its next heartbeat.
+ * kernel's notifications on its directory of announcements, SQLite through `data_version`, Postgres through
+ * LISTEN/NOTIFY — which is how a task's runner hears of requests in milliseconds instead of at its next heartbeat.
  */
 import { afterAll, assert, describe, it } from "@effect/vitest"
 import { Context, Effect, Fiber, Layer, Option, Stream } from "effect"
+import { readdirSync } from "node:fs"
 import { join } from "node:path"
 import { TaskStore } from "../src/index.js"
 import * as File from "../src/TaskStore/File.js"
 import * as Postgres from "../src/TaskStore/Postgres.js"
 import * as Sqlite from "../src/TaskStore/Sqlite.js"
 import { dropTables, freshPrefix, postgresAvailable, postgresUrl } from "./helpers/postgres.js"
-import { record } from "./helpers/store.js"
+import { bytes, record } from "./helpers/store.js"
 import { tempDir } from "./helpers/tempDir.js"
 
 const postgres = await postgresAvailable()
@@ -44,6 +45,38 @@ describe("TaskStore.changes", () => {
         const { change, ms } = yield* heard(() => File.layer({ directory: dir }))
         assert.deepStrictEqual(change, Option.some("watched"))
         assert.isBelow(ms, 1000)
+      })
+    )
+  )
+
+  it.live("file: a running task's own writes are not announced; a request and a queued task are, by id", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const dir = yield* tempDir
+        const a = yield* instance(File.layer({ directory: dir }))
+        const b = yield* instance(File.layer({ directory: dir }))
+        const heard: Array<string | undefined> = []
+        yield* Effect.forkScoped(Stream.runForEach(a.changes, (id) => Effect.sync(() => heard.push(id))))
+        yield* Effect.sleep("300 millis")
+        // What the task's runner writes while it runs: its creation as running, checkpoints, progress, logs.
+        yield* b.create(record("busy", { status: "running" }))
+        for (let revision = 1; revision <= 5; revision++) {
+          yield* b.update("busy", revision, { state: bytes(String(revision)), progress: { done: revision } })
+        }
+        yield* b.appendLogs("busy", [{ time: 1, level: "INFO", message: "working" }])
+        yield* Effect.sleep("300 millis")
+        assert.deepStrictEqual(heard, [], "a watcher of the store is not woken by a running task's own writes")
+        // What another process's runner or worker must hear of at once.
+        yield* b.update("busy", 6, { interrupt: "cancel" })
+        yield* b.create(record("queued"))
+        yield* b.update("busy", 7, { status: "pending", interrupt: undefined, lease: undefined })
+        const until = Date.now() + 2000
+        while (heard.filter((id) => id === "busy").length < 2 || !heard.includes("queued")) {
+          if (Date.now() > until) assert.fail(`not all heard within 2 s: ${JSON.stringify(heard)}`)
+          yield* Effect.sleep("20 millis")
+        }
+        assert.deepStrictEqual(new Set(heard), new Set(["busy", "queued"]))
+        assert.deepStrictEqual(readdirSync(join(dir, "tasks", ".signals")), [], "an announcement leaves no file")
       })
     )
   )

@@ -64,14 +64,12 @@ describe("file store", () => {
       })
       const info = yield* b.getInfo("c")
       assert.deepStrictEqual([info.progress.done, info.revision], [300, 301])
-      // The record, the directory of files being written (empty), and each open store's holder file (which its locks
-      // link to); no lock left.
+      // The record, the directories of files being written and of announcements (both empty), and each open store's
+      // holder file (which its locks link to); no lock left.
       const names = readdirSync(join(dir, "tasks"))
-      assert.deepStrictEqual(
-        names.filter((n) => !n.startsWith(".holder-")),
-        [".tmp", "c.task"]
-      )
+      assert.deepStrictEqual(names.filter((n) => !n.startsWith(".holder-")).sort(), [".signals", ".tmp", "c.task"])
       assert.deepStrictEqual(readdirSync(join(dir, "tasks", ".tmp")), [])
+      assert.deepStrictEqual(readdirSync(join(dir, "tasks", ".signals")), [])
       assert.strictEqual(names.filter((n) => n.startsWith(`.holder-${process.pid}-`)).length, 2)
     })
   )
@@ -90,7 +88,7 @@ describe("file store", () => {
   )
 
   it.scoped(
-    "opening sweeps what dead processes left (temp files, set-aside locks, locks, holder files, stale hints) and keeps the rest",
+    "opening sweeps what dead processes left (temp files, set-aside locks, locks, holder files, stale hints, announcements) and keeps the rest",
     () =>
       Effect.gen(function* () {
         const dir = yield* tempDir
@@ -105,6 +103,9 @@ describe("file store", () => {
         writeFileSync(join(tasks, `.tmp-${dead}-1-1`), "half a record")
         writeFileSync(join(tasks, `.break-${dead}-1-ab`), "")
         writeFileSync(join(tasks, `.tmp-${me.pid}-${me.processStart}-99`), "being written by this process")
+        // An announcement a crash left between its two calls (its news was heard when it was made, or never will be).
+        mkdirSync(join(tasks, ".signals"))
+        writeFileSync(join(tasks, ".signals", "x"), "")
         symlinkSync(`L:${dead}:1:other:1`, join(tasks, "a.lock"))
         symlinkSync("not a lock at all", join(tasks, "b.lock"))
         // A lock of this version: a hard link to its store's holder file, which names a dead process.
@@ -120,8 +121,9 @@ describe("file store", () => {
         const left = readdirSync(tasks).sort()
         assert.deepStrictEqual(
           left.filter((n) => !n.startsWith(`.holder-${me.pid}-`)),
-          [".tmp", `.tmp-${me.pid}-${me.processStart}-99`, "d.want"]
+          [".signals", ".tmp", `.tmp-${me.pid}-${me.processStart}-99`, "d.want"]
         )
+        assert.deepStrictEqual(readdirSync(join(tasks, ".signals")), [])
         assert.deepStrictEqual(readdirSync(join(tasks, ".tmp")), [`.tmp-${me.pid}-${me.processStart}-98`])
         // A live process's holder file stays (this one's own, which the store just made, and the one planted).
         assert.strictEqual(left.filter((n) => n.startsWith(`.holder-${me.pid}-`)).length, 2)
@@ -173,8 +175,10 @@ describe("file store", () => {
       assert.isTrue(Either.isLeft(byRevision) && byRevision.left._tag === "TaskStoreError")
       yield* store.delete("bad")
       assert.deepStrictEqual(
-        readdirSync(join(dir, "tasks")).filter((n) => !n.startsWith(".holder-")),
-        [".tmp"]
+        readdirSync(join(dir, "tasks"))
+          .filter((n) => !n.startsWith(".holder-"))
+          .sort(),
+        [".signals", ".tmp"]
       )
     })
   )

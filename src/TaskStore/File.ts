@@ -24,7 +24,8 @@ import * as Layout from "../internal/file/layout.js"
 import * as LogFile from "../internal/file/logFile.js"
 import * as Locks from "../internal/file/locks.js"
 import * as Records from "../internal/file/records.js"
-import { changes } from "../internal/file/changes.js"
+import * as ChangeFeed from "../internal/changeFeed.js"
+import { announce, changes } from "../internal/file/changes.js"
 import { sweep } from "../internal/file/sweep.js"
 import { RevisionConflict, TaskAlreadyExists, TaskNotFound, TaskStoreError } from "../TaskError.js"
 import * as TaskRecord from "../TaskRecord.js"
@@ -73,6 +74,8 @@ export const make = (
     yield* fs.makeDirectory(dir, { recursive: true }).pipe(Effect.mapError(io("open", dir)))
     // Not made durable: a record written through it is durable by its own name in `dir`, and a lost one is made again.
     yield* fs.makeDirectory(layout.tempDir, { recursive: true }).pipe(Effect.mapError(io("open", layout.tempDir)))
+    // Likewise: an announcement is never more than a hint.
+    yield* fs.makeDirectory(layout.signalDir, { recursive: true }).pipe(Effect.mapError(io("open", layout.signalDir)))
     for (const path of missing) {
       yield* Effect.scoped(Effect.flatMap(fs.open(dirname(path)), (parent) => parent.sync)).pipe(
         Effect.mapError(io("open", dirname(path)))
@@ -177,58 +180,70 @@ export const make = (
      */
     const updateAtOnce: AtOnce.Write = (id, expected, patch) => {
       const d = records.direct
-      if (d === undefined || locks.withLockAtOnce === undefined) return undefined
+      if (d === undefined || locks.withLockAtOnce === undefined || ChangeFeed.announced(patch)) return undefined
       return locks.withLockAtOnce(id, (kept) => {
         const updated = updateDirect(d, id, expected, patch, kept)
         return updated instanceof RevisionConflict ? undefined : updated
       })
     }
 
+    /** `write`, announced once stored if its change is news to other processes (`ChangeFeed.announced`). */
+    const announcing = <A, E>(id: string, news: boolean, write: Effect.Effect<A, E>): Effect.Effect<A, E> =>
+      news ? Effect.tap(write, () => Effect.sync(() => announce(layout, id))) : write
+
     const service = TaskStore.make({
       create: (record) =>
-        hot(
+        announcing(
           record.id,
-          (d) => {
-            if (d.exists(layout.recordPath(record.id), "create", record.id)) {
-              return Effect.fail(new TaskAlreadyExists({ id: record.id }))
-            }
-            d.removeIfAny(layout.logPath(record.id), "create", record.id)
-            d.writeRecord(record.id, record, "create")
-            keepIfRunningHere(record)
-            return Effect.void
-          },
-          locks.withLock(
+          record.status === "pending",
+          hot(
             record.id,
-            Effect.gen(function* () {
-              const path = layout.recordPath(record.id)
-              if (yield* fs.exists(path).pipe(Effect.mapError(io("create", path, record.id)))) {
-                return yield* new TaskAlreadyExists({ id: record.id })
+            (d) => {
+              if (d.exists(layout.recordPath(record.id), "create", record.id)) {
+                return Effect.fail(new TaskAlreadyExists({ id: record.id }))
               }
-              // An orphan log of a deleted task with the same id must not show up in the new one.
-              yield* logFiles.remove(record.id, "create")
-              yield* records.writeRecord(record.id, record, "create")
-            })
+              d.removeIfAny(layout.logPath(record.id), "create", record.id)
+              d.writeRecord(record.id, record, "create")
+              keepIfRunningHere(record)
+              return Effect.void
+            },
+            locks.withLock(
+              record.id,
+              Effect.gen(function* () {
+                const path = layout.recordPath(record.id)
+                if (yield* fs.exists(path).pipe(Effect.mapError(io("create", path, record.id)))) {
+                  return yield* new TaskAlreadyExists({ id: record.id })
+                }
+                // An orphan log of a deleted task with the same id must not show up in the new one.
+                yield* logFiles.remove(record.id, "create")
+                yield* records.writeRecord(record.id, record, "create")
+              })
+            )
           )
         ),
       get: (id) => records.readRecord(id, false),
       getInfo: records.readInfo,
       update: (id, expected, patch) =>
-        hot(
+        announcing(
           id,
-          (d, kept) => {
-            const updated = updateDirect(d, id, expected, patch, kept)
-            return updated instanceof RevisionConflict ? Effect.fail(updated) : Effect.succeed(updated)
-          },
-          locks.withLock(
+          ChangeFeed.announced(patch),
+          hot(
             id,
-            Effect.gen(function* () {
-              const current = yield* records.readRecord(id, true, patch)
-              const missed = conflict(current, id, expected)
-              if (missed !== undefined) return yield* missed
-              const next = TaskRecord.applyPatch(current, patch)
-              yield* records.writeRecord(id, next, "update")
-              return TaskRecord.info(next)
-            })
+            (d, kept) => {
+              const updated = updateDirect(d, id, expected, patch, kept)
+              return updated instanceof RevisionConflict ? Effect.fail(updated) : Effect.succeed(updated)
+            },
+            locks.withLock(
+              id,
+              Effect.gen(function* () {
+                const current = yield* records.readRecord(id, true, patch)
+                const missed = conflict(current, id, expected)
+                if (missed !== undefined) return yield* missed
+                const next = TaskRecord.applyPatch(current, patch)
+                yield* records.writeRecord(id, next, "update")
+                return TaskRecord.info(next)
+              })
+            )
           )
         ),
       list: (query) =>
@@ -282,7 +297,7 @@ export const make = (
           const lines = all.filter((l) => l.seq > after)
           return limit === undefined ? lines : lines.slice(0, limit)
         }),
-      changes: changes(dir)
+      changes: changes(layout)
     })
     return AtOnce.registerWrite(service, updateAtOnce)
   })

@@ -27,6 +27,7 @@ import { RevisionConflict, TaskAlreadyExists, TaskNotFound, TaskStoreError } fro
 import * as TaskRecord from "../TaskRecord.js"
 import * as TaskStore from "../TaskStore.js"
 import * as AtOnce from "../internal/atOnce.js"
+import * as ChangeFeed from "../internal/changeFeed.js"
 import * as Direct from "../internal/sql/direct.js"
 
 /**
@@ -709,8 +710,7 @@ export const make = (
       )
 
     /** Whether a write of `patch` is announced to other processes once stored (see `update`). */
-    const announced = (patch: TaskRecord.TaskPatch) =>
-      options.signals !== undefined && (patch.interrupt !== undefined || patch.status === "pending")
+    const announced = (patch: TaskRecord.TaskPatch) => options.signals !== undefined && ChangeFeed.announced(patch)
 
     /**
      * A lean update made at once (`AtOnce.Write`): on a synchronous direct connection, with no transaction about,

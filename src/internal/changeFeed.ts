@@ -8,6 +8,17 @@
  */
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
+import type * as TaskRecord from "../TaskRecord.js"
+
+/**
+ * Whether a write of `patch` is news another process must hear of at once, where a store announces writes rather
+ * than hearing all of them (Postgres, the file store): a request for the task's runner (`interrupt`), wherever it
+ * runs, or a task handed back to the queue (`pending`), for idle workers to claim. A task created `pending` is
+ * announced too. Nothing else is: a runner's own checkpoints, heartbeats and end concern no other process at once,
+ * and a takeover is found by the runner it fences off at its next write or look.
+ */
+export const announced = (patch: TaskRecord.TaskPatch): boolean =>
+  patch.interrupt !== undefined || patch.status === "pending"
 
 /** What a source is given: `changed(id)` for a record that changed (`undefined`: some record), `end()` if it stops. */
 export interface Sink {

@@ -9,11 +9,14 @@
  * - `.holder-<pid>-<start>-<store>`: a store's holder file, made when it opens, removed when it closes; swept when a
  *   store opens if the process that made it is gone.
  * - `<id>.want`: a hint left by a process waiting for the lock, so the holder lets it in (fairness).
- * - `.tmp/.tmp-<pid>-<start>-<n>`: a file being written, in a directory of its own: the records' directory is watched
- *   (`changes.ts`), and a temp file made, written and renamed there would give every watcher three more events at
- *   every write. Renamed into the records' directory when whole. Swept when a store opens if the process that made it is
- *   gone, as are temp files of versions before, which were made beside the records.
+ * - `.tmp/.tmp-<pid>-<start>-<n>`: a file being written, in a directory of its own: a temp file made, written and
+ *   renamed beside the records would give every watcher of their directory (runners of versions before `.signals/`)
+ *   three more events at every write. Renamed into the records' directory when whole. Swept when a store opens if
+ *   the process that made it is gone, as are temp files of versions before, which were made beside the records.
  * - `.break-<pid>-<start>-<rand>`: a lock being broken; swept likewise.
+ * - `.signals/<id>`: made and removed at once to announce a request or a queued task to the processes watching this
+ *   directory (`changes.ts`), in a directory of its own so that they are not woken by every write of every record.
+ *   One left by a crash between the two is removed when a store opens.
  */
 import type * as FileSystem from "@effect/platform/FileSystem"
 import type * as PlatformError from "@effect/platform/Error"
@@ -28,6 +31,8 @@ export const wantSuffix = ".want"
 export const tempPrefix = ".tmp-"
 /** The directory, inside the records' one, of the files being written. */
 const tempDirName = ".tmp"
+/** The directory, inside the records' one, of the announcements (`changes.ts`). */
+const signalDirName = ".signals"
 export const breakPrefix = ".break-"
 export const holderPrefix = ".holder-"
 
@@ -62,12 +67,16 @@ export interface Layout {
   readonly dir: string
   /** The directory of the files being written (`<store>/tasks/.tmp`). */
   readonly tempDir: string
+  /** The directory of the announcements (`<store>/tasks/.signals`). */
+  readonly signalDir: string
   /** This process, as it signs locks and temp files. */
   readonly me: Holder.Holder
   readonly recordPath: (id: string) => string
   readonly logPath: (id: string) => string
   readonly lockPath: (id: string) => string
   readonly wantPath: (id: string) => string
+  /** The file that announces a change of `id` (`changes.ts`). */
+  readonly signalPath: (id: string) => string
   /** A fresh temp file name, unique in this process, that tells which process made it. */
   readonly tempPath: () => string
   /** A platform error as the store's error for `operation` on `path`. */
@@ -82,15 +91,19 @@ export const make = (fs: FileSystem.FileSystem, dir: string, me: Holder.Holder):
   const prefix = join(dir, sep)
   const tempDir = join(dir, tempDirName)
   const tempName = `${join(tempDir, sep)}${tempPrefix}${me.pid}-${me.processStart}-`
+  const signalDir = join(dir, signalDirName)
+  const signalPrefix = join(signalDir, sep)
   return {
     fs,
     dir,
     tempDir,
+    signalDir,
     me,
     recordPath: (id) => prefix + id + recordSuffix,
     logPath: (id) => prefix + id + logSuffix,
     lockPath: (id) => prefix + id + lockSuffix,
     wantPath: (id) => prefix + id + wantSuffix,
+    signalPath: (id) => signalPrefix + id,
     // Stryker disable next-line UpdateOperator: counting down gives unique names too.
     tempPath: () => tempName + ++tempCounter,
     io: (operation, path, id) => (error) => {

@@ -1,6 +1,7 @@
 /**
  * Clearing what dead processes left in a store directory, when the store opens: temp files, locks being broken and
- * holder files (named by their process), locks whose holder is gone, and want hints gone stale.
+ * holder files (named by their process), locks whose holder is gone, want hints gone stale, and announcements left
+ * by a crash (each lives for two system calls: one found now is either left over or already heard).
  */
 import * as Effect from "effect/Effect"
 import { join } from "node:path"
@@ -27,6 +28,11 @@ export const sweep = (layout: Layout, locks: Locks): Effect.Effect<void, TaskSto
       }
     )
   ).pipe(Effect.mapError(layout.io("open", layout.tempDir)))
+  const signals = Effect.flatMap(fs.readDirectory(layout.signalDir), (names) =>
+    Effect.forEach(names, (name) => fs.remove(join(layout.signalDir, name)).pipe(Effect.catchAll(() => Effect.void)), {
+      discard: true
+    })
+  ).pipe(Effect.mapError(layout.io("open", layout.signalDir)))
   const beside = Effect.gen(function* () {
     const names = yield* fs.readDirectory(dir)
     for (const name of names) {
@@ -50,5 +56,5 @@ export const sweep = (layout: Layout, locks: Locks): Effect.Effect<void, TaskSto
       }
     }
   }).pipe(Effect.mapError(layout.io("open", dir)))
-  return Effect.zipRight(temps, beside)
+  return Effect.zipRight(Effect.zipRight(temps, signals), beside)
 }

@@ -3,8 +3,8 @@
  * optionally taking over stale ones too. Pending tasks are claimed through the store's `claimNext` (Postgres: one
  * statement with `FOR UPDATE SKIP LOCKED`; elsewhere compare-and-swaps on pages of pending tasks); stale ones by a
  * compare-and-swap from their record, as `resume` does. Work is looked for when the store
- * announces a change (a submit, a task ending), when a slot frees, and otherwise on a timer that backs off while the
- * queue stays empty. Closing the worker's scope releases its tasks: each is stopped at its last checkpoint and stored
+ * announces a change (a task submitted or handed back: `ChangeFeed.announced`; some stores report every change), when
+ * a slot frees, and otherwise on a timer that backs off while the queue stays empty. Closing the worker's scope releases its tasks: each is stopped at its last checkpoint and stored
  * `pending` again, for another worker to claim at once.
  */
 import * as Clock from "effect/Clock"
@@ -158,7 +158,7 @@ export const work = (engine: Engine, options: WorkOptions = {}): Effect.Effect<v
       }
     })
 
-    // The store's changes (a submit elsewhere, a task ending) wake the loop; so does a submit through this runner.
+    // The store's changes (a submit elsewhere, a task handed back) wake the loop; so does a submit through this runner.
     const follow = ChangeFeed.follow(engine.store.changes, () => signal)
     engine.wakers.add(signal)
     yield* Effect.addFinalizer(() => Effect.sync(() => engine.wakers.delete(signal)))
