@@ -316,6 +316,42 @@ describe("TaskRunner", () => {
     })
   )
 
+  it.scoped("a checkpoint after 20 ms of work gives the event loop two turns before the task goes on", () =>
+    Effect.gen(function* () {
+      // V8 runs its collector's incremental marking as tasks from the event loop, each posting the next: with one turn
+      // per slow checkpoint a large state's garbage piled up (see `yieldToEventLoop`). What a second turn shows here: an
+      // immediate queued from an immediate queued before the checkpoint has run when the checkpoint returns.
+      const Slow = Task.make({
+        name: "slow-checkpoints",
+        input: Schema.Struct({}),
+        state: Schema.Struct({ i: Schema.Number }),
+        success: Schema.Number,
+        initial: () => ({ i: 0 }),
+        run: (_, task) =>
+          Effect.gen(function* () {
+            let secondTurns = 0
+            for (let i = 1; i <= 3; i++) {
+              const until = Date.now() + 25
+              while (Date.now() < until) {
+                // Work that gives the loop no turn, as a large state's encoding and write do.
+              }
+              let reached = false
+              setImmediate(() =>
+                setImmediate(() => {
+                  reached = true
+                })
+              )
+              yield* task.checkpoint({ i })
+              if (reached) secondTurns++
+            }
+            return secondTurns
+          })
+      })
+      const secondTurns = yield* withRunner((runner) => runner.run(Slow, {}), { tasks: [Slow] })
+      assert.strictEqual(secondTurns, 3)
+    })
+  )
+
   it.scoped("a zombie whose lease expired and was taken over cannot write, and stops itself", () =>
     Effect.gen(function* () {
       const store = yield* TaskStore.makeMemory
