@@ -28,6 +28,7 @@ import * as TaskRecord from "../TaskRecord.js"
 import * as TaskStore from "../TaskStore.js"
 import * as AtOnce from "../internal/atOnce.js"
 import * as ChangeFeed from "../internal/changeFeed.js"
+import * as DataVersion from "../internal/sql/dataVersion.js"
 import * as Direct from "../internal/sql/direct.js"
 
 /**
@@ -886,20 +887,22 @@ export const make = (
           ? // Another connection's commit moves `data_version`; this connection's own commits do not.
             // On the direct connection when there is one: the store's own hot writes go through it and do not move
             // it; the client's writes (claims, logs) do, as another process's would.
-            Stream.repeatEffectWithSchedule(
-              Effect.option<ReadonlyArray<{ data_version: number }>, unknown, never>(
-                direct?._tag === "Sync"
-                  ? Effect.try(() => direct.all("PRAGMA data_version", []) as ReadonlyArray<{ data_version: number }>)
-                  : sql<{ data_version: number }>`PRAGMA data_version`.withoutTransform
-              ),
-              Schedule.spaced(sqliteChangeCheck)
-            ).pipe(
-              Stream.map((rows) => Option.flatMap(rows, (r) => Option.fromNullable(r[0]?.data_version))),
-              Stream.filterMap((version) => version),
-              Stream.changes,
-              Stream.drop(1),
-              Stream.as(undefined)
-            )
+            direct?._tag === "Sync"
+            ? DataVersion.changes(
+                () =>
+                  (direct.all("PRAGMA data_version", []) as ReadonlyArray<{ data_version: number }>)[0]?.data_version,
+                Duration.toMillis(sqliteChangeCheck)
+              )
+            : Stream.repeatEffectWithSchedule(
+                Effect.option(sql<{ data_version: number }>`PRAGMA data_version`.withoutTransform),
+                Schedule.spaced(sqliteChangeCheck)
+              ).pipe(
+                Stream.map((rows) => Option.flatMap(rows, (r) => Option.fromNullable(r[0]?.data_version))),
+                Stream.filterMap((version) => version),
+                Stream.changes,
+                Stream.drop(1),
+                Stream.as(undefined)
+              )
           : Stream.empty)
     })
     // A synchronous direct connection writes at once (SQLite's); an asynchronous one (Postgres's) issues at once.
