@@ -1,6 +1,6 @@
 /**
- * `npx tsx bench/sqliteStatements.ts [rounds] [skip]`: on SQLite, how long better-sqlite3 takes to run the statement of each
- * checkpoint inside the runner's loop, against the same statement made raw in the same process (`raw.ts`:
+ * `npx tsx bench/sqliteStatements.ts [rounds] [skip]`: on SQLite, how long better-sqlite3 takes to run the statement
+ * of each checkpoint inside the runner's loop, against the same statement made raw in the same process (`raw.ts`:
  * `checkpointWritesSqlite`, on the same database file), back to back and inside one Effect step each. Every
  * statement's `run` is timed from its call to its return (`Statement.prototype.run` wrapped), by its first words.
  *
